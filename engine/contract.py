@@ -1,0 +1,105 @@
+"""The model contract: the metadata keys an ONNX colouriser carries and the engine reads.
+
+export/ writes these keys into the ONNX model's `metadata_props`; the engine reads exactly these and refuses
+a model that lacks a required one. Nothing about a model's scaling or tile size is hard-coded elsewhere.
+
+| key | required | meaning |
+| --- | --- | --- |
+| `oppy.contract` | yes | contract version, `"1"` |
+| `oppy.input` | yes | name of the input tensor: float32 NHWC `[N, tile, tile, 1]` |
+| `oppy.output` | yes | name of the output tensor: float32 NHWC `[N, tile, tile, 2]` |
+| `oppy.tile_size` | yes | tile edge in pixels, e.g. `"64"` |
+| `oppy.l_scale`, `oppy.l_shift` | yes | the model sees `L* * l_scale + l_shift` (L* in [0, 100]) |
+| `oppy.ab_scale` | yes | a*, b* = model output * ab_scale |
+| `oppy.overlap` | no | recommended tile overlap in pixels (the engine's default when none is asked for) |
+| `oppy.architecture` | no | the architecture's registry name, e.g. `"unet"` |
+| `oppy.training` | no | JSON: data, epochs, time, machine |
+| `oppy.metrics` | no | JSON: validation metrics |
+| `oppy.exporter` | no | JSON: versions of the tools that wrote the model |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import ModelError
+
+CONTRACT_VERSION = "1"
+KEY_CONTRACT = "oppy.contract"
+KEY_INPUT = "oppy.input"
+KEY_OUTPUT = "oppy.output"
+KEY_TILE_SIZE = "oppy.tile_size"
+KEY_L_SCALE = "oppy.l_scale"
+KEY_L_SHIFT = "oppy.l_shift"
+KEY_AB_SCALE = "oppy.ab_scale"
+KEY_OVERLAP = "oppy.overlap"
+KEY_ARCHITECTURE = "oppy.architecture"
+KEY_TRAINING = "oppy.training"
+KEY_METRICS = "oppy.metrics"
+KEY_EXPORTER = "oppy.exporter"
+
+REQUIRED_KEYS = (KEY_CONTRACT, KEY_INPUT, KEY_OUTPUT, KEY_TILE_SIZE, KEY_L_SCALE, KEY_L_SHIFT, KEY_AB_SCALE)
+DEFAULT_OVERLAP = 16
+
+
+@dataclass(frozen=True)
+class ModelContract:
+    """What the engine needs to know to feed a model and read its answer."""
+
+    input_name: str
+    output_name: str
+    tile_size: int
+    l_scale: float
+    l_shift: float
+    ab_scale: float
+    overlap: int = DEFAULT_OVERLAP
+    info: dict[str, str] = field(default_factory=dict)
+
+    def to_metadata(self) -> dict[str, str]:
+        """The `metadata_props` entries that describe this contract (informational keys included)."""
+        return {
+            KEY_CONTRACT: CONTRACT_VERSION,
+            KEY_INPUT: self.input_name,
+            KEY_OUTPUT: self.output_name,
+            KEY_TILE_SIZE: str(self.tile_size),
+            KEY_L_SCALE: repr(self.l_scale),
+            KEY_L_SHIFT: repr(self.l_shift),
+            KEY_AB_SCALE: repr(self.ab_scale),
+            KEY_OVERLAP: str(self.overlap),
+            **self.info,
+        }
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, str], source: str = "the model") -> ModelContract:
+        """Parse `metadata_props`; raise `ModelError` naming every missing or malformed key."""
+        missing = [key for key in REQUIRED_KEYS if key not in metadata]
+        if missing:
+            raise ModelError(
+                f"{source} does not carry the oppy model contract: missing metadata "
+                f"{', '.join(missing)}; export it with oppy-export, which writes these keys"
+            )
+        if metadata[KEY_CONTRACT] != CONTRACT_VERSION:
+            raise ModelError(
+                f"{source} has model contract version {metadata[KEY_CONTRACT]!r}; this engine reads "
+                f"version {CONTRACT_VERSION!r}: re-export the model with this version's oppy-export"
+            )
+        try:
+            contract = cls(
+                input_name=metadata[KEY_INPUT],
+                output_name=metadata[KEY_OUTPUT],
+                tile_size=int(metadata[KEY_TILE_SIZE]),
+                l_scale=float(metadata[KEY_L_SCALE]),
+                l_shift=float(metadata[KEY_L_SHIFT]),
+                ab_scale=float(metadata[KEY_AB_SCALE]),
+                overlap=int(metadata.get(KEY_OVERLAP, DEFAULT_OVERLAP)),
+                info={k: v for k, v in metadata.items() if k in (KEY_ARCHITECTURE, KEY_TRAINING,
+                                                                   KEY_METRICS, KEY_EXPORTER)},
+            )
+        except ValueError as exc:
+            raise ModelError(f"{source} has malformed contract metadata: {exc}") from exc
+        if contract.tile_size < 8 or not 0 <= contract.overlap < contract.tile_size:
+            raise ModelError(
+                f"{source} declares tile size {contract.tile_size} and overlap {contract.overlap}: "
+                "the tile must be at least 8 px and the overlap in [0, tile)"
+            )
+        return contract

@@ -1,0 +1,169 @@
+"""The ONNX Runtime session: provider choice with an announced fallback, the model contract, fixed batches.
+
+One `ModelSession` owns one `onnxruntime.InferenceSession`. It reads the model contract from the model's
+metadata, checks the graph's inputs and outputs against it, and runs full batches through I/O binding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes.util
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from .contract import ModelContract
+from .errors import ModelError, OppyError
+
+log = logging.getLogger(__name__)
+
+PROVIDERS = {
+    "cpu": ("CPUExecutionProvider",),
+    "cuda": ("CUDAExecutionProvider", "CPUExecutionProvider"),
+    "tensorrt": ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"),
+    "auto": ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"),
+}
+_GPU_PROVIDERS = {"TensorrtExecutionProvider", "CUDAExecutionProvider"}
+
+
+def cuda_driver_present() -> bool:
+    """Whether this machine has an NVIDIA driver at all (a GPU provider cannot load without one)."""
+    return ctypes.util.find_library("cuda") is not None or os.path.exists("/dev/nvidia0")
+
+
+def _provider_options(name: str) -> dict[str, str]:
+    if name == "TensorrtExecutionProvider":
+        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "oppy-stream" / "tensorrt"
+        return {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache)}
+    return {}
+
+
+def choose_providers(provider: str) -> tuple[list[str], str | None]:
+    """The providers to ask ONNX Runtime for, in order, and why any wanted one was left out."""
+    if provider not in PROVIDERS:
+        raise OppyError(f"unknown provider {provider!r}: choose one of {', '.join(PROVIDERS)}")
+    wanted = list(PROVIDERS[provider])
+    available = set(ort.get_available_providers())
+    reasons = [f"{name} is not in this onnxruntime build" for name in wanted if name not in available]
+    chosen = [name for name in wanted if name in available]
+    if _GPU_PROVIDERS & set(chosen) and not cuda_driver_present():
+        reasons.append("no NVIDIA driver on this machine")
+        chosen = [name for name in chosen if name not in _GPU_PROVIDERS]
+    return chosen, "; ".join(reasons) or None
+
+
+def _session_options(threads: int) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # Spinning worker threads would steal the cores the other pipeline stages need between batches.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
+def _dims_match(dims: list, expected: tuple) -> bool:
+    if len(dims) != len(expected):
+        return False
+    return all(not isinstance(d, int) or e is None or d == e for d, e in zip(dims, expected, strict=True))
+
+
+class ModelSession:
+    """A colourising model loaded for inference: `run(batch)` maps L tiles to ab tiles.
+
+    batch_size is fixed: every call of `run` takes exactly that many tiles, so accelerators see one shape.
+    """
+
+    def __init__(self, model: str | Path, provider: str = "auto", batch_size: int = 256, threads: int = 0):
+        path = Path(model)
+        if not path.is_file():
+            raise ModelError(f"model file {str(path)!r} not found: pass the path of an exported .onnx model")
+        chosen, reason = choose_providers(provider)
+        if _GPU_PROVIDERS & set(chosen) and hasattr(ort, "preload_dlls"):
+            with contextlib.suppress(Exception):
+                ort.preload_dlls()
+        try:
+            self._session = ort.InferenceSession(
+                str(path), _session_options(threads),
+                providers=[(name, _provider_options(name)) for name in chosen],
+            )
+        except Exception as exc:  # onnxruntime raises several unrelated types for a bad file
+            raise ModelError(f"{str(path)!r} is not a loadable ONNX model: {exc}") from exc
+        self.path = path
+        self.provider = self._session.get_providers()[0]
+        if self.provider != PROVIDERS[provider][0]:
+            why = reason or f"{chosen[0]} failed to load (see onnxruntime's message above)"
+            self.fallback = f"{PROVIDERS[provider][0]} unavailable ({why}); using {self.provider}"
+            if provider == "auto":
+                log.info("provider: %s", self.fallback)
+            else:
+                log.warning("provider %r: %s", provider, self.fallback)
+        else:
+            self.fallback = None
+        self.contract = ModelContract.from_metadata(
+            self._session.get_modelmeta().custom_metadata_map, source=repr(str(path))
+        )
+        self.batch_size = batch_size
+        self._check_graph()
+        tile = self.contract.tile_size
+        self._input = np.zeros((batch_size, tile, tile, 1), np.float32)
+        self._output = np.empty((batch_size, tile, tile, 2), np.float32)
+        self._binding = self._session.io_binding()
+        # OrtValues over the numpy buffers share their memory: refill the input in place, read the output.
+        self._binding.bind_ortvalue_input(
+            self.contract.input_name, ort.OrtValue.ortvalue_from_numpy(self._input)
+        )
+        self._binding.bind_ortvalue_output(
+            self.contract.output_name, ort.OrtValue.ortvalue_from_numpy(self._output)
+        )
+
+    def _check_graph(self) -> None:
+        contract, tile = self.contract, self.contract.tile_size
+        inputs = {i.name: i for i in self._session.get_inputs()}
+        outputs = {o.name: o for o in self._session.get_outputs()}
+        where = repr(str(self.path))
+        if contract.input_name not in inputs or contract.output_name not in outputs:
+            raise ModelError(
+                f"{where} declares input {contract.input_name!r} and output {contract.output_name!r}, but the "
+                f"graph has inputs {sorted(inputs)} and outputs {sorted(outputs)}: re-export the model"
+            )
+        for node, channels in ((inputs[contract.input_name], 1), (outputs[contract.output_name], 2)):
+            if node.type != "tensor(float)" or not _dims_match(node.shape, (None, tile, tile, channels)):
+                raise ModelError(
+                    f"{where}: tensor {node.name!r} is {node.type} {node.shape}; the contract wants float32 "
+                    f"[N, {tile}, {tile}, {channels}]"
+                )
+        batch_dim = inputs[contract.input_name].shape[0]
+        if isinstance(batch_dim, int) and batch_dim != self.batch_size:
+            raise ModelError(f"{where} has a fixed batch of {batch_dim}: use batch size {batch_dim}")
+
+    @property
+    def input_buffer(self) -> np.ndarray:
+        """The bound input batch [batch_size, tile, tile, 1] float32: fill it, then call `run()`."""
+        return self._input
+
+    def run(self) -> np.ndarray:
+        """Run the model on `input_buffer`; returns the bound output [batch_size, tile, tile, 2] float32.
+
+        The returned array is overwritten by the next call.
+        """
+        self._session.run_with_iobinding(self._binding)
+        return self._output
+
+    def predict(self, tiles: np.ndarray) -> np.ndarray:
+        """Any number of L tiles [n, tile, tile, 1] -> raw model output [n, tile, tile, 2], in full batches."""
+        out = np.empty((*tiles.shape[:3], 2), np.float32)
+        for start in range(0, len(tiles), self.batch_size):
+            chunk = tiles[start : start + self.batch_size]
+            self._input[: len(chunk)] = chunk
+            self._input[len(chunk) :] = 0.0
+            out[start : start + len(chunk)] = self.run()[: len(chunk)]
+        return out
+
+    def close(self) -> None:
+        """Release the session and its buffers."""
+        self._binding = None
+        self._session = None

@@ -1,0 +1,33 @@
+import pytest
+
+from oppy.engine.contract import KEY_AB_SCALE, KEY_CONTRACT, KEY_TILE_SIZE, REQUIRED_KEYS, ModelContract
+from oppy.engine.errors import ModelError
+
+CONTRACT = ModelContract("L", "ab", 64, l_scale=0.01, l_shift=0.0, ab_scale=128.0, overlap=12,
+                         info={"oppy.architecture": "unet"})
+
+
+def test_metadata_round_trip():
+    assert ModelContract.from_metadata(CONTRACT.to_metadata()) == CONTRACT
+
+
+def test_every_missing_key_is_named():
+    metadata = CONTRACT.to_metadata()
+    del metadata[KEY_AB_SCALE], metadata[KEY_TILE_SIZE]
+    with pytest.raises(ModelError, match=f"{KEY_TILE_SIZE}, {KEY_AB_SCALE}"):
+        ModelContract.from_metadata(metadata)
+    with pytest.raises(ModelError, match="oppy-export"):
+        ModelContract.from_metadata({})
+    assert len(REQUIRED_KEYS) == 7
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    (KEY_CONTRACT, "99", "contract version"),
+    (KEY_TILE_SIZE, "sixty-four", "malformed"),
+    (KEY_TILE_SIZE, "4", "at least 8"),
+    ("oppy.overlap", "64", "overlap"),
+])
+def test_bad_values_are_refused(key, value, message):
+    metadata = {**CONTRACT.to_metadata(), key: value}
+    with pytest.raises(ModelError, match=message):
+        ModelContract.from_metadata(metadata)

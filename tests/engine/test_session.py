@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+
+from oppy.engine.contract import KEY_AB_SCALE, ModelContract
+from oppy.engine.errors import ModelError, OppyError
+from oppy.engine.session import ModelSession, choose_providers
+
+from conftest import affine_model
+
+
+def test_runs_full_batches_through_io_binding(tmp_path):
+    session = ModelSession(affine_model(tmp_path / "m.onnx", gain=(2.0, -1.0), offset=(0.5, 0.0)),
+                           provider="cpu", batch_size=8)
+    session.input_buffer[:] = np.arange(8, dtype=np.float32)[:, None, None, None]
+    out = session.run()
+    np.testing.assert_allclose(out[:, 0, 0, 0], 2 * np.arange(8) + 0.5)
+    session.input_buffer[:] = 1.0  # the bound buffer is read afresh on every run
+    np.testing.assert_allclose(session.run()[..., 1], -1.0)
+
+
+def test_predict_handles_any_tile_count(tmp_path):
+    session = ModelSession(affine_model(tmp_path / "m.onnx", gain=(1.0, 3.0)), provider="cpu", batch_size=4)
+    tiles = np.random.default_rng(0).random((11, 64, 64, 1), dtype=np.float32)
+    out = session.predict(tiles)
+    np.testing.assert_allclose(out, np.concatenate([tiles, 3 * tiles], axis=-1), rtol=1e-6)
+
+
+def test_provider_fallback_is_announced(tmp_path, caplog):
+    model = affine_model(tmp_path / "m.onnx")
+    session = ModelSession(model, provider="cpu")
+    assert session.provider == "CPUExecutionProvider" and session.fallback is None
+    chosen, _ = choose_providers("cuda")
+    if "CUDAExecutionProvider" in chosen:
+        pytest.skip("this machine can load CUDA: no fallback to observe")
+    session = ModelSession(model, provider="cuda")
+    assert session.provider == "CPUExecutionProvider"
+    assert "CUDAExecutionProvider unavailable" in session.fallback
+    assert "CUDAExecutionProvider unavailable" in caplog.text
+
+
+def test_unknown_provider_is_refused():
+    with pytest.raises(OppyError, match="unknown provider 'tpu'"):
+        choose_providers("tpu")
+
+
+def test_missing_and_broken_models_are_refused(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        ModelSession(tmp_path / "nope.onnx", provider="cpu")
+    junk = tmp_path / "junk.onnx"
+    junk.write_text("not a model")
+    with pytest.raises(ModelError, match="not a loadable ONNX model"):
+        ModelSession(junk, provider="cpu")
+
+
+def test_model_without_contract_metadata_is_refused(tmp_path):
+    metadata = ModelContract("L", "ab", 64, 0.01, 0.0, 128.0).to_metadata()
+    del metadata[KEY_AB_SCALE]
+    with pytest.raises(ModelError, match=f"missing metadata {KEY_AB_SCALE}"):
+        ModelSession(affine_model(tmp_path / "m.onnx", metadata=metadata), provider="cpu")
+
+
+def test_graph_that_breaks_the_declared_contract_is_refused(tmp_path):
+    wrong_name = ModelContract("gray", "ab", 64, 0.01, 0.0, 128.0)
+    path = affine_model(tmp_path / "m.onnx", metadata=wrong_name.to_metadata())
+    with pytest.raises(ModelError, match="declares input 'gray'"):
+        ModelSession(path, provider="cpu")
+    wrong_tile = ModelContract("L", "ab", 32, 0.01, 0.0, 128.0)
+    path = affine_model(tmp_path / "m2.onnx", metadata=wrong_tile.to_metadata())
+    with pytest.raises(ModelError, match=r"contract wants float32 \[N, 32, 32, 1\]"):
+        ModelSession(path, provider="cpu")
+    path = affine_model(tmp_path / "m3.onnx", batch=16)
+    with pytest.raises(ModelError, match="fixed batch of 16"):
+        ModelSession(path, provider="cpu", batch_size=8)
+    assert ModelSession(path, provider="cpu", batch_size=16).batch_size == 16

@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from oppy.engine.tiles import axis_weights, blend_tiles, cut_tiles, plan_tiles
+
+SIZES = [(1, 1), (3, 200), (64, 64), (65, 130), (96, 128), (517, 333)]
+
+
+@pytest.mark.parametrize(("height", "width", "overlap"),
+                         [(h, w, o) for h, w in SIZES for o in (0, 5, 16, 31, 48)] + [(1024, 1024, 16)])
+def test_cut_then_blend_reconstructs_any_frame(height, width, overlap):
+    plan = plan_tiles(height, width, 64, overlap)
+    field = np.random.default_rng(height * width + overlap).random((height, width), dtype=np.float32)
+    tiles = cut_tiles(field, plan)
+    assert tiles.shape == (plan.count, 64, 64, 1)
+    np.testing.assert_allclose(blend_tiles(tiles, plan)[0], field, atol=1e-5)
+
+
+@pytest.mark.parametrize("overlap", [0, 8, 16, 32, 48])
+@pytest.mark.parametrize("count", [1, 2, 5])
+def test_axis_weights_sum_to_one_and_are_smooth(overlap, count):
+    weights = axis_weights(count, 64, overlap)
+    stride = 64 - overlap
+    coverage = np.zeros((count - 1) * stride + 64)
+    for i in range(count):
+        coverage[i * stride : i * stride + 64] += weights[i]
+    np.testing.assert_allclose(coverage, 1.0, atol=1e-6)
+    assert (weights > 0).all()
+    if overlap:
+        steps = np.abs(np.diff(weights, axis=1)).max()
+        assert steps < 2.5 / overlap  # a raised cosine, never a jump
+
+
+def test_weights_sum_to_one_in_two_dimensions():
+    plan = plan_tiles(200, 300, 64, 16)
+    ones = np.ones((plan.count, 64, 64, 1), np.float32)
+    np.testing.assert_allclose(blend_tiles(ones, plan), 1.0, atol=1e-6)
+
+
+def test_overlap_zero_equals_plain_stitching():
+    plan = plan_tiles(128, 192, 64, 0)
+    assert (plan.rows, plan.cols, plan.pad_top, plan.pad_left) == (2, 3, 0, 0)
+    tiles = np.random.default_rng(0).random((6, 64, 64, 2), dtype=np.float32)
+    stitched = tiles.reshape(2, 3, 64, 64, 2).transpose(4, 0, 2, 1, 3).reshape(2, 128, 192)
+    np.testing.assert_array_equal(blend_tiles(tiles, plan), stitched)
+
+
+def test_padding_is_a_reflection_of_the_frame():
+    plan = plan_tiles(40, 50, 64, 16)
+    field = np.arange(40 * 50, dtype=np.float32).reshape(40, 50)
+    tile = cut_tiles(field, plan)[0, ..., 0]
+    padded = np.pad(field, ((plan.pad_top, 64 - 40 - plan.pad_top), (plan.pad_left, 64 - 50 - plan.pad_left)),
+                    mode="reflect")
+    np.testing.assert_array_equal(tile, padded)
+
+
+def test_cut_applies_the_model_scaling():
+    plan = plan_tiles(64, 64, 64, 16)
+    field = np.full((64, 64), 50.0, np.float32)
+    np.testing.assert_allclose(cut_tiles(field, plan, scale=0.02, shift=-1.0), 0.0)
+
+
+def test_blend_rejects_tiles_of_another_plan():
+    with pytest.raises(ValueError, match="plan wants"):
+        blend_tiles(np.zeros((3, 64, 64, 2), np.float32), plan_tiles(64, 64, 64, 16))
+    with pytest.raises(ValueError, match="overlap"):
+        plan_tiles(64, 64, 64, 64)
