@@ -7,11 +7,14 @@ full. Blend weights are separable raised-cosine ramps that form an exact partiti
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 from numba import njit, prange
+
+from .contract import ModelContract
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,3 +165,12 @@ def blend_tiles(
     _blend_kernel(tiles, plan.row_weights, plan.col_weights, plan.pad_top, plan.pad_left, plan.cols,
                   plan.stride, np.float32(scale), out)
     return out
+
+
+def predict_chroma(lightness: np.ndarray, predict: Callable[[np.ndarray], np.ndarray], contract: ModelContract,
+                   overlap: int) -> np.ndarray:
+    """The whole tiling path for one frame: cut HxW float32 L* into tiles scaled per `contract`, run
+    `predict` (tiles [n, T, T, 1] -> raw model output [n, T, T, 2]) and blend: returns 2xHxW a*, b* planes."""
+    plan = plan_tiles(*lightness.shape, contract.tile_size, overlap)
+    tiles = cut_tiles(lightness, plan, contract.l_scale, contract.l_shift)
+    return blend_tiles(predict(tiles), plan, contract.ab_scale)

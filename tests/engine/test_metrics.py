@@ -1,0 +1,29 @@
+import numpy as np
+from skimage import color
+
+from oppy.engine.metrics import ab_psnr, colourfulness, delta_e_ciede2000
+
+
+def test_ciede2000_matches_scikit_image():
+    rng = np.random.default_rng(0)
+    lab1 = np.stack([rng.uniform(0, 100, 5000), rng.uniform(-100, 100, 5000), rng.uniform(-100, 100, 5000)], -1)
+    lab2 = lab1 + rng.normal(0, 8, lab1.shape)
+    lab2[:100, 1:] = 0  # achromatic pairs take the special branch
+    np.testing.assert_allclose(delta_e_ciede2000(lab1, lab2), color.deltaE_ciede2000(lab1, lab2), atol=1e-6)
+    assert delta_e_ciede2000(lab1, lab1).max() == 0
+
+
+def test_ab_psnr():
+    truth = np.zeros((4, 4, 3))
+    pred = truth.copy()
+    pred[..., 1] = 10.0  # MSE over a and b = 50
+    assert abs(ab_psnr(pred, truth) - 10 * np.log10(255**2 / 50)) < 1e-9
+    assert ab_psnr(truth, truth) == float("inf")
+
+
+def test_colourfulness_is_zero_for_grey_and_grows_with_saturation():
+    grey = np.repeat(np.linspace(0, 255, 100)[:, None, None], 3, axis=2) * np.ones((1, 10, 1))
+    assert colourfulness(grey) == 0
+    pale = np.dstack([np.full((8, 8), 140.0), np.full((8, 8), 120.0), np.full((8, 8), 100.0)])
+    vivid = np.dstack([np.full((8, 8), 200.0), np.full((8, 8), 100.0), np.full((8, 8), 30.0)])
+    assert 0 < colourfulness(pale) < colourfulness(vivid)

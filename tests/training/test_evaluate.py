@@ -1,0 +1,24 @@
+import numpy as np
+
+from oppy.training.evaluate import baselines, evaluate, fit_lightness_table
+
+from conftest import chroma_of
+
+
+def test_lightness_table_learns_the_colour_law(lawful_dataset):
+    overall, table = fit_lightness_table(lawful_dataset)
+    lightness = np.arange(35, 70)
+    a, b = chroma_of(lightness.astype(np.float64))
+    assert np.abs(table[lightness, 0] - a).max() < 2.5 and np.abs(table[lightness, 1] - b).max() < 2.5
+    assert overall.shape == (2,)
+
+
+def test_lightness_baseline_beats_constant_and_grey(lawful_dataset):
+    result = evaluate(baselines(lawful_dataset), lawful_dataset)
+    methods = result["methods"]
+    assert result["photos"] == 4 and result["skipped_greyscale"] == 0
+    assert methods["lightness"]["delta_e00"] < 0.5 * methods["constant"]["delta_e00"]
+    assert methods["constant"]["delta_e00"] < methods["grey"]["delta_e00"]
+    assert methods["lightness"]["ab_psnr"] > methods["constant"]["ab_psnr"]
+    assert methods["grey"]["colourfulness_ratio"] < 0.05
+    assert 0.8 < methods["lightness"]["colourfulness_ratio"] < 1.2

@@ -1,0 +1,48 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from oppy.training.architectures import build
+from oppy.training.data import tile_dataset
+from oppy.training.fit import FitOptions, fit
+
+
+def val_loss(model, dataset_dir):
+    lightness, ab = next(iter(tile_dataset(dataset_dir, "val", batch_size=32, crops_per_photo=8)))
+    return float(np.mean(np.abs(np.asarray(model(lightness)) - ab.numpy())))
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Stands for Ctrl-C after the given epoch has finished."""
+
+    def __init__(self, after_epoch: int):
+        super().__init__()
+        self.after_epoch = after_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.after_epoch:
+            raise KeyboardInterrupt
+
+
+def test_fit_learns_and_resumes_after_an_interruption(lawful_dataset, tmp_path):
+    run = tmp_path / "run"
+    options = FitOptions(arch="unet", epochs=3, batch_size=16, crops_per_photo=8, learning_rate=3e-3,
+                         jit_compile=False, verbose=0)
+    keras.utils.set_random_seed(0)
+    untrained = val_loss(build("unet"), lawful_dataset)
+    with pytest.raises(KeyboardInterrupt):
+        fit(lawful_dataset, run, options, extra_callbacks=(Interrupt(after_epoch=1),))
+    assert (run / "model.keras").exists() and (run / "backup").exists()
+    summary = fit(lawful_dataset, run, options)
+    assert summary["epochs_run"] == 3  # epochs 0 and 1 were not run again
+    assert summary["train_seconds"] > 0 and summary["loss"] == "l1"
+    assert json.loads((run / "run.json").read_text())["architecture"] == "unet"
+    trained = val_loss(keras.models.load_model(run / "model.keras", compile=False), lawful_dataset)
+    assert trained < 0.7 * untrained
+
+
+def test_training_data_repeats_for_as_many_steps_as_asked(lawful_dataset):
+    dataset = tile_dataset(lawful_dataset, "train", batch_size=16, crops_per_photo=2).repeat()
+    assert sum(1 for _ in dataset.take(12)) == 12  # 12 photos x 2 crops = 1.5 batches per pass

@@ -1,0 +1,120 @@
+"""`oppy-train prepare | fit | evaluate`: dataset preparation, training and evaluation from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+from tqdm import tqdm
+
+
+def _prepare(args: argparse.Namespace) -> dict:
+    from .prepare import Thresholds, filter_sheets, prepare
+
+    thresholds = Thresholds(min_chroma=args.min_chroma, min_sharpness=args.min_sharpness, max_side=args.max_side)
+    outcomes = Counter()
+    files = sum(1 for p in Path(args.raw_dir).iterdir() if p.is_file())
+    for _, outcome in tqdm(prepare(args.raw_dir, args.dataset_dir, args.splits, thresholds), total=files,
+                           unit="photo", desc="preparing", file=sys.stderr, disable=None):
+        outcomes[outcome.split(" (")[0]] += 1
+    if args.sheets:
+        for sheet in filter_sheets(args.raw_dir, args.dataset_dir, args.sheets):
+            print(f"sheet: {sheet}", file=sys.stderr)
+    summary = {"this_run": dict(outcomes), "dataset": str(args.dataset_dir)}
+    print(json.dumps(summary, indent=2))
+    return summary
+
+
+def _fit(args: argparse.Namespace) -> dict:
+    from .fit import FitOptions, fit
+
+    options = FitOptions(arch=args.arch, loss=args.loss, epochs=args.epochs, batch_size=args.batch_size,
+                         crops_per_photo=args.crops_per_photo, learning_rate=args.learning_rate,
+                         patience=args.patience, seed=args.seed, max_minutes=args.max_minutes,
+                         jit_compile=not args.no_jit, verbose=0 if args.quiet else 1)
+    summary = fit(args.dataset_dir, args.out, options)
+    print(json.dumps({k: summary[k] for k in ("architecture", "loss", "epochs_run", "train_seconds",
+                                              "best_val_loss")}, indent=2))
+    return summary
+
+
+def _evaluate(args: argparse.Namespace) -> dict:
+    from .evaluate import baselines, evaluate, load_predictor, model_method
+
+    predict, contract = load_predictor(args.model)
+    methods = {"model": model_method(predict, contract, args.overlap), **baselines(args.dataset_dir)}
+    result = evaluate(methods, args.dataset_dir, args.split, limit=args.limit)
+    result["model"] = str(args.model)
+    print("| method | ΔE00 | ab PSNR (dB) | colourfulness ratio |\n|---|---|---|---|")
+    for name, m in result["methods"].items():
+        print(f"| {name} | {m['delta_e00']:.2f} | {m['ab_psnr']:.2f} | {m['colourfulness_ratio']:.3f} |")
+    print(f"{result['photos']} photos, {result['skipped_greyscale']} skipped as greyscale", file=sys.stderr)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .prepare import DEFAULT_MAX_SIDE, DEFAULT_MIN_CHROMA, DEFAULT_MIN_SHARPNESS
+
+    parser = argparse.ArgumentParser(prog="oppy-train", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    prepare = commands.add_parser("prepare", help="keep the usable colour photos of a folder")
+    prepare.add_argument("raw_dir")
+    prepare.add_argument("dataset_dir")
+    prepare.add_argument("--splits", help="TSV with file and split columns (default: everything is train)")
+    prepare.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, help="resize larger photos down to this")
+    prepare.add_argument("--min-chroma", type=float, default=DEFAULT_MIN_CHROMA,
+                         help="mean C*ab below this is greyscale (default %(default)s)")
+    prepare.add_argument("--min-sharpness", type=float, default=DEFAULT_MIN_SHARPNESS,
+                         help="Laplacian variance below this is blurry (default %(default)s)")
+    prepare.add_argument("--sheets", metavar="DIR", help="also write contact sheets of rejects and borderline keeps")
+    prepare.set_defaults(run=_prepare)
+
+    fit = commands.add_parser("fit", help="train an architecture on a prepared dataset")
+    fit.add_argument("dataset_dir")
+    fit.add_argument("--arch", choices=["unet", "seed"], default="unet")
+    fit.add_argument("--out", required=True, help="run directory (re-running it resumes)")
+    fit.add_argument("--loss", choices=["mse", "l1", "huber"], help="default: mse for seed, l1 for unet")
+    fit.add_argument("--epochs", type=int, default=40)
+    fit.add_argument("--batch-size", type=int, default=64)
+    fit.add_argument("--crops-per-photo", type=int, default=8)
+    fit.add_argument("--learning-rate", type=float, default=1e-3)
+    fit.add_argument("--patience", type=int, default=5, help="epochs without validation gain before stopping")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--max-minutes", type=float, help="stop after the epoch that passes this wall time")
+    fit.add_argument("--no-jit", action="store_true", help="skip XLA compilation (slower steps, quicker start)")
+    fit.add_argument("-q", "--quiet", action="store_true")
+    fit.set_defaults(run=_fit)
+
+    evaluate = commands.add_parser("evaluate", help="metrics on the validation split, beside baselines")
+    evaluate.add_argument("model", help="run directory, .keras file or exported .onnx model")
+    evaluate.add_argument("dataset_dir")
+    evaluate.add_argument("--split", default="val")
+    evaluate.add_argument("--overlap", type=int, default=16)
+    evaluate.add_argument("--limit", type=int, help="evaluate only the first N photos")
+    evaluate.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    evaluate.set_defaults(run=_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    try:
+        args.run(args)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"oppy-train: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""The tf.data input pipeline: random 64x64 crops of prepared photos as (L, ab) pairs, scaled per the contract.
+
+L and ab come from the engine's own LAB kernels, so the model learns exactly what the engine will feed it.
+Validation crops are a fixed function of the file name: the same every run and every epoch.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from oppy.engine.contract import ModelContract
+from oppy.engine.lab import rgb_to_lab
+
+TILE = 64
+# What the networks see and answer: L* / 50 - 1 in [-1, 1], and a*, b* / 128 (tanh range).
+CONTRACT = ModelContract("L", "ab", TILE, l_scale=1 / 50, l_shift=-1.0, ab_scale=128.0)
+
+
+def split_files(dataset_dir: str | Path, split: str) -> list[Path]:
+    """The prepared photos of one split, sorted."""
+    return sorted((Path(dataset_dir) / split).glob("*.png"))
+
+
+def load_lab(path: Path) -> np.ndarray:
+    """A prepared photo as HxWx3 float32 LAB (engine kernels)."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise OSError(f"cannot read prepared photo {path}")
+    return rgb_to_lab(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+
+def scale_pair(lab_tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """LAB tiles [n, T, T, 3] -> (model input L [n, T, T, 1], target ab [n, T, T, 2]), both float32."""
+    lightness = lab_tiles[..., :1] * CONTRACT.l_scale + CONTRACT.l_shift
+    return lightness.astype(np.float32), (lab_tiles[..., 1:] / CONTRACT.ab_scale).astype(np.float32)
+
+
+def random_crops(lab: np.ndarray, count: int, rng: np.random.Generator, flip: bool) -> np.ndarray:
+    """`count` random TILE x TILE crops [count, T, T, 3]; with `flip`, half of them mirrored left-right
+    (never upside down: the sky stays on top)."""
+    height, width = lab.shape[:2]
+    tops = rng.integers(0, height - TILE + 1, count)
+    lefts = rng.integers(0, width - TILE + 1, count)
+    crops = np.stack([lab[t : t + TILE, s : s + TILE] for t, s in zip(tops, lefts, strict=True)])
+    if flip:
+        mirrored = rng.random(count) < 0.5
+        crops[mirrored] = crops[mirrored, :, ::-1]
+    return crops
+
+
+def _crops(files: list[Path], crops_per_photo: int, seed: int, training: bool) -> Iterator[tuple]:
+    epoch_rng = np.random.default_rng(seed)
+    order = epoch_rng.permutation(len(files)) if training else range(len(files))
+    for i in order:
+        path = files[i]
+        rng = epoch_rng if training else np.random.default_rng(zlib.crc32(path.name.encode()))
+        yield scale_pair(random_crops(load_lab(path), crops_per_photo, rng, flip=training))
+
+
+def tile_dataset(dataset_dir: str | Path, split: str, batch_size: int = 64, crops_per_photo: int = 8,
+                 seed: int = 0, training: bool | None = None) -> tf.data.Dataset:
+    """Batches of (L [B, 64, 64, 1], ab [B, 64, 64, 2]) float32 from one split of a prepared dataset.
+
+    Training (the default for the `train` split): new random crops and flips every epoch, shuffled.
+    Otherwise: fixed crops per photo, in file order.
+    """
+    files = split_files(dataset_dir, split)
+    if not files:
+        raise FileNotFoundError(f"no prepared photos in {Path(dataset_dir) / split}: run `oppy-train prepare`")
+    training = split == "train" if training is None else training
+    epochs = iter(range(seed, seed + 1_000_000))
+
+    def generator():
+        return _crops(files, crops_per_photo, next(epochs), training)
+
+    signature = (tf.TensorSpec((None, TILE, TILE, 1), tf.float32), tf.TensorSpec((None, TILE, TILE, 2), tf.float32))
+    dataset = tf.data.Dataset.from_generator(generator, output_signature=signature).unbatch()
+    if training:
+        dataset = dataset.shuffle(64 * crops_per_photo, seed=seed)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,126 @@
+"""Evaluation on the validation split through the engine's real tiling and blending path, beside baselines.
+
+Baselines are fitted on the train split: constant mean chroma, chroma from lightness alone (mean a*, b* at
+each integer L*, a 101-entry table), and plain grey. Metrics come from `oppy.engine.metrics`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from oppy.engine.contract import DEFAULT_OVERLAP, ModelContract
+from oppy.engine.lab import l_ab_to_rgb, rgb_to_lab
+from oppy.engine.metrics import ab_psnr, colourfulness, delta_e_ciede2000
+from oppy.engine.tiles import predict_chroma
+
+from .data import CONTRACT, split_files
+from .prepare import DEFAULT_MIN_CHROMA
+
+Predictor = Callable[[np.ndarray], np.ndarray]  # L tiles [n, T, T, 1] -> raw ab tiles [n, T, T, 2]
+ChromaMethod = Callable[[np.ndarray], np.ndarray]  # HxW L* -> 2xHxW a*, b*
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def fit_lightness_table(dataset_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(mean a*, b* over all train pixels [2], mean a*, b* per integer L* 0..100 [101, 2]), photo by photo.
+
+    An L* bin no train pixel falls in takes the overall mean."""
+    sums, counts = np.zeros((101, 2)), np.zeros(101)
+    for path in split_files(dataset_dir, "train"):
+        lab = rgb_to_lab(_read_rgb(path)).reshape(-1, 3)
+        bins = np.clip(np.rint(lab[:, 0]), 0, 100).astype(int)
+        counts += np.bincount(bins, minlength=101)
+        for channel in range(2):
+            sums[:, channel] += np.bincount(bins, weights=lab[:, 1 + channel], minlength=101)
+    if not counts.sum():
+        raise FileNotFoundError(f"no train photos in {dataset_dir}")
+    overall = sums.sum(axis=0) / counts.sum()
+    table = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], overall)
+    return overall, table
+
+
+def baselines(dataset_dir: str | Path) -> dict[str, ChromaMethod]:
+    """The three reference methods, fitted on the train split."""
+    overall, table = fit_lightness_table(dataset_dir)
+    table32 = table.astype(np.float32)
+
+    def constant(lightness):
+        return np.broadcast_to(overall.astype(np.float32)[:, None, None], (2, *lightness.shape))
+
+    def from_lightness(lightness):
+        return np.ascontiguousarray(table32[np.clip(np.rint(lightness), 0, 100).astype(int)].transpose(2, 0, 1))
+
+    def grey(lightness):
+        return np.zeros((2, *lightness.shape), np.float32)
+
+    return {"constant": constant, "lightness": from_lightness, "grey": grey}
+
+
+def model_method(predict: Predictor, contract: ModelContract = CONTRACT,
+                 overlap: int = DEFAULT_OVERLAP) -> ChromaMethod:
+    """A model as a chroma method, through the engine's tiling and blending."""
+    return lambda lightness: predict_chroma(lightness, predict, contract, overlap)
+
+
+def evaluate(methods: dict[str, ChromaMethod], dataset_dir: str | Path, split: str = "val",
+             min_chroma: float = DEFAULT_MIN_CHROMA, limit: int | None = None) -> dict:
+    """Mean CIEDE2000, mean ab PSNR and the colourfulness ratio of each method on `split`.
+
+    The output compared is what a viewer gets: the method's chroma with the photo's own L*, converted to
+    8-bit RGB (gamut clipped) and back. Photos whose ground truth is greyscale are skipped and counted.
+    """
+    files = split_files(dataset_dir, split)[:limit]
+    totals = {name: {"delta_e00": 0.0, "ab_psnr": 0.0, "colourfulness": 0.0} for name in methods}
+    truth_colourfulness, photos, skipped = 0.0, 0, 0
+    for path in files:
+        rgb = _read_rgb(path)
+        truth = rgb_to_lab(rgb)
+        chroma = np.hypot(truth[..., 1], truth[..., 2]).mean()
+        if chroma < min_chroma:
+            skipped += 1
+            continue
+        lightness = np.ascontiguousarray(truth[..., 0])
+        photos += 1
+        truth_colourfulness += colourfulness(rgb)
+        for name, method in methods.items():
+            out = l_ab_to_rgb(lightness, np.ascontiguousarray(method(lightness), np.float32))
+            seen = rgb_to_lab(out)
+            totals[name]["delta_e00"] += float(delta_e_ciede2000(seen, truth).mean())
+            totals[name]["ab_psnr"] += ab_psnr(seen, truth)
+            totals[name]["colourfulness"] += colourfulness(out)
+    if not photos:
+        raise ValueError(f"no colour photo to evaluate in {Path(dataset_dir) / split}")
+    results = {name: {"delta_e00": t["delta_e00"] / photos, "ab_psnr": t["ab_psnr"] / photos,
+                      "colourfulness_ratio": t["colourfulness"] / truth_colourfulness}
+               for name, t in totals.items()}
+    return {"split": split, "photos": photos, "skipped_greyscale": skipped, "methods": results}
+
+
+def load_predictor(model: str | Path, batch_size: int = 256) -> tuple[Predictor, ModelContract]:
+    """A run directory, a .keras file or an exported .onnx model as a tile predictor with its contract."""
+    path = Path(model)
+    if path.is_dir():
+        path = path / "model.keras"
+    if not path.is_file():
+        raise FileNotFoundError(f"no model at {path}: give a run directory, a .keras file or an .onnx model")
+    if path.suffix == ".onnx":
+        from oppy.engine.session import ModelSession
+
+        session = ModelSession(path, provider="cpu", batch_size=batch_size)
+        return session.predict, session.contract
+    import keras
+
+    network = keras.models.load_model(path, compile=False)
+
+    def predict(tiles: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.asarray(network(tiles[i : i + batch_size], training=False))
+                               for i in range(0, len(tiles), batch_size)])
+
+    return predict, CONTRACT

@@ -1,0 +1,183 @@
+"""Dataset preparation: keep the usable colour photos of a folder, resized down where large, split by a file.
+
+Every rejected file is reported with its reason. Files are handled one at a time, and a re-run skips what
+the manifest already records, so a large archive never sits in memory and an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from oppy.engine.lab import rgb_to_lab
+from oppy.engine.sources import IMAGE_SUFFIXES, natural_key
+
+# Chosen on the 6,164 real Curiosity photos (see training/README.md for the distributions and counts).
+DEFAULT_MIN_CHROMA = 4.0  # mean C*ab below this is greyscale, whatever the file's channel count
+DEFAULT_MIN_SHARPNESS = 10.0  # variance of the Laplacian of 8-bit grey below this is blurry
+DEFAULT_MAX_SIDE = 1024
+DEFAULT_MIN_SIDE = 64  # the tile
+
+MANIFEST = "manifest.tsv"
+REJECTED = "rejected.tsv"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    min_chroma: float = DEFAULT_MIN_CHROMA
+    min_sharpness: float = DEFAULT_MIN_SHARPNESS
+    min_side: int = DEFAULT_MIN_SIDE
+    max_side: int = DEFAULT_MAX_SIDE
+
+
+def is_truncated(data: np.ndarray) -> bool:
+    """Whether a JPEG lacks its end-of-image marker or a PNG its IEND chunk (decoders may pad such files
+    silently). Judged by the file's own signature, not its name."""
+    head, tail = data[:8].tobytes(), data[-64:].tobytes()
+    if head.startswith(b"\xff\xd8"):
+        return not tail.rstrip(b"\x00").endswith(b"\xff\xd9")
+    if head.startswith(b"\x89PNG"):
+        return b"IEND" not in tail
+    return False
+
+
+def mean_chroma(rgb: np.ndarray) -> float:
+    """Mean CIE C*ab of an RGB photo: about 0 for greyscale, even when stored as three equal channels."""
+    lab = rgb_to_lab(rgb)
+    return float(np.hypot(lab[..., 1], lab[..., 2]).mean())
+
+
+def sharpness(rgb: np.ndarray) -> float:
+    """Variance of the Laplacian of the photo's 8-bit grey: low for blurry (or featureless) photos."""
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+
+
+def fit_within(rgb: np.ndarray, max_side: int) -> np.ndarray:
+    """Resize down (area filter) so that the long side is at most `max_side`; never upscale."""
+    height, width = rgb.shape[:2]
+    if max(height, width) <= max_side:
+        return rgb
+    scale = max_side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
+def judge(path: Path, thresholds: Thresholds) -> tuple[np.ndarray | None, str, dict[str, float]]:
+    """Decode and check one photo: (RGB uint8 or None, rejection reason or "", measurements)."""
+    try:
+        data = np.fromfile(path, np.uint8)
+    except OSError as exc:
+        return None, f"unreadable: {exc.strerror or exc}", {}
+    if data.size == 0:
+        return None, "empty file", {}
+    if is_truncated(data):
+        return None, "truncated", {}
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if image is None:
+        return None, "not an image", {}
+    rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if min(rgb.shape[:2]) < thresholds.min_side:
+        return None, f"too small ({rgb.shape[1]}x{rgb.shape[0]})", {}
+    rgb = fit_within(rgb, thresholds.max_side)
+    stats = {"chroma": mean_chroma(rgb), "sharpness": sharpness(rgb)}
+    if stats["chroma"] < thresholds.min_chroma:
+        return None, "greyscale", stats
+    if stats["sharpness"] < thresholds.min_sharpness:
+        return None, "blurry", stats
+    return rgb, "", stats
+
+
+def read_splits(path: str | Path) -> dict[str, str]:
+    """file name -> split, from a TSV with `file` and `split` columns."""
+    with open(path, newline="") as handle:
+        return {row["file"]: row["split"] for row in csv.DictReader(handle, delimiter="\t")}
+
+
+def _done(dataset_dir: Path) -> set[str]:
+    names = set()
+    for table in (MANIFEST, REJECTED):
+        if (dataset_dir / table).exists():
+            with open(dataset_dir / table, newline="") as handle:
+                names |= {row["file"] for row in csv.DictReader(handle, delimiter="\t")}
+    return names
+
+
+def _append(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(row), delimiter="\t")
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def prepare(raw_dir: str | Path, dataset_dir: str | Path, splits: str | Path | None = None,
+            thresholds: Thresholds = Thresholds()) -> Iterator[tuple[str, str]]:
+    """Filter the photos of `raw_dir` into `dataset_dir/<split>/NAME.png`; yields (file, reason or split).
+
+    Photos not named in `splits` go to `train`; without a splits file every photo does. Kept photos are
+    listed in manifest.tsv (file, split, width, height, chroma, sharpness), rejected ones in rejected.tsv.
+    """
+    raw_dir, dataset_dir = Path(raw_dir), Path(dataset_dir)
+    split_of = read_splits(splits) if splits else {}
+    dataset_dir.mkdir(parents=True, exist_ok=True)
+    done = _done(dataset_dir)
+    files = sorted((p for p in raw_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
+                   key=lambda p: natural_key(p.name))
+    for path in files:
+        if path.name in done:
+            continue
+        rgb, reason, stats = judge(path, thresholds)
+        rounded = {k: f"{v:.2f}" for k, v in stats.items()}
+        if rgb is None:
+            _append(dataset_dir / REJECTED, {"file": path.name, "reason": reason, **rounded})
+            yield path.name, reason
+            continue
+        split = split_of.get(path.name, "train")
+        (dataset_dir / split).mkdir(exist_ok=True)
+        cv2.imwrite(str(dataset_dir / split / f"{path.stem}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        _append(dataset_dir / MANIFEST, {"file": path.name, "split": split, "width": rgb.shape[1],
+                                         "height": rgb.shape[0], **rounded})
+        yield path.name, split
+
+
+def filter_sheets(raw_dir: str | Path, dataset_dir: str | Path, out_dir: str | Path, per_sheet: int = 30) -> list[Path]:
+    """Contact sheets of what `prepare` did: rejects by reason, and the borderline keeps (the least colourful
+    and the least sharp photos kept), each labelled with its measurement. Returns the PNG files written."""
+    from .sheets import contact_sheet, save_sheet
+
+    raw_dir, dataset_dir, out_dir = Path(raw_dir), Path(dataset_dir), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    def rows(table: str) -> list[dict]:
+        if not (dataset_dir / table).exists():
+            return []
+        with open(dataset_dir / table, newline="") as handle:
+            return list(csv.DictReader(handle, delimiter="\t"))
+
+    def label(row: dict, key: str) -> str:
+        return f"{row.get(key) or row['reason']} {row['file'][:12]}"
+
+    rejected, kept = rows(REJECTED), rows(MANIFEST)
+    groups = {f"rejected-{reason.split()[0]}": [(r, "chroma" if reason == "greyscale" else "sharpness")
+                                                for r in rejected if r["reason"] == reason]
+              for reason in sorted({r["reason"] for r in rejected})}
+    groups["kept-least-colourful"] = [(r, "chroma") for r in sorted(kept, key=lambda r: float(r["chroma"]))]
+    groups["kept-least-sharp"] = [(r, "sharpness") for r in sorted(kept, key=lambda r: float(r["sharpness"]))]
+    written = []
+    for name, members in groups.items():
+        items = []
+        for row, key in members[:per_sheet]:
+            image = cv2.imread(str(raw_dir / row["file"]), cv2.IMREAD_COLOR)
+            if image is not None:
+                items.append((label(row, key), cv2.cvtColor(image, cv2.COLOR_BGR2RGB)))
+        if items:
+            save_sheet(out_dir / f"{name}.png", contact_sheet(items))
+            written.append(out_dir / f"{name}.png")
+    return written
