@@ -1,8 +1,7 @@
 import json
 
 from oppy.training.cli import main
-
-from conftest import lawful_photo, save_rgb
+from tests.training.conftest import lawful_photo, save_rgb
 
 
 def test_prepare_fit_evaluate_from_the_shell(tmp_path, capsys):

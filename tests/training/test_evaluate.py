@@ -1,8 +1,7 @@
 import numpy as np
 
 from oppy.training.evaluate import baselines, evaluate, fit_lightness_table
-
-from conftest import chroma_of
+from tests.training.conftest import chroma_of
 
 
 def test_lightness_table_learns_the_colour_law(lawful_dataset):

@@ -4,8 +4,7 @@ import cv2
 import numpy as np
 
 from oppy.training.prepare import MANIFEST, REJECTED, Thresholds, filter_sheets, prepare
-
-from conftest import lawful_photo, save_rgb
+from tests.training.conftest import lawful_photo, save_rgb
 
 
 def table(path):
