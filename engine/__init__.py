@@ -4,7 +4,8 @@ The public face is `Engine`, its options `EngineConfig`, and the `OppyError` fam
 """
 
 from .config import EngineConfig
-from .engine import Engine, RenderReport
+from .engine import Engine
 from .errors import ModelError, NothingToRender, OppyError
+from .render import RenderReport
 
 __all__ = ["Engine", "EngineConfig", "ModelError", "NothingToRender", "OppyError", "RenderReport"]

@@ -1,14 +1,20 @@
-"""`oppy-stream INPUT OUTPUT`: render a folder of greyscale frames (or a video) into a colour video.
+"""`oppy-stream INPUT OUTPUT`: render a folder of greyscale frames, a video or raw frames on stdin into a colour
+video, raw frames or PNGs.
 
-A thin layer over `EngineConfig` and `Engine.render`: flags map onto options one to one.
+A thin layer over `EngineConfig` and `Engine.render`: flags map onto options one to one. It adds what belongs to
+a process: one-line errors, exit codes, and SIGINT / SIGTERM turned into a clean early stop.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
+import signal
 import sys
-from pathlib import Path
+import threading
+from collections.abc import Iterator
 
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -16,20 +22,39 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from .config import EngineConfig
 from .engine import Engine
 from .errors import OppyError
+from .render import RenderReport
+from .resize import RESIZE_MODES
 from .session import PROVIDERS
-from .sinks import check_output
+from .sinks import OUTPUT_FORMATS, STDOUT, check_output
 from .sources import open_source
 
 _DEFAULTS = EngineConfig()
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:
+        """Usage mistakes are one line too, like every other error."""
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _size(text: str) -> tuple[int, int]:
+    width, x, height = text.lower().partition("x")
+    if not (x and width.isdigit() and height.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT, e.g. 640x480")
+    return int(width), int(height)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="oppy-stream",
-        description="Colourise a folder of greyscale frames (or a video) into a colour video, as a stream.",
+        description="Colourise a folder of greyscale frames, a video, or raw frames on stdin into a colour video, "
+                    "as a stream.",
     )
-    parser.add_argument("input", help="folder of images (png, jpg, tif, bmp) or a video file")
-    parser.add_argument("output", help="video file (.mp4, .mkv, .mov) or a folder name for PNG frames")
+    parser.add_argument("input", help="folder of images (png, jpg, tif, bmp), a video file, or - for raw 8-bit "
+                                      "grey frames on stdin (with --input-size)")
+    parser.add_argument("output", help="video file (.mp4, .mkv, .mov), a folder name for PNG frames, or - for "
+                                       "stdout (an MP4 stream, or raw RGB24 frames with --format rawvideo)")
     parser.add_argument("--model", help="exported .onnx model (default: the packaged model)")
     parser.add_argument("--provider", choices=list(PROVIDERS), default=_DEFAULTS.provider,
                         help="inference provider; auto tries TensorRT, CUDA, then CPU (default: %(default)s)")
@@ -47,6 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--codec", default=_DEFAULTS.codec, help="video encoder (default: %(default)s)")
     parser.add_argument("--preset", default=_DEFAULTS.preset, help="x264 speed preset (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument("--resize", choices=RESIZE_MODES, default=_DEFAULTS.resize,
+                        help="frames of another size than the first: letterbox (aspect kept, black bars) or "
+                             "scale (stretched) to the first frame's size (default: %(default)s)")
+    parser.add_argument("--format", choices=list(OUTPUT_FORMATS), default=_DEFAULTS.format,
+                        help="output format (default: from OUTPUT's suffix; mp4 for -); rawvideo writes RGB24 "
+                             "frames without a header")
+    parser.add_argument("--input-size", type=_size, default=_DEFAULTS.input_size, metavar="WxH",
+                        help="INPUT holds raw 8-bit grey frames of this size (INPUT - reads them from stdin)")
     parser.add_argument("--report", metavar="PATH", help="write a JSON report of the render to PATH")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
@@ -57,14 +90,41 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
     return EngineConfig(
         model=args.model, provider=args.provider, batch_size=args.batch_size, overlap=args.overlap,
         threads=args.threads, queue_size=args.queue_size, fps=args.fps, crf=args.crf, codec=args.codec,
-        preset=args.preset, overwrite=args.overwrite,
+        preset=args.preset, overwrite=args.overwrite, resize=args.resize, format=args.format,
+        input_size=args.input_size,
     )
 
 
-def _render(args: argparse.Namespace) -> None:
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event, received: list[signal.Signals]) -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM set `stop` (the render ends cleanly, keeping what it encoded); a second
+    one aborts at once with KeyboardInterrupt. The signals are appended to `received`."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may handle signals
+        yield
+        return
+
+    def handle(signum: int, frame) -> None:
+        received.append(signal.Signals(signum))
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        # os.write, not print: the handler may run while the main thread is inside a write to stderr
+        os.write(2, f"\noppy-stream: {received[-1].name}: finishing the output with the frames encoded so far "
+                    "(send it again to abort)\n".encode())
+
+    previous = {sig: signal.signal(sig, handle) for sig in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _render(args: argparse.Namespace, stop: threading.Event) -> RenderReport:
     config = config_from_args(args)
-    total = len(open_source(args.input)) or None  # input and output problems surface before the model loads
-    check_output(Path(args.output), config.overwrite)
+    # input and output problems surface before the model loads
+    total = len(open_source(args.input, config.input_size)) or None
+    check_output(args.output, config.overwrite)
     with Engine(config=config) as engine:
         bar = tqdm(desc="colourising", total=total, unit="frame", disable=True if args.quiet else None,
                    file=sys.stderr, dynamic_ncols=True)
@@ -73,29 +133,54 @@ def _render(args: argparse.Namespace) -> None:
             bar.update(done - bar.n)
 
         with bar, logging_redirect_tqdm():
-            report = engine.render(args.input, args.output, progress=progress)
+            report = engine.render(args.input, args.output, progress=progress, stop=stop)
     if args.report:
         report.write_json(args.report)
-    if not args.quiet:
-        print(f"wrote {report.output}: {report.frames_out} frames, {len(report.skipped)} skipped, "
-              f"{report.tiles} tiles in {report.wall_seconds:.1f} s ({report.frames_per_second:.2f} frames/s) "
-              f"on {report.provider}", file=sys.stderr)
+    return report
+
+
+def _summary(report: RenderReport, received: list[signal.Signals]) -> str:
+    done = (f"{report.frames_out} frames, {len(report.skipped)} skipped, {report.tiles} tiles in "
+            f"{report.wall_seconds:.1f} s ({report.frames_per_second:.2f} frames/s) on {report.provider}")
+    if not report.interrupted:
+        return f"wrote {report.written}: {done}"
+    why = received[0].name if received else "stop"
+    return f"interrupted by {why}: kept {report.written or 'nothing'}: {done}"
+
+
+def _quiet_stdout() -> None:
+    """After a failed write to stdout (a closed pipe), point it at /dev/null so exiting does not fail again."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        stdout = sys.stdout.fileno()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stdout)
+        os.close(devnull)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit status: 0 done, 2 a problem to fix, 130 / 143 stopped by SIGINT / SIGTERM."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO if not args.quiet else logging.WARNING,
                         format="%(levelname)s: %(message)s")
+    stop, received = threading.Event(), []
     try:
-        _render(args)
+        with _stop_on_signals(stop, received):
+            report = _render(args, stop)
     except OppyError as exc:
+        if args.output == STDOUT:
+            _quiet_stdout()
         if args.debug:
             raise
-        print(f"oppy-stream: error: {exc}", file=sys.stderr)
+        print(f"oppy-stream: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("oppy-stream: interrupted", file=sys.stderr)
-        return 130
+        print("oppy-stream: aborted", file=sys.stderr)
+        return 128 + (received[0] if received else signal.SIGINT)
+    if report.interrupted:
+        print(f"oppy-stream: {_summary(report, received)}", file=sys.stderr)
+        return 128 + (received[0] if received else signal.SIGINT)
+    if not args.quiet:
+        print(_summary(report, received), file=sys.stderr)
     return 0
 
 

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import OppyError
+from .resize import RESIZE_MODES
 from .session import PROVIDERS
+from .sinks import OUTPUT_FORMATS
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,14 @@ class EngineConfig:
     codec: str = "libx264"
     preset: str = "veryfast"
     overwrite: bool = False
+    #: frames of another size than the first: "letterbox" (aspect kept, black bars) or "scale" (stretched)
+    resize: str = "letterbox"
+    #: output format: "mp4", "mkv", "mov" or "rawvideo" (RGB24 frames, no header); None: from the output's
+    #: suffix (a name without one is a folder of PNGs), and an MP4 stream for stdout (`-`)
+    format: str | None = None
+    #: (width, height) of raw 8-bit grey input frames, read from stdin (`-`) or a file; None: the input is a
+    #: folder of images or a video
+    input_size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -46,5 +56,11 @@ class EngineConfig:
             problems.append(f"fps must be positive, not {self.fps}")
         if not 0 <= self.crf <= 51:
             problems.append(f"crf must be in 0..51, not {self.crf}")
+        if self.resize not in RESIZE_MODES:
+            problems.append(f"resize must be one of {', '.join(RESIZE_MODES)}, not {self.resize!r}")
+        if self.format is not None and self.format not in OUTPUT_FORMATS:
+            problems.append(f"format must be one of {', '.join(OUTPUT_FORMATS)}, not {self.format!r}")
+        if self.input_size is not None and (len(self.input_size) != 2 or min(self.input_size) < 1):
+            problems.append(f"input size must be (width, height), each at least 1, not {self.input_size!r}")
         if problems:
             raise OppyError("; ".join(problems))

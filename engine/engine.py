@@ -1,36 +1,36 @@
 """`Engine`: a loaded model plus the stages that turn greyscale frames into colour frames.
 
-`colorize` does one frame in the calling thread; `stream` and `render` run the stages as a pipeline.
+`colorize` does one frame in the calling thread; `stream` and `render` run the stages as a pipeline. One engine
+serves several threads at once: only the inference call itself is taken in turn.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from contextlib import closing
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import av
 import numpy as np
 
 from .config import EngineConfig
-from .errors import ModelError, NothingToRender, OppyError
+from .errors import ModelError, OppyError
 from .lab import l_ab_to_rgb, to_lightness
-from .pipeline import Pipeline
+from .pipeline import IDLE, Pipeline
+from .render import ProgressCallback, RenderReport, render
+from .resize import Placement, frame_size, place, placement, scale_pixels
 from .session import ModelSession
-from .sinks import check_output, open_sink
-from .sources import ImageFolder, Skipped, SourceFrame, open_source
+from .sinks import to_video_frame
+from .sources import FrameTiming, Skipped, SourceFrame, frame_pixels
 from .tiles import TilePlan, blend_tiles, cut_tiles, plan_tiles
-
-log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default.onnx"
 
-#: called after every input item with (items done, items in all or None, the skip if it was one)
-ProgressCallback = Callable[[int, "int | None", "Skipped | None"], None]
+#: what `colorize` and `stream` take and give back: numpy frames, or PyAV video frames
+Frame = np.ndarray | av.VideoFrame
 
 
 def default_model_path() -> Path:
@@ -50,37 +50,15 @@ class _Work:
     index: int
     name: str
     pixels: np.ndarray | None
+    timing: FrameTiming | None = None
+    placement: Placement | None = None  # where a frame of another size goes in the video
+    resized_from: tuple[int, int] | None = None  # its own (width, height) then
     lightness: np.ndarray | None = None
     plan: TilePlan | None = None
     tiles: np.ndarray | None = None
     ab_tiles: np.ndarray | None = None
     ab: np.ndarray | None = None
     rgb: np.ndarray | None = None
-
-
-@dataclass
-class RenderReport:
-    """What a render did. `frames_in` counts every input item: `frames_in == frames_out + len(skipped)`."""
-
-    input: str
-    output: str
-    model: str
-    provider: str
-    provider_fallback: str | None
-    frames_in: int = 0
-    frames_out: int = 0
-    skipped: list[dict[str, str]] = field(default_factory=list)
-    tiles: int = 0
-    wall_seconds: float = 0.0
-    frames_per_second: float = 0.0
-    stage_busy_seconds: dict[str, float] = field(default_factory=dict)
-    config: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def write_json(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
 
 
 def _each(step: Callable[[_Work], None]) -> Callable[[Iterator], Iterator]:
@@ -90,6 +68,16 @@ def _each(step: Callable[[_Work], None]) -> Callable[[Iterator], Iterator]:
             yield work
 
     return stage
+
+
+def _source_frame(index: int, item: Frame) -> SourceFrame:
+    if isinstance(item, av.VideoFrame):
+        return SourceFrame(index, f"frame {index}", frame_pixels(item), FrameTiming(item.pts, item.time_base))
+    return SourceFrame(index, f"frame {index}", np.asarray(item))
+
+
+def _as_given(work: _Work) -> Frame:
+    return work.rgb if work.timing is None else to_video_frame(work.rgb, work.timing)
 
 
 class Engine:
@@ -108,8 +96,9 @@ class Engine:
         self.contract = self.session.contract
         self.overlap = self.contract.overlap if self.config.overlap is None else self.config.overlap
         if self.overlap >= self.contract.tile_size:
+            self.session.close()
             raise OppyError(f"overlap {self.overlap} must be smaller than the model's tile of "
-                            f"{self.contract.tile_size} px")
+                            f"{self.contract.tile_size} px: pass a smaller --overlap (overlap=...)")
         self.tiles_inferred = 0
         self._infer_lock = threading.Lock()
 
@@ -118,7 +107,21 @@ class Engine:
         """The ONNX Runtime execution provider actually in use."""
         return self.session.provider
 
+    @property
+    def closed(self) -> bool:
+        return self.session.closed
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError("this Engine is closed: create a new one to go on")
+
     # -- the stages, one frame at a time ----------------------------------------------------------------
+    def _fit(self, work: _Work, canvas: tuple[int, int], mode: str) -> None:
+        """Scale a frame of another size for its place on the video's canvas, before it is colourised."""
+        work.resized_from = frame_size(work.pixels)
+        work.placement = placement(work.resized_from, canvas, mode)
+        work.pixels = scale_pixels(work.pixels, work.placement.width, work.placement.height)
+
     def _to_l(self, work: _Work) -> None:
         try:
             work.lightness = to_lightness(work.pixels)
@@ -137,11 +140,15 @@ class Engine:
 
     def _to_rgb(self, work: _Work) -> None:
         work.rgb = l_ab_to_rgb(work.lightness, work.ab)
+        if work.placement is not None:
+            work.rgb = place(work.rgb, work.placement)
         work.lightness = work.ab = None
 
     def _infer(self, works: Iterator[_Work]) -> Iterator[_Work]:
         """Pack the tiles of consecutive frames into full batches; release frames in order once complete."""
         session, size = self.session, self.session.batch_size
+        # This pipeline's own batch: the session's bound buffer is shared by every thread using the engine.
+        batch = np.zeros_like(session.input_buffer)
         waiting: deque[_Work] = deque()
         slots: list[tuple[_Work, int, int]] = []  # (frame, first tile, count) in batch order
         filled = 0
@@ -149,15 +156,16 @@ class Engine:
 
         def run_batch() -> Iterator[_Work]:
             nonlocal filled
+            batch[filled:] = 0.0
             with self._infer_lock:
-                session.input_buffer[filled:] = 0.0
+                session.input_buffer[:] = batch
                 output = session.run()
                 offset = 0
                 for work, first, count in slots:
                     work.ab_tiles[first : first + count] = output[offset : offset + count]
                     remaining[id(work)] -= count
                     offset += count
-            self.tiles_inferred += filled
+                self.tiles_inferred += filled
             slots.clear()
             filled = 0
             while waiting and remaining[id(waiting[0])] == 0:
@@ -166,6 +174,10 @@ class Engine:
                 yield done
 
         for work in works:
+            if work is IDLE:  # nothing more for now: run what the batch holds rather than keep frames waiting
+                if filled:
+                    yield from run_batch()
+                continue
             count = len(work.tiles)
             work.ab_tiles = np.empty((*work.tiles.shape[:3], 2), np.float32)
             waiting.append(work)
@@ -173,7 +185,7 @@ class Engine:
             first = 0
             while first < count:
                 take = min(size - filled, count - first)
-                session.input_buffer[filled : filled + take] = work.tiles[first : first + take]
+                batch[filled : filled + take] = work.tiles[first : first + take]
                 slots.append((work, first, take))
                 filled += take
                 first += take
@@ -184,80 +196,69 @@ class Engine:
             yield from run_batch()
 
     # -- public API ----------------------------------------------------------------------------------------
-    def colorize(self, gray: np.ndarray) -> np.ndarray:
-        """One frame: HxW uint8/uint16 grey (or RGB/RGBA, reduced to lightness) -> HxWx3 uint8 RGB."""
-        work = _Work(0, "", np.asarray(gray))
+    def colorize(self, gray: Frame) -> Frame:
+        """One frame, in the calling thread: HxW uint8/uint16 grey (or RGB/RGBA, reduced to lightness) ->
+        HxWx3 uint8 RGB; a PyAV `VideoFrame` -> an rgb24 `VideoFrame` with the same pts."""
+        self._check_open()
+        frame = _source_frame(0, gray)
+        work = _Work(0, "", frame.pixels, frame.timing)
         self._to_l(work)
         self._tile(work)
         with self._infer_lock:
             work.ab_tiles = self.session.predict(work.tiles)
-        self.tiles_inferred += len(work.tiles)
+            self.tiles_inferred += len(work.tiles)
         self._blend(work)
         self._to_rgb(work)
-        return work.rgb
+        return _as_given(work)
 
-    def _pipeline(self, source: Iterable) -> Pipeline:
+    def _pipeline(self, source: Iterable, fit: str | None = None, cancel: threading.Event | None = None) -> Pipeline:
+        """The stages over a source of `SourceFrame`s and `Skipped`s; `_Work`s and `Skipped`s come out in order.
+
+        With `fit` ("letterbox" or "scale"), every frame of another size than the first is fitted to it.
+        """
+
         def start(items: Iterator[SourceFrame]) -> Iterator[_Work]:
+            canvas = None
             for frame in items:
-                work = _Work(frame.index, frame.name, frame.pixels)
+                work = _Work(frame.index, frame.name, frame.pixels, frame.timing)
+                if fit is not None:
+                    canvas = canvas or frame_size(work.pixels)
+                    if frame_size(work.pixels) != canvas:
+                        self._fit(work, canvas, fit)
                 self._to_l(work)
                 yield work
 
         stages = [("to_l", start), ("tile", _each(self._tile)), ("infer", self._infer),
                   ("blend", _each(self._blend)), ("to_rgb", _each(self._to_rgb))]
-        return Pipeline(source, stages, self.config.queue_size, passthrough=Skipped)
+        return Pipeline(source, stages, self.config.queue_size, passthrough=Skipped, cancel=cancel,
+                        idle_stages=("infer",))
 
-    def stream(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        """Colourise an iterable of grey frames (as for `colorize`), pipelined; yields RGB frames in order."""
-        source = (SourceFrame(i, f"frame {i}", np.asarray(pixels)) for i, pixels in enumerate(frames))
-        for work in self._pipeline(source):
-            yield work.rgb
+    def stream(self, frames: Iterable[Frame]) -> Iterator[Frame]:
+        """Colourise any iterable of frames, pipelined, in order; each comes back as the kind it was given
+        (see `colorize`). Several threads may stream through one engine at once. Exhaust or close the
+        generator: that stops and joins its threads (also on an error, which is raised unchanged)."""
+        self._check_open()
+        source = (_source_frame(index, item) for index, item in enumerate(frames))
+        with closing(iter(self._pipeline(source))) as works:
+            for work in works:
+                yield _as_given(work)
 
-    def render(self, src: str | Path, dst: str | Path, progress: ProgressCallback | None = None) -> RenderReport:
-        """Colourise a folder of images or a video file into a video (.mp4, .mkv, .mov) or a folder of PNGs.
+    def render(self, src: str | Path, dst: str | Path, progress: ProgressCallback | None = None,
+               stop: threading.Event | None = None) -> RenderReport:
+        """Colourise a folder of images, a video file or raw frames (`-`: stdin) into a video (.mp4, .mkv,
+        .mov), raw RGB24 frames, a folder of PNGs, or stdout (`-`); see `EngineConfig` for the options.
 
-        Unreadable inputs are skipped and reported. Raises `NothingToRender` when no frame is readable.
+        Unreadable inputs are skipped and reported; frames of another size are fitted (`resize`). Setting
+        `stop` ends the render early: what was encoded is kept (see `RenderReport.written`) and the report
+        says `interrupted`. Raises `NothingToRender` when no frame is readable.
         """
-        source = open_source(src)
-        if isinstance(source, ImageFolder) and not len(source):
-            raise NothingToRender(f"nothing to render: {str(src)!r} holds no files")
-        total = len(source) or None
-        dst = Path(dst)
-        check_output(dst, self.config.overwrite)
-        config = self.config
-        report = RenderReport(str(src), str(dst), str(self.session.path), self.provider,
-                              self.session.fallback, config={k: str(v) for k, v in asdict(config).items()})
-        tiles_before = self.tiles_inferred
-        pipeline = self._pipeline(source)
-        encode_seconds = 0.0
-        start = time.perf_counter()
-        with open_sink(dst, config.fps, config.crf, config.codec, config.preset) as sink:
-            for item in pipeline:
-                report.frames_in += 1
-                if isinstance(item, Skipped):
-                    report.skipped.append({"name": item.name, "reason": item.reason})
-                    log.warning("skipped %s: %s", item.name, item.reason)
-                else:
-                    began = time.perf_counter()
-                    sink.write(item.rgb, item.name)
-                    encode_seconds += time.perf_counter() - began
-                    report.frames_out += 1
-                if progress is not None:
-                    progress(report.frames_in, total, item if isinstance(item, Skipped) else None)
-            if report.frames_out == 0:
-                first = report.skipped[0] if report.skipped else None
-                why = f" (first: {first['name']}: {first['reason']})" if first else ""
-                raise NothingToRender(f"nothing to render: none of the {report.frames_in} files in "
-                                      f"{str(src)!r} is a readable image{why}")
-        report.wall_seconds = time.perf_counter() - start
-        report.frames_per_second = report.frames_out / report.wall_seconds if report.wall_seconds else 0.0
-        report.tiles = self.tiles_inferred - tiles_before
-        report.stage_busy_seconds = {**pipeline.busy_seconds, "encode": encode_seconds}
-        return report
+        self._check_open()
+        return render(self, src, dst, progress, stop)
 
     def close(self) -> None:
-        """Release the inference session."""
-        self.session.close()
+        """Release the inference session (after a batch in flight, if any). Closing twice is harmless."""
+        with self._infer_lock:
+            self.session.close()
 
     def __enter__(self) -> Engine:
         return self

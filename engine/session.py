@@ -93,7 +93,14 @@ class ModelSession:
         except Exception as exc:  # onnxruntime raises several unrelated types for a bad file
             raise ModelError(f"{str(path)!r} is not a loadable ONNX model: {exc}") from exc
         self.path = path
+        self.contract = ModelContract.from_metadata(
+            self._session.get_modelmeta().custom_metadata_map, source=repr(str(path))
+        )
+        self.batch_size = batch_size
+        self._check_graph()
+        # announced only for a usable model, so that a refused one gives exactly one message
         self.provider = self._session.get_providers()[0]
+        self.fallback = None
         if self.provider != PROVIDERS[provider][0]:
             why = reason or f"{chosen[0]} failed to load (see onnxruntime's message above)"
             self.fallback = f"{PROVIDERS[provider][0]} unavailable ({why}); using {self.provider}"
@@ -101,13 +108,6 @@ class ModelSession:
                 log.info("provider: %s", self.fallback)
             else:
                 log.warning("provider %r: %s", provider, self.fallback)
-        else:
-            self.fallback = None
-        self.contract = ModelContract.from_metadata(
-            self._session.get_modelmeta().custom_metadata_map, source=repr(str(path))
-        )
-        self.batch_size = batch_size
-        self._check_graph()
         tile = self.contract.tile_size
         self._input = np.zeros((batch_size, tile, tile, 1), np.float32)
         self._output = np.empty((batch_size, tile, tile, 2), np.float32)
@@ -150,6 +150,8 @@ class ModelSession:
 
         The returned array is overwritten by the next call.
         """
+        if self._session is None:
+            raise ValueError(f"the session of {str(self.path)!r} is closed: create a new Engine to go on")
         self._session.run_with_iobinding(self._binding)
         return self._output
 
@@ -163,7 +165,11 @@ class ModelSession:
             out[start : start + len(chunk)] = self.run()[: len(chunk)]
         return out
 
+    @property
+    def closed(self) -> bool:
+        return self._session is None
+
     def close(self) -> None:
-        """Release the session and its buffers."""
+        """Release the session and its I/O binding; `run()` raises afterwards. Closing twice is harmless."""
         self._binding = None
         self._session = None

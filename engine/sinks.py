@@ -1,24 +1,39 @@
-"""Where colour frames go: an H.264 video written as a stream by PyAV, or a folder of PNG images.
+"""Where colour frames go: an H.264 video written as a stream by PyAV, raw RGB24 frames, or a folder of PNGs.
 
-Sinks are context managers; a video is written to a temporary name beside the target and renamed on success.
+Sinks are context managers. A file is written under a temporary name beside the target and renamed when
+complete; an interrupted video is kept, playable, as `STEM.partial.SUFFIX`. `-` is stdout.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
+import sys
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO, Literal, TypeVar
 
 import av
 import cv2
 import numpy as np
 
 from .errors import OppyError
+from .sources import FrameTiming
 
 log = logging.getLogger(__name__)
 
 CONTAINER_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+#: what `EngineConfig.format` may name: a video container, or raw RGB24 frames without a header
+OUTPUT_FORMATS = {"mp4": "mp4", "mkv": "matroska", "mov": "mov", "rawvideo": None}
+STDOUT = "-"
+# MP4 and MOV normally seek back to write their index; to a pipe they are written as fragments instead.
+_STREAMING_OPTIONS = {"mp4": {"movflags": "frag_keyframe+empty_moov+default_base_moof"},
+                      "mov": {"movflags": "frag_keyframe+empty_moov+default_base_moof"}}
+
+Outcome = Literal["complete", "interrupted", "failed"]
+_S = TypeVar("_S", bound="_Sink")
 
 
 def _even_sized(rgb: np.ndarray) -> np.ndarray:
@@ -29,43 +44,144 @@ def _even_sized(rgb: np.ndarray) -> np.ndarray:
     return np.pad(rgb, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
 
 
-def check_output(path: Path, overwrite: bool) -> None:
-    """Refuse an existing output unless told to overwrite it, and an output folder that does not exist."""
+def output_error(where: str, exc: OSError, frames: int) -> OppyError:
+    """An `OppyError` for a failed write, saying what to do about the usual causes."""
+    code = getattr(exc, "errno", None)
+    if code == errno.ENOSPC:
+        fix = "no space left on the device: free some space or write the output elsewhere"
+    elif code == errno.EPIPE:
+        fix = "the reader closed the pipe"
+    elif code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = f"{exc.strerror or exc}: choose an output you may write to"
+    else:
+        fix = str(exc.strerror or exc)
+    return OppyError(f"writing {where} failed after {frames} frames: {fix}")
+
+
+def check_output(path: str | Path, overwrite: bool) -> None:
+    """Refuse an existing output unless told to overwrite it, a folder that does not exist or may not be
+    written, and binary output to a terminal."""
+    if str(path) == STDOUT:
+        if sys.stdout is None or sys.stdout.isatty():
+            raise OppyError("OUTPUT - writes video to stdout, which is a terminal here: redirect it to a file or "
+                            "pipe it into another program")
+        return
+    path = Path(path)
     if path.exists() and not overwrite and not (path.is_dir() and not any(path.iterdir())):
         raise OppyError(f"output {str(path)!r} already exists: pass --overwrite (overwrite=True) to replace it")
-    if not path.parent.exists():
-        raise OppyError(f"cannot write {str(path)!r}: folder {str(path.parent)!r} does not exist")
+    parent = path.parent
+    if not parent.exists():
+        raise OppyError(f"cannot write {str(path)!r}: folder {str(parent)!r} does not exist")
+    if not parent.is_dir():
+        raise OppyError(f"cannot write {str(path)!r}: {str(parent)!r} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OppyError(f"cannot write {str(path)!r}: folder {str(parent)!r} is not writable: choose an output "
+                        "folder you may write to")
 
 
-class VideoSink:
-    """An H.264 (or other codec) video, opened at the first frame, whose size it takes.
+class _PartialFile:
+    """A file written under a hidden temporary name beside its target, `.NAME.partial`, until it is finished."""
 
-    Frames of another size are scaled to the first frame's size. Odd sizes are padded by one pixel.
+    def __init__(self, target: Path):
+        self.target = target
+        self.path = target.with_name(f".{target.name}.partial")
+
+    def finish(self, outcome: Outcome) -> Path | None:
+        """Complete: move onto the target. Interrupted: keep as `STEM.partial.SUFFIX`. Failed: remove."""
+        if outcome == "failed":
+            self.path.unlink(missing_ok=True)
+            return None
+        final = self.target if outcome == "complete" else self.target.with_name(
+            f"{self.target.stem}.partial{self.target.suffix}")
+        try:
+            os.replace(self.path, final)
+        except OSError as exc:
+            raise OppyError(f"cannot move the finished output into place as {str(final)!r}: "
+                            f"{exc.strerror or exc}; it is still at {str(self.path)!r}") from exc
+        return final
+
+
+class _Sink:
+    """What every sink shares: a frame count, and closing as a context manager by how the block ended."""
+
+    #: whether every frame must have the first frame's size (a video) or each may keep its own (images)
+    one_size = True
+
+    def __init__(self) -> None:
+        self.frames = 0
+
+    def close(self, outcome: Outcome = "complete") -> str | None:
+        """Finish the output; returns where the frames are (a path, or `-`), or None where none are."""
+        raise NotImplementedError
+
+    def __enter__(self: _S) -> _S:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close("complete")
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.close("interrupted")
+        else:
+            self.close("failed")
+
+    def _check_size(self, rgb: np.ndarray, size: tuple[int, int] | None) -> tuple[int, int]:
+        height, width = rgb.shape[:2]
+        if size is not None and (width, height) != size:
+            raise ValueError(f"frame is {width}x{height}, the output {size[0]}x{size[1]}: fit frames first")
+        return width, height
+
+
+class VideoSink(_Sink):
+    """A video (H.264 by default) to a file or a binary stream such as stdout, opened at the first frame,
+    whose size every frame must have. Odd sizes are padded by one pixel.
+
+    `container` is an FFmpeg muxer name; by default it follows the file's suffix (MP4 for a stream).
     """
 
-    def __init__(self, path: str | Path, fps: float = 5.0, crf: int = 20, codec: str = "libx264",
-                 preset: str = "veryfast", pix_fmt: str = "yuv420p"):
-        self.path = Path(path)
-        self.format = CONTAINER_FORMATS.get(self.path.suffix.lower())
-        if self.format is None:
-            raise OppyError(f"unknown video suffix {self.path.suffix!r}: use one of {', '.join(CONTAINER_FORMATS)}")
+    def __init__(self, path: str | Path | BinaryIO, fps: float = 5.0, crf: int = 20, codec: str = "libx264",
+                 preset: str = "veryfast", pix_fmt: str = "yuv420p", container: str | None = None):
+        super().__init__()
+        if isinstance(path, (str, Path)):
+            self.path: Path | None = Path(path)
+            self._partial: _PartialFile | None = _PartialFile(self.path)
+            self._out: BinaryIO | None = None
+            self.name = str(self.path)
+            container = container or CONTAINER_FORMATS.get(self.path.suffix.lower())
+            if container is None:
+                raise OppyError(f"unknown video suffix {self.path.suffix!r}: use one of "
+                                f"{', '.join(CONTAINER_FORMATS)}")
+        else:
+            self.path, self._partial, self._out, self.name = None, None, path, "stdout"
+        self.format = container or "mp4"
         self.fps, self.crf, self.codec, self.preset, self.pix_fmt = fps, crf, codec, preset, pix_fmt
-        self.partial = self.path.with_name(f".{self.path.name}.partial")
-        self.frames = 0
         self.size: tuple[int, int] | None = None  # (width, height) of the frames given
         self._container = None
         self._stream = None
 
+    @property
+    def partial(self) -> Path | None:
+        """The temporary file the video is written to until it is finished (None for a stream)."""
+        return self._partial.path if self._partial else None
+
     def _open(self, width: int, height: int) -> None:
+        if self._partial is not None:
+            target, options = str(self._partial.path), {}
+        else:
+            target, options = self._out, _STREAMING_OPTIONS.get(self.format, {})
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                self._out.flush()
+                target = f"pipe:{self._out.fileno()}"  # FFmpeg writes to the descriptor itself
         try:
-            container = av.open(str(self.partial), "w", format=self.format)
-        except av.FFmpegError as exc:
-            raise OppyError(f"cannot write video {str(self.path)!r}: {exc}") from exc
+            container = av.open(target, "w", format=self.format, options=options)
+        except (OSError, av.FFmpegError) as exc:
+            raise output_error(self.name, exc, 0) from exc
         try:
             stream = container.add_stream(self.codec, rate=Fraction(self.fps).limit_denominator(1001))
         except (av.FFmpegError, ValueError) as exc:  # an unknown codec is a ValueError
             container.close()
-            self.partial.unlink(missing_ok=True)
+            if self._partial is not None:
+                self._partial.finish("failed")
             raise OppyError(f"cannot encode video with codec {self.codec!r}: {exc}") from exc
         self._container = container
         stream.width, stream.height = width + width % 2, height + height % 2
@@ -78,75 +194,140 @@ class VideoSink:
             log.info("%dx%d is odd: the video is padded to %dx%d", width, height, stream.width, stream.height)
 
     def write(self, rgb: np.ndarray, name: str = "") -> None:
-        """Encode one HxWx3 uint8 RGB frame."""
-        height, width = rgb.shape[:2]
+        """Encode one HxWx3 uint8 RGB frame of the video's size (the first frame sets it)."""
+        width, height = self._check_size(rgb, self.size)
         if self._container is None:
             self._open(width, height)
-        elif (width, height) != self.size:
-            log.warning("%s is %dx%d; scaled to the video's %dx%d", name or f"frame {self.frames}",
-                        width, height, *self.size)
-            rgb = cv2.resize(rgb, self.size, interpolation=cv2.INTER_AREA)
         frame = av.VideoFrame.from_ndarray(_even_sized(rgb), format="rgb24")
         frame.pts = self.frames
-        self._container.mux(self._stream.encode(frame))
+        try:
+            self._container.mux(self._stream.encode(frame))
+        except (OSError, av.FFmpegError) as exc:
+            raise output_error(self.name, exc, self.frames) from exc
         self.frames += 1
 
-    def close(self, complete: bool = True) -> None:
-        """Flush the encoder; on success move the finished file to its name, else drop it."""
+    def close(self, outcome: Outcome = "complete") -> str | None:
+        """Flush the encoder and finish the file: complete, kept as a playable partial video, or removed."""
         if self._container is None:
-            return
+            return None
+        container, self._container = self._container, None
+        if outcome == "failed":
+            with contextlib.suppress(OSError, av.FFmpegError):  # the error that failed the render is what counts
+                container.close()
+            if self._partial is not None:
+                self._partial.finish("failed")
+            return None
         try:
-            self._container.mux(self._stream.encode(None))
-        finally:
-            self._container.close()
-            self._container = None
-        if complete:
-            os.replace(self.partial, self.path)
+            container.mux(self._stream.encode(None))
+            container.close()
+        except (OSError, av.FFmpegError) as exc:
+            with contextlib.suppress(OSError, av.FFmpegError):
+                container.close()
+            if self._partial is not None:
+                self._partial.finish("failed")
+            raise output_error(self.name, exc, self.frames) from exc
+        return str(self._partial.finish(outcome)) if self._partial is not None else STDOUT
+
+
+class RawVideoSink(_Sink):
+    """Raw RGB24 frames, height x width x 3 bytes each, back to back without a header (what `ffmpeg -f rawvideo
+    -pix_fmt rgb24 -s WxH -i -` reads), to a binary stream such as stdout or to a file. Every frame has the
+    first frame's size, which is logged, since the reader must be told it."""
+
+    def __init__(self, path: str | Path | BinaryIO):
+        super().__init__()
+        if isinstance(path, (str, Path)):
+            self._partial: _PartialFile | None = _PartialFile(Path(path))
+            self._out: BinaryIO | None = None
+            self.name = str(path)
         else:
-            self.partial.unlink(missing_ok=True)
+            self._partial, self._out, self.name = None, path, "stdout"
+        self.size: tuple[int, int] | None = None
 
-    def __enter__(self) -> VideoSink:
-        return self
+    def write(self, rgb: np.ndarray, name: str = "") -> None:
+        """Write one HxWx3 uint8 RGB frame and flush it, so a reader downstream gets it at once."""
+        width, height = self._check_size(rgb, self.size)
+        try:
+            if self._out is None:
+                self._out = open(self._partial.path, "wb")  # noqa: SIM115 (closed in close())
+            if self.size is None:
+                self.size = (width, height)
+                log.info("raw RGB24 frames of %dx%d to %s", width, height, self.name)
+            self._out.write(np.ascontiguousarray(rgb, np.uint8).data)
+            self._out.flush()
+        except OSError as exc:
+            raise output_error(self.name, exc, self.frames) from exc
+        self.frames += 1
 
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.close(complete=exc_type is None)
+    def close(self, outcome: Outcome = "complete") -> str | None:
+        """Close a file (renaming it by outcome, as for a video); a stream is left open, flushed."""
+        if self._partial is None:
+            return STDOUT if self.frames else None
+        if self._out is None:
+            return None
+        out, self._out = self._out, None
+        try:
+            out.close()
+        except OSError as exc:
+            if outcome != "failed":
+                self._partial.finish("failed")
+                raise output_error(self.name, exc, self.frames) from exc
+        if outcome == "failed":
+            self._partial.finish("failed")
+            return None
+        return str(self._partial.finish(outcome))
 
 
-class ImageFolderSink:
-    """One PNG per frame in a folder, named after the source frame."""
+class ImageFolderSink(_Sink):
+    """One PNG per frame in a folder, named after the source frame; frames keep their own sizes."""
+
+    one_size = False
 
     def __init__(self, folder: str | Path):
+        super().__init__()
         self.folder = Path(folder)
-        self.frames = 0
 
     def write(self, rgb: np.ndarray, name: str = "") -> None:
         """Write one HxWx3 uint8 RGB frame as `<name stem>.png` (or its index where it has no name)."""
-        if self.frames == 0:
-            self.folder.mkdir(exist_ok=True)
         stem = Path(name).stem if name else f"{self.frames:06d}"
         ok, data = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))
         if not ok:
             raise OppyError(f"cannot encode frame {name or self.frames} as PNG")
-        data.tofile(self.folder / f"{stem}.png")
+        try:
+            if self.frames == 0:
+                self.folder.mkdir(exist_ok=True)
+            data.tofile(self.folder / f"{stem}.png")
+        except OSError as exc:
+            raise output_error(str(self.folder), exc, self.frames) from exc
         self.frames += 1
 
-    def close(self, complete: bool = True) -> None:
-        """Nothing is buffered: every frame is on disk once written."""
-
-    def __enter__(self) -> ImageFolderSink:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.close(complete=exc_type is None)
+    def close(self, outcome: Outcome = "complete") -> str | None:
+        """Nothing is buffered: every frame is on disk once written, also after an interruption."""
+        return str(self.folder) if self.frames else None
 
 
-def open_sink(path: str | Path, fps: float, crf: int, codec: str, preset: str) -> VideoSink | ImageFolderSink:
-    """A video sink for a path with a video suffix, else an image-folder sink."""
-    path = Path(path)
-    if path.suffix.lower() in CONTAINER_FORMATS:
-        return VideoSink(path, fps=fps, crf=crf, codec=codec, preset=preset)
-    if path.suffix:
-        raise OppyError(
-            f"output {str(path)!r}: give a video ({', '.join(CONTAINER_FORMATS)}) or a folder name without suffix"
-        )
-    return ImageFolderSink(path)
+def to_video_frame(rgb: np.ndarray, timing: FrameTiming) -> av.VideoFrame:
+    """An HxWx3 uint8 RGB frame as a PyAV `VideoFrame` (rgb24) with the given pts and time base."""
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+    frame.pts = timing.pts
+    if timing.time_base is not None:
+        frame.time_base = timing.time_base
+    return frame
+
+
+def open_sink(path: str | Path, fps: float, crf: int, codec: str, preset: str,
+              format: str | None = None) -> VideoSink | RawVideoSink | ImageFolderSink:
+    """The sink for an output: `-` is stdout (an MP4 stream unless `format` says otherwise); a file takes its
+    container from `format` or else its suffix; a name without suffix is a folder of PNGs."""
+    if format is not None and format not in OUTPUT_FORMATS:
+        raise OppyError(f"unknown output format {format!r}: use one of {', '.join(OUTPUT_FORMATS)}")
+    target = sys.stdout.buffer if str(path) == STDOUT else Path(path)
+    if format == "rawvideo":
+        return RawVideoSink(target)
+    if format is None and isinstance(target, Path) and target.suffix.lower() not in CONTAINER_FORMATS:
+        if target.suffix:
+            raise OppyError(f"output {str(target)!r}: give a video ({', '.join(CONTAINER_FORMATS)}), a folder "
+                            "name without suffix, or --format rawvideo for raw RGB24 frames")
+        return ImageFolderSink(target)
+    return VideoSink(target, fps=fps, crf=crf, codec=codec, preset=preset,
+                     container=OUTPUT_FORMATS[format] if format else None)

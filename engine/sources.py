@@ -1,14 +1,24 @@
-"""Where frames come from: a folder of images in natural order, or a video file decoded by PyAV.
+"""Where frames come from: a folder of images in natural order, a video file decoded by PyAV, or raw grey
+frames from a pipe (stdin) or a file.
 
-A source yields `SourceFrame`s in order; a file it cannot read becomes a `Skipped` event, never an exception.
+A source yields `SourceFrame`s in order; an input it cannot use becomes a `Skipped` event naming the reason,
+never an exception.
 """
 
 from __future__ import annotations
 
+import io
+import os
 import re
+import select
+import stat
+import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import cv2
@@ -18,6 +28,19 @@ from .errors import OppyError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts"})
+STDIN = "-"
+#: PyAV frame formats taken as they are; any other format is converted to RGB
+_GREY_FORMATS = frozenset({"gray", "gray8", "gray16le", "gray16be"})
+#: how often a blocked read of a pipe looks whether it has been cancelled
+_POLL_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class FrameTiming:
+    """A PyAV frame's timing, kept so that `Engine.stream` can hand back a PyAV frame with the same pts."""
+
+    pts: int | None
+    time_base: Fraction | None
 
 
 @dataclass(frozen=True)
@@ -27,6 +50,7 @@ class SourceFrame:
     index: int
     name: str
     pixels: np.ndarray
+    timing: FrameTiming | None = None
 
 
 @dataclass(frozen=True)
@@ -42,17 +66,78 @@ def natural_key(name: str) -> list:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
-def read_image(path: Path) -> np.ndarray | str:
-    """Decode an image file to RGB(A) or grey pixels (uint8/uint16), or return why it cannot be used."""
+def display_name(name: str) -> str:
+    """A file name as it can be printed and written to JSON: bytes that are not UTF-8 become `\\xNN`."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def frame_pixels(frame: av.VideoFrame) -> np.ndarray:
+    """A PyAV frame's pixels: HxW uint8/uint16 for a grey format, else HxWx3 uint8 RGB."""
+    if frame.format.name in _GREY_FORMATS:
+        return frame.to_ndarray()
+    return frame.to_ndarray(format="rgb24")
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder (subfolders are not read)"
+    if stat.S_ISFIFO(mode):
+        return "not a regular file (a named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "not a regular file (a socket)"
+    return "not a regular file (a device)"
+
+
+def _truncation(data: np.ndarray) -> str | None:
+    """Why encoded image bytes are cut short, judged from the container, or None. (Some decoders return a
+    half-grey picture for a cut-off JPEG; a frame like that must not reach the video.)"""
+    head = data[:8].tobytes()
+    if head[:2] == b"\xff\xd8":
+        raw = data.tobytes()
+        # Entropy-coded data cannot hold FF D9 (FF is stuffed), so the image's end marker follows its last scan.
+        if raw.rfind(b"\xff\xd9") < raw.rfind(b"\xff\xda"):
+            return "truncated JPEG (the file ends before its end-of-image marker)"
+    elif head == b"\x89PNG\r\n\x1a\n" and data.tobytes().rfind(b"IEND") < 0:
+        return "truncated PNG (the file ends before its IEND chunk)"
+    return None
+
+
+def _decode(data: np.ndarray) -> np.ndarray | str:
     try:
-        data = np.fromfile(path, np.uint8)
+        pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:  # OpenCV refuses oversized headers with an assertion, not with None
+        if "CV_IO_MAX_IMAGE" in exc.err:
+            return "too large to decode (over OpenCV's limit CV_IO_MAX_IMAGE_PIXELS, 2^30 pixels by default)"
+        return f"not a decodable image ({exc.err.strip()})"
+    except MemoryError:
+        return "too large to decode in the memory available"
+    return "not a decodable image" if pixels is None else pixels
+
+
+def read_image(path: Path) -> np.ndarray | str:
+    """Decode an image file to RGB(A) or grey pixels (uint8/uint16), or return why it cannot be used.
+
+    Only regular files are read: a named pipe, a device or a folder is refused without waiting on it.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         return f"cannot read: {exc.strerror or exc}"
+    try:
+        with open(fd, "rb", buffering=0) as file:
+            mode = os.fstat(file.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                return _file_kind(mode)
+            data = np.fromfile(file, np.uint8)
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    except MemoryError:
+        return "too large to read into the memory available"
     if data.size == 0:
         return "empty file"
-    pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if pixels is None:
-        return "not a decodable image"
+    pixels = _truncation(data) or _decode(data)
+    if isinstance(pixels, str):
+        return pixels
     if pixels.dtype not in (np.uint8, np.uint16):
         return f"unsupported pixel type {pixels.dtype}"
     if pixels.ndim == 3 and pixels.shape[2] == 1:
@@ -65,15 +150,32 @@ def read_image(path: Path) -> np.ndarray | str:
     return pixels
 
 
+def _not_an_image(path: Path) -> str:
+    try:
+        if path.is_dir():
+            return _file_kind(stat.S_IFDIR)
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    return f"not an image file (suffix {path.suffix or 'none'!r})"
+
+
 class ImageFolder:
-    """The images of one folder (not recursive), naturally sorted; hidden files and folders are ignored."""
+    """The entries of one folder (not recursive), naturally sorted; hidden ones (a leading dot) are ignored.
+
+    Every other entry is either a frame or a `Skipped` with its reason: a subfolder, a file that is not an
+    image, cannot be read or does not decode. Names that are not UTF-8 are shown with `\\xNN` escapes.
+    """
 
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise OppyError(f"input folder {str(self.folder)!r} does not exist")
-        entries = [p for p in self.folder.iterdir() if not p.name.startswith(".")]
-        self.files = sorted((p for p in entries if not p.is_dir()), key=lambda p: natural_key(p.name))
+        try:
+            names = [entry.name for entry in os.scandir(self.folder) if not entry.name.startswith(".")]
+        except OSError as exc:
+            raise OppyError(f"cannot list input folder {display_name(str(self.folder))!r}: "
+                            f"{exc.strerror or exc}: check that you may read it") from exc
+        self.files = sorted((self.folder / name for name in names), key=lambda p: natural_key(p.name))
 
     def __len__(self) -> int:
         return len(self.files)
@@ -81,19 +183,17 @@ class ImageFolder:
     def __iter__(self) -> Iterator[SourceFrame | Skipped]:
         index = 0
         for path in self.files:
-            if path.suffix.lower() not in IMAGE_SUFFIXES:
-                yield Skipped(path.name, f"not an image file (suffix {path.suffix or 'none'!r})")
-                continue
-            pixels = read_image(path)
+            name = display_name(path.name)
+            pixels = read_image(path) if path.suffix.lower() in IMAGE_SUFFIXES else _not_an_image(path)
             if isinstance(pixels, str):
-                yield Skipped(path.name, pixels)
+                yield Skipped(name, pixels)
                 continue
-            yield SourceFrame(index, path.name, pixels)
+            yield SourceFrame(index, name, pixels)
             index += 1
 
 
 class VideoFile:
-    """The frames of a video file's first video stream, decoded by PyAV as RGB."""
+    """The frames of a video file's first video stream, decoded by PyAV (RGB, or grey as stored)."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -112,15 +212,119 @@ class VideoFile:
         with av.open(str(self.path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            for index, frame in enumerate(container.decode(stream)):
-                yield SourceFrame(index, f"{self.path.stem}#{index:06d}", frame.to_ndarray(format="rgb24"))
+            index = 0
+            try:
+                for frame in container.decode(stream):
+                    yield SourceFrame(index, f"{self.path.stem}#{index:06d}", frame_pixels(frame))
+                    index += 1
+            except av.FFmpegError as exc:  # a damaged stream: report where it broke, keep what was decoded
+                yield Skipped(f"{self.path.stem}#{index:06d}", f"video decoding stopped: {exc}")
 
 
-def open_source(path: str | Path) -> ImageFolder | VideoFile:
-    """The source for an input path: a folder of images or a video file."""
+class RawFrames:
+    """Raw 8-bit grey frames of one size, back to back without a header (what `ffmpeg -f rawvideo
+    -pix_fmt gray -` writes), from a binary stream such as stdin or from a file.
+
+    Each frame is `height` x `width` bytes and comes out as an HxW uint8 frame. A short frame at the end of
+    the input is a `Skipped`. `cancel()` (called by the pipeline when it stops) ends a read that is waiting
+    on a pipe, so a stalled writer cannot hang the engine.
+    """
+
+    def __init__(self, source: BinaryIO | str | Path, width: int, height: int, name: str | None = None):
+        if width < 1 or height < 1:
+            raise OppyError(f"raw frames must be at least 1x1, not {width}x{height}: check --input-size")
+        self.source = source
+        self.width, self.height = width, height
+        self.frame_bytes = width * height
+        self.name = name or (display_name(Path(source).name) if isinstance(source, (str, Path)) else "stdin")
+        self._cancelled = threading.Event()
+
+    def __len__(self) -> int:
+        """Frames in a file, counting a short one at its end; 0 (unknown) for a pipe."""
+        try:
+            info = os.stat(self.source) if isinstance(self.source, (str, Path)) else os.fstat(self.source.fileno())
+        except (OSError, AttributeError, io.UnsupportedOperation):
+            return 0
+        return -(-info.st_size // self.frame_bytes) if stat.S_ISREG(info.st_mode) else 0
+
+    def cancel(self) -> None:
+        """Stop reading: a read waiting on a pipe returns, and iteration ends."""
+        self._cancelled.set()
+
+    def __iter__(self) -> Iterator[SourceFrame | Skipped]:
+        if isinstance(self.source, (str, Path)):
+            try:
+                with open(self.source, "rb", buffering=0) as file:
+                    yield from self._frames(file)
+            except OSError as exc:
+                raise OppyError(f"cannot read raw frames from {str(self.source)!r}: {exc.strerror or exc}") from exc
+        else:
+            yield from self._frames(self.source)
+
+    def _frames(self, stream: BinaryIO) -> Iterator[SourceFrame | Skipped]:
+        try:
+            fd = stream.fileno()
+        except (AttributeError, OSError, io.UnsupportedOperation):
+            fd = None
+        index = 0
+        while True:
+            frame = bytearray(self.frame_bytes)
+            got = self._fill(stream, fd, memoryview(frame))
+            if got == 0 or self._cancelled.is_set():
+                return
+            name = f"{self.name} frame {index}"
+            if got < self.frame_bytes:
+                yield Skipped(name, f"incomplete frame at the end of the input: {got} of {self.frame_bytes} "
+                                    f"bytes ({self.width}x{self.height}); check --input-size")
+                return
+            yield SourceFrame(index, name, np.frombuffer(frame, np.uint8).reshape(self.height, self.width))
+            index += 1
+
+    def _fill(self, stream: BinaryIO, fd: int | None, buffer: memoryview) -> int:
+        """Read until `buffer` is full; fewer bytes only at the end of the input or once cancelled."""
+        got = 0
+        while got < len(buffer) and not self._cancelled.is_set():
+            if fd is None:
+                chunk = stream.read(len(buffer) - got)
+            elif _wait_readable(fd):
+                chunk = os.read(fd, len(buffer) - got)
+            else:
+                continue
+            if not chunk:
+                break
+            buffer[got : got + len(chunk)] = chunk
+            got += len(chunk)
+        return got
+
+
+def _wait_readable(fd: int) -> bool:
+    """Whether `fd` has data (or its end) within one poll interval; True where select cannot watch it."""
+    try:
+        return bool(select.select([fd], [], [], _POLL_SECONDS)[0])
+    except (OSError, ValueError):  # select on a pipe is not supported everywhere (Windows): read blocking
+        return True
+
+
+def open_source(path: str | Path, input_size: tuple[int, int] | None = None) -> ImageFolder | VideoFile | RawFrames:
+    """The source for an input: a folder of images, a video file, or, with `input_size` (width, height), raw
+    8-bit grey frames from a file or, for `-`, from stdin."""
+    if str(path) == STDIN:
+        if input_size is None:
+            raise OppyError("reading frames from stdin (INPUT -) needs their size: pass --input-size WxH "
+                            "(raw 8-bit grey frames, e.g. from ffmpeg -f rawvideo -pix_fmt gray -)")
+        if sys.stdin is None or sys.stdin.isatty():
+            raise OppyError("INPUT - reads raw frames from stdin, which is a terminal here: pipe frames in, e.g. "
+                            "ffmpeg -i IN -f rawvideo -pix_fmt gray - | oppy-stream - OUT --input-size WxH")
+        return RawFrames(sys.stdin.buffer, *input_size)
     path = Path(path)
+    if input_size is not None:
+        if not path.is_file():
+            raise OppyError(f"--input-size reads raw frames from a file or stdin (-), and {str(path)!r} is not a "
+                            "file: drop --input-size for a folder of images or a video")
+        return RawFrames(path, *input_size)
     if path.is_dir():
         return ImageFolder(path)
     if not path.exists():
-        raise OppyError(f"input {str(path)!r} does not exist: give a folder of images or a video file")
+        raise OppyError(f"input {str(path)!r} does not exist: give a folder of images, a video file, or - with "
+                        "--input-size for raw frames on stdin")
     return VideoFile(path)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import struct
+import zlib
 from pathlib import Path
 
 import cv2
@@ -80,3 +83,63 @@ def archive(tmp_path) -> Path:
     for i in range(6):
         write_image(folder / f"sol{i * 5}_frame.png", np.full((96, 128), 30 + 30 * i, np.uint8))
     return folder
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims `width` x `height` grey pixels, with almost no data behind it (a 'bomb')."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    data = chunk(b"IDAT", zlib.compress(b"\0" * 64))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + data + chunk(b"IEND", b"")
+
+
+NON_UTF8_NAME = b"0014_\xff\xfe.png"
+
+
+def hostile_archive(folder: Path, locked: bool) -> tuple[list[str], dict[str, str]]:
+    """A 128x96 archive mixing good frames with every kind of trouble; `locked` adds a file nobody may read.
+
+    Returns the names of the readable frames in order, and each skipped name with the start of its reason.
+    """
+    folder.mkdir()
+    gray = gradient_frame(96, 128)
+    write_image(folder / "0001_first.png", gray)
+    (folder / "0002_empty.png").write_bytes(b"")
+    jpeg = cv2.imencode(".jpg", gradient_frame(96, 128, seed=5))[1]
+    (folder / "0003_truncated.jpg").write_bytes(jpeg.tobytes()[: len(jpeg) * 3 // 5])
+    png = cv2.imencode(".png", gradient_frame(96, 128, seed=10))[1]
+    (folder / "0004_png_inside.jpg").write_bytes(png.tobytes())
+    (folder / "0005_text.jpg").write_text("this is not a picture\n")
+    write_image(folder / "0006_deep.tif", gray.astype(np.uint16) * 257)
+    write_image(folder / "0007_rgba.png", np.dstack([gray, gray, gray, np.full_like(gray, 128)]))
+    write_image(folder / "0008_colour.jpg", np.dstack([gray, gray // 2, 255 - gray]))
+    write_image(folder / "0009_odd.png", gradient_frame(51, 77, seed=20))
+    write_image(folder / "0010_tall.png", gradient_frame(100, 40, seed=30))
+    write_image(folder / "0011_dot.png", np.full((1, 1), 200, np.uint8))
+    write_image(folder / "0012_huge.png", gradient_frame(2400, 3200, seed=40))
+    (folder / "0013_bomb.png").write_bytes(png_header_only(60000, 60000))
+    with open(os.fsencode(folder) + b"/" + NON_UTF8_NAME, "wb") as file:
+        file.write(png.tobytes())
+    os.symlink("0015_loop.png", folder / "0015_loop.png")
+    if locked:
+        write_image(folder / "0016_locked.png", gray).chmod(0)
+    os.mkfifo(folder / "0017_fifo.png")
+    (folder / "0018_folder").mkdir()
+    write_image(folder / "0019_last.png", gradient_frame(96, 128, seed=50))
+    (folder / ".hidden.png").write_bytes(b"ignored, as every hidden file is")
+    frames = ["0001_first.png", "0004_png_inside.jpg", "0006_deep.tif", "0007_rgba.png", "0008_colour.jpg",
+              "0009_odd.png", "0010_tall.png", "0011_dot.png", "0012_huge.png", "0014_\\xff\\xfe.png",
+              "0019_last.png"]
+    skipped = {
+        "0002_empty.png": "empty file",
+        "0003_truncated.jpg": "truncated JPEG",
+        "0005_text.jpg": "not a decodable image",
+        "0013_bomb.png": "too large to decode",
+        "0015_loop.png": "cannot read: Too many levels of symbolic links",
+        **({"0016_locked.png": "cannot read: Permission denied"} if locked else {}),
+        "0017_fifo.png": "not a regular file (a named pipe)",
+        "0018_folder": "a folder (subfolders are not read)",
+    }
+    return frames, skipped

@@ -1,11 +1,19 @@
+import gc
+import os
+import threading
+import weakref
+from fractions import Fraction
+
 import av
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from skimage import color
 
 from oppy.engine import Engine, EngineConfig, ModelError, NothingToRender, OppyError
-
-from conftest import affine_model, gradient_frame, write_image
+from oppy.engine.lab import gray_to_l, l_ab_to_rgb
+from tests.conftest import affine_model, gradient_frame, hostile_archive, write_image
 
 
 def expected_rgb(gray: np.ndarray, a, b) -> np.ndarray:
@@ -127,3 +135,161 @@ def test_overlap_defaults_to_the_models_recommendation(tmp_path):
     contract = ModelContract("L", "ab", 64, 0.01, 0.0, 128.0, overlap=24)
     with Engine(affine_model(tmp_path / "m.onnx", contract=contract), provider="cpu") as engine:
         assert engine.overlap == 24
+
+
+@pytest.mark.parametrize("resize", ["letterbox", "scale"])
+def test_hostile_archive_renders_every_readable_frame_at_the_first_frames_size(constant_model, tmp_path, resize):
+    frames, skipped = hostile_archive(tmp_path / "archive", locked=os.geteuid() != 0)
+    seen = []
+    with Engine(constant_model, provider="cpu", resize=resize) as engine:
+        report = engine.render(tmp_path / "archive", tmp_path / "out.mp4",
+                               progress=lambda done, total, skip: seen.append((done, total)))
+    assert report.frames_in == report.frames_out + len(report.skipped) == len(frames) + len(skipped)
+    assert report.frames_out == len(frames) and report.frames_resized == 4  # odd, tall, dot, huge
+    assert [skip["name"] for skip in report.skipped] == sorted(skipped)
+    assert all(skip["reason"].startswith(skipped[skip["name"]]) for skip in report.skipped)
+    assert seen[-1] == (report.frames_in, report.frames_in) and not report.interrupted
+    assert report.written == str(tmp_path / "out.mp4")
+    with av.open(report.written) as container:
+        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(decoded) == len(frames) and {f.shape for f in decoded} == {(96, 128, 3)}
+    tall = decoded[frames.index("0010_tall.png")]  # 40x100: 38x96 wide in the video, 45 px from the left
+    if resize == "letterbox":
+        assert tall[:, :40].mean() < 2 and tall[:, 88:].mean() < 2 and tall[:, 50:80].mean() > 60
+    else:
+        assert tall[:, :40].mean() > 60 and tall[:, 88:].mean() > 60
+
+
+def test_stream_gives_back_pyav_frames_with_their_timing(constant_model):
+    grey = gradient_frame(48, 64)
+    given = [av.VideoFrame.from_ndarray(grey, format="gray"),
+             av.VideoFrame.from_ndarray(np.dstack([grey] * 3), format="rgb24").reformat(format="yuv420p")]
+    for pts, frame in enumerate(given):
+        frame.pts, frame.time_base = 100 * pts, Fraction(1, 90000)
+    with Engine(constant_model, provider="cpu") as engine:
+        out = list(engine.stream([*given, grey]))
+        reference = engine.colorize(grey)
+    assert [type(f) for f in out] == [av.VideoFrame, av.VideoFrame, np.ndarray]
+    assert [(f.pts, f.time_base, f.format.name) for f in out[:2]] == [(0, Fraction(1, 90000), "rgb24"),
+                                                                      (100, Fraction(1, 90000), "rgb24")]
+    np.testing.assert_array_equal(out[0].to_ndarray(), reference)
+    assert np.abs(out[1].to_ndarray().astype(int) - reference).max() <= 3  # through yuv420p and back
+    np.testing.assert_array_equal(out[2], reference)
+
+
+def test_the_readme_pyav_loop(constant_model, tmp_path):
+    with av.open(str(tmp_path / "grey.mp4"), "w") as grey_video:
+        stream = grey_video.add_stream("libx264", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(8):
+            frame = av.VideoFrame.from_ndarray(gradient_frame(48, 64, seed=8 * i), format="gray")
+            grey_video.mux(stream.encode(frame.reformat(format="yuv420p")))
+        grey_video.mux(stream.encode(None))
+    # -- as in README.md, "Embedding in a PyAV loop" --
+    with av.open(str(tmp_path / "grey.mp4")) as src, av.open(str(tmp_path / "colour.mp4"), "w") as dst, \
+            Engine(model=constant_model, provider="cpu") as engine:
+        video_in = src.streams.video[0]
+        video_out = dst.add_stream("libx264", rate=video_in.average_rate)
+        video_out.width, video_out.height, video_out.pix_fmt = video_in.width, video_in.height, "yuv420p"
+        for frame in engine.stream(src.decode(video_in)):      # VideoFrames in, rgb24 VideoFrames out, pts kept
+            dst.mux(video_out.encode(frame))
+        dst.mux(video_out.encode(None))
+    # -- end of the README example --
+    with av.open(str(tmp_path / "colour.mp4")) as colour:
+        decoded = [f.to_ndarray(format="rgb24").astype(int) for f in colour.decode(video=0)]
+    assert len(decoded) == 8
+    assert all(f[..., 0].mean() - f[..., 2].mean() > 10 for f in decoded)  # a* = 20, b* = 40: warm, not grey
+
+
+def test_one_engine_serves_several_threads(lightness_model):
+    jobs = [[gradient_frame(50 + 17 * t + 5 * i, 70 + 9 * i, seed=40 * t + i) for i in range(6)] for t in range(3)]
+    with Engine(lightness_model, provider="cpu") as engine:
+        references = [[engine.colorize(frame) for frame in job] for job in jobs]
+    results: dict[int, list] = {}
+    with Engine(lightness_model, provider="cpu", batch_size=7, queue_size=1) as engine:
+        threads = [threading.Thread(target=lambda t=t: results.__setitem__(t, list(engine.stream(jobs[t]))))
+                   for t in range(3)]
+        for thread in threads:
+            thread.start()
+        alone = [engine.colorize(frame) for frame in jobs[0]]  # and one more caller, in this thread
+        for thread in threads:
+            thread.join()
+    for t in range(3):
+        assert len(results[t]) == 6
+        for ours, reference in zip(results[t], references[t], strict=True):
+            np.testing.assert_array_equal(ours, reference)
+    for ours, reference in zip(alone, references[0], strict=True):
+        np.testing.assert_array_equal(ours, reference)
+
+
+def test_closing_releases_the_session(constant_model):
+    with Engine(constant_model, provider="cpu") as engine:
+        session = weakref.ref(engine.session._session)
+        engine.colorize(gradient_frame(8, 8))
+    gc.collect()
+    assert engine.closed and session() is None
+    engine.close()  # twice is harmless
+    with pytest.raises(ValueError, match="closed"):
+        engine.colorize(gradient_frame(8, 8))
+    with pytest.raises(ValueError, match="closed"):
+        next(engine.stream([gradient_frame(8, 8)]))
+
+
+def test_a_stop_event_keeps_a_playable_video_of_every_frame_encoded(constant_model, tmp_path):
+    (tmp_path / "frames.gray").write_bytes(b"".join(gradient_frame(48, 64, seed=i).tobytes() for i in range(60)))
+    stop = threading.Event()
+
+    def progress(done, total, skipped):
+        if done == 20:
+            stop.set()
+
+    with Engine(constant_model, provider="cpu", input_size=(64, 48)) as engine:
+        report = engine.render(tmp_path / "frames.gray", tmp_path / "out.mp4", progress=progress, stop=stop)
+    assert report.interrupted and report.frames_in == report.frames_out == 20
+    assert report.written == str(tmp_path / "out.partial.mp4") and not (tmp_path / "out.mp4").exists()
+    with av.open(report.written) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 20
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["constant.onnx", "frames.gray", "out.partial.mp4"]
+
+
+def test_an_error_in_any_stage_stops_every_thread_and_surfaces_unchanged(constant_model, tmp_path):
+    def frames():
+        yield from (gradient_frame(32, 32, seed=i) for i in range(3))
+        raise RuntimeError("camera unplugged")
+
+    before = threading.active_count()
+    with Engine(constant_model, provider="cpu") as engine:
+        with pytest.raises(RuntimeError, match="camera unplugged"):
+            list(engine.stream(frames()))
+        assert threading.active_count() == before
+        if os.path.exists("/dev/full"):  # the last stage (the encoder) fails: a full disk
+            (tmp_path / "in").mkdir()
+            for i in range(30):
+                write_image(tmp_path / "in" / f"{i}.png", gradient_frame(256, 256, seed=i))
+            os.symlink("/dev/full", tmp_path / ".out.mp4.partial")
+            with pytest.raises(OppyError, match="no space left on the device"):
+                engine.render(tmp_path / "in", tmp_path / "out.mp4")
+            assert threading.active_count() == before
+            assert not (tmp_path / "out.mp4").exists() and not (tmp_path / ".out.mp4.partial").exists()
+
+
+@pytest.fixture(scope="module")
+def pixelwise_model(tmp_path_factory):
+    """a* = 0.5 L*, b* = -0.25 L* + 10: the right answer does not depend on tiles, batches or overlap."""
+    return affine_model(tmp_path_factory.mktemp("model") / "m.onnx", gain=(0.5 * 100 / 128, -0.25 * 100 / 128),
+                        offset=(0.0, 10 / 128))
+
+
+@settings(max_examples=60, deadline=None)
+@given(sizes=st.lists(st.tuples(st.integers(1, 150), st.integers(1, 150)), min_size=1, max_size=4),
+       overlap=st.integers(0, 63), batch_size=st.integers(1, 300), seed=st.integers(0, 50))
+def test_any_sizes_overlaps_and_batches_give_the_pixelwise_answer(pixelwise_model, sizes, overlap, batch_size, seed):
+    frames = [gradient_frame(height, width, seed=seed + i) for i, (height, width) in enumerate(sizes)]
+    with Engine(pixelwise_model, provider="cpu", overlap=overlap, batch_size=batch_size, queue_size=1) as engine:
+        out = list(engine.stream(frames))
+    assert len(out) == len(frames)
+    for gray, rgb in zip(frames, out, strict=True):
+        lightness = gray_to_l(gray)
+        expected = l_ab_to_rgb(lightness, np.stack([0.5 * lightness, -0.25 * lightness + 10]))
+        assert rgb.shape == (*gray.shape, 3) and rgb.dtype == np.uint8
+        assert np.abs(rgb.astype(int) - expected).max() <= 1

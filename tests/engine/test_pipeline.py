@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from oppy.engine.pipeline import Pipeline
+from oppy.engine.pipeline import IDLE, Pipeline
 
 
 def double(items):
@@ -80,3 +80,68 @@ def test_busy_time_is_work_not_waiting():
     list(pipeline)
     assert pipeline.busy_seconds["slow"] >= 0.35
     assert pipeline.busy_seconds["fast"] < pipeline.busy_seconds["slow"] / 2
+
+
+class Endless:
+    """A source that would never end by itself, like a pipe nobody closes; records `cancel()`."""
+
+    def __init__(self):
+        self.cancelled = threading.Event()
+
+    def __iter__(self):
+        i = 0
+        while not self.cancelled.is_set():
+            yield i
+            i += 1
+
+    def cancel(self):
+        self.cancelled.set()
+
+
+def test_cancel_ends_iteration_cleanly_and_wakes_the_source():
+    before = threading.active_count()
+    cancel = threading.Event()
+    source = Endless()
+    pipeline = Pipeline(source, [("a", double)], queue_size=2, cancel=cancel)
+    received = []
+    for item in pipeline:
+        received.append(item)
+        if len(received) == 5:
+            cancel.set()
+    assert received[:5] == [0, 2, 4, 6, 8]
+    assert source.cancelled.is_set() and not pipeline.finished
+    assert threading.active_count() == before
+
+
+def test_a_consumer_that_stops_early_stops_every_thread():
+    before = threading.active_count()
+    items = iter(Pipeline(range(10**9), [("a", double), ("b", double)]))
+    assert next(items) == 0
+    items.close()
+    assert threading.active_count() == before
+
+
+def test_an_idle_stage_hears_when_its_inbox_runs_dry():
+    more = threading.Event()
+
+    def source():
+        yield from (1, 2)
+        # like a live pipe: nothing more until the consumer has seen what came so far
+        if not more.wait(30):
+            raise AssertionError("the batching stage never passed on what it held")
+        yield 3
+
+    def hold_until_idle(items):
+        held = []
+        for item in items:
+            if item is IDLE:
+                yield from held
+                held.clear()
+            else:
+                held.append(item)
+        yield from held
+
+    pipeline = iter(Pipeline(source(), [("batch", hold_until_idle)], idle_stages=("batch",)))
+    assert [next(pipeline), next(pipeline)] == [1, 2]
+    more.set()
+    assert list(pipeline) == [3]

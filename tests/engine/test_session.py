@@ -4,8 +4,7 @@ import pytest
 from oppy.engine.contract import KEY_AB_SCALE, ModelContract
 from oppy.engine.errors import ModelError, OppyError
 from oppy.engine.session import ModelSession, choose_providers
-
-from conftest import affine_model
+from tests.conftest import affine_model
 
 
 def test_runs_full_batches_through_io_binding(tmp_path):

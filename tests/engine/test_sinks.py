@@ -1,10 +1,14 @@
+import io
+import os
+import threading
+
 import av
 import cv2
 import numpy as np
 import pytest
 
 from oppy.engine.errors import OppyError
-from oppy.engine.sinks import ImageFolderSink, VideoSink, check_output, open_sink
+from oppy.engine.sinks import ImageFolderSink, RawVideoSink, VideoSink, check_output, open_sink
 
 
 def decode(path):
@@ -39,13 +43,96 @@ def test_failed_video_leaves_no_file(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_frames_of_another_size_are_scaled(tmp_path):
-    path = tmp_path / "out.mkv"
-    with VideoSink(path) as sink:
+def test_frames_of_another_size_are_refused(tmp_path):
+    # fitting to one size happens before colourising (engine/resize.py); a sink that got another size is a bug
+    with VideoSink(tmp_path / "out.mkv") as sink:
         sink.write(np.zeros((32, 48, 3), np.uint8))
-        sink.write(np.zeros((64, 96, 3), np.uint8))
-    frames, _ = decode(path)
-    assert [f.shape for f in frames] == [(32, 48, 3)] * 2
+        with pytest.raises(ValueError, match="frame is 96x64, the output 48x32"):
+            sink.write(np.zeros((64, 96, 3), np.uint8))
+    frames, _ = decode(tmp_path / "out.mkv")
+    assert len(frames) == 1
+
+
+def grey_frames(count: int, height: int = 48, width: int = 64) -> list[np.ndarray]:
+    return [np.full((height, width, 3), (10 + 20 * i) % 256, np.uint8) for i in range(count)]
+
+
+@pytest.mark.parametrize("how", ["close", "keyboard interrupt"])
+def test_interrupted_video_is_kept_playable_beside_the_target(tmp_path, how):
+    path = tmp_path / "out.mp4"
+    sink = VideoSink(path)
+    for frame in grey_frames(7):
+        sink.write(frame)
+    if how == "close":
+        assert sink.close("interrupted") == str(tmp_path / "out.partial.mp4")
+    else:
+        with pytest.raises(KeyboardInterrupt), sink:
+            raise KeyboardInterrupt
+    frames, _ = decode(tmp_path / "out.partial.mp4")
+    assert len(frames) == 7 and abs(int(frames[6].mean()) - 130) <= 3  # every frame encoded, the last too
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.partial.mp4"]
+
+
+def read_pipe_while(write: callable) -> bytes:
+    """What `write(binary stream)` sends through a real pipe, read by a thread as it comes."""
+    read_end, write_end = os.pipe()
+    chunks = []
+    reader = threading.Thread(target=lambda: chunks.append(os.fdopen(read_end, "rb").read()))
+    reader.start()
+    with os.fdopen(write_end, "wb") as stream:
+        write(stream)
+    reader.join()
+    return chunks[0]
+
+
+@pytest.mark.parametrize(("container", "name"), [(None, "mov,mp4,m4a,3gp,3g2,mj2"), ("matroska", "matroska,webm")])
+def test_video_streams_through_a_pipe(container, name):
+    def write(stream):
+        with VideoSink(stream, fps=5, container=container) as sink:
+            for frame in grey_frames(6):
+                sink.write(frame)
+
+    data = read_pipe_while(write)
+    with av.open(io.BytesIO(data)) as decoded:
+        assert decoded.format.name == name
+        assert sum(1 for _ in decoded.decode(video=0)) == 6
+
+
+def test_raw_sink_writes_bare_rgb24_frames(tmp_path):
+    frames = [np.random.default_rng(i).integers(0, 256, (3, 5, 3), dtype=np.uint8) for i in range(3)]
+    data = read_pipe_while(lambda stream: [RawVideoSink(stream).write(f) for f in frames[:1]])
+    assert data == frames[0].tobytes()
+    path = tmp_path / "frames.rgb"
+    with RawVideoSink(path) as sink:
+        for frame in frames:
+            sink.write(frame)
+        assert not path.exists()
+        with pytest.raises(ValueError, match="fit frames first"):
+            sink.write(np.zeros((4, 5, 3), np.uint8))
+    assert path.read_bytes() == b"".join(f.tobytes() for f in frames)
+    sink = RawVideoSink(tmp_path / "cut.rgb")
+    sink.write(frames[0])
+    assert sink.close("interrupted") == str(tmp_path / "cut.partial.rgb")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full to fill a disk")
+def test_a_full_disk_is_a_clear_error_and_leaves_no_file(tmp_path):
+    with open("/dev/full", "wb", buffering=0) as full, pytest.raises(OppyError, match="no space left on the device"):
+        RawVideoSink(full).write(np.zeros((8, 8, 3), np.uint8))
+    path = tmp_path / "out.mp4"
+    os.symlink("/dev/full", tmp_path / ".out.mp4.partial")  # the temporary file lands on a full device
+    with pytest.raises(OppyError, match=r"writing .*out.mp4 failed after \d+ frames: no space left"), \
+            VideoSink(path) as sink:
+        for frame in grey_frames(40, 256, 256):
+            sink.write(frame)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_closed_pipe_is_a_clear_error():
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with os.fdopen(write_end, "wb", buffering=0) as stream, pytest.raises(OppyError, match="the reader closed"):
+        RawVideoSink(stream).write(np.zeros((8, 8, 3), np.uint8))
 
 
 def test_image_folder_sink(tmp_path):
@@ -68,7 +155,13 @@ def test_output_checks(tmp_path):
     check_output(tmp_path / "empty", overwrite=False)  # an empty folder is fine
     with pytest.raises(OppyError, match="does not exist"):
         check_output(tmp_path / "no" / "out.mp4", overwrite=False)
+    with pytest.raises(OppyError, match="is a file, not a folder"):
+        check_output(existing / "out.mp4", overwrite=False)
     with pytest.raises(OppyError, match="video"):
         open_sink(tmp_path / "out.gif", 5, 20, "libx264", "fast")
+    assert isinstance(open_sink(tmp_path / "out.rgb", 5, 20, "libx264", "fast", "rawvideo"), RawVideoSink)
+    assert open_sink(tmp_path / "out.mp4", 5, 20, "libx264", "fast", "mkv").format == "matroska"
+    assert open_sink("-", 5, 20, "libx264", "fast").format == "mp4"
+    assert isinstance(open_sink(tmp_path / "frames", 5, 20, "libx264", "fast"), ImageFolderSink)
     with pytest.raises(OppyError, match="codec"), VideoSink(tmp_path / "o.mp4", codec="no-such-codec") as sink:
         sink.write(np.zeros((8, 8, 3), np.uint8))

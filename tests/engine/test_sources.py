@@ -1,11 +1,26 @@
+import io
+import os
+import threading
+
 import av
+import cv2
 import numpy as np
 import pytest
 
 from oppy.engine.errors import OppyError
-from oppy.engine.sources import ImageFolder, Skipped, SourceFrame, VideoFile, natural_key, open_source
-
-from conftest import write_image
+from oppy.engine.sources import (
+    ImageFolder,
+    RawFrames,
+    Skipped,
+    SourceFrame,
+    VideoFile,
+    display_name,
+    frame_pixels,
+    natural_key,
+    open_source,
+    read_image,
+)
+from tests.conftest import gradient_frame, hostile_archive, png_header_only, write_image
 
 
 def test_natural_order():
@@ -41,7 +56,95 @@ def test_unreadable_files_become_skips(tmp_path):
     items = list(ImageFolder(tmp_path))
     assert items[0].name == "a.png"
     assert items[1:] == [Skipped("b.png", "empty file"), Skipped("c.jpg", "not a decodable image"),
-                         Skipped("notes.txt", "not an image file (suffix '.txt')")]
+                         Skipped("notes.txt", "not an image file (suffix '.txt')"),
+                         Skipped("subfolder", "a folder (subfolders are not read)")]
+
+
+def test_hostile_folder_yields_every_readable_frame_and_names_every_skip(tmp_path):
+    # Permissions do not stop root: the unreadable file is tested where they apply (here, or in test_cli).
+    frames, skipped = hostile_archive(tmp_path / "archive", locked=os.geteuid() != 0)
+    source = ImageFolder(tmp_path / "archive")
+    items = list(source)
+    assert len(items) == len(source) == len(frames) + len(skipped)  # every entry but the hidden one, once
+    assert [item.name for item in items if isinstance(item, SourceFrame)] == frames
+    reasons = {item.name: item.reason for item in items if isinstance(item, Skipped)}
+    assert reasons.keys() == skipped.keys()
+    for name, start in skipped.items():
+        assert reasons[name].startswith(start), (name, reasons[name])
+    by_name = {item.name: item for item in items}
+    assert by_name["0004_png_inside.jpg"].pixels.shape == (96, 128)  # judged by content, not by suffix
+    assert by_name["0012_huge.png"].pixels.shape == (2400, 3200)
+    assert by_name["0011_dot.png"].pixels.shape == (1, 1)
+    np.testing.assert_array_equal(by_name["0014_\\xff\\xfe.png"].pixels, by_name["0004_png_inside.jpg"].pixels)
+    assert [item.index for item in items if isinstance(item, SourceFrame)] == list(range(len(frames)))
+
+
+def test_truncated_files_are_refused_by_their_container(tmp_path):
+    grey = gradient_frame(64, 64)
+    for suffix in (".jpg", ".png"):
+        data = cv2.imencode(suffix, grey)[1].tobytes()
+        (tmp_path / f"cut{suffix}").write_bytes(data[: len(data) // 2])
+        (tmp_path / f"whole{suffix}").write_bytes(data)
+        assert read_image(tmp_path / f"cut{suffix}").startswith("truncated")
+        assert read_image(tmp_path / f"whole{suffix}").shape == (64, 64)
+    (tmp_path / "bomb.png").write_bytes(png_header_only(60000, 60000))
+    assert read_image(tmp_path / "bomb.png").startswith("too large to decode")
+
+
+def raw_bytes(count: int, width: int = 5, height: int = 3) -> bytes:
+    return np.arange(count * width * height, dtype=np.uint8).tobytes()
+
+
+def test_raw_frames_from_a_stream_name_a_short_last_frame():
+    data = raw_bytes(2) + raw_bytes(1)[:7]
+    items = list(RawFrames(io.BytesIO(data), 5, 3))
+    assert [type(item) for item in items] == [SourceFrame, SourceFrame, Skipped]
+    np.testing.assert_array_equal(items[1].pixels, np.frombuffer(data[15:30], np.uint8).reshape(3, 5))
+    assert items[1].name == "stdin frame 1" and items[1].pixels.dtype == np.uint8
+    assert items[2] == Skipped("stdin frame 2", "incomplete frame at the end of the input: 7 of 15 bytes (5x3); "
+                                                "check --input-size")
+
+
+def test_raw_frames_from_a_file(tmp_path):
+    path = tmp_path / "frames.gray"
+    path.write_bytes(raw_bytes(4))
+    source = open_source(path, input_size=(5, 3))
+    assert isinstance(source, RawFrames) and len(source) == 4
+    assert [item.name for item in source] == [f"frames.gray frame {i}" for i in range(4)]
+    with pytest.raises(OppyError, match="--input-size"):
+        open_source("-")
+    with pytest.raises(OppyError, match="not a file"):
+        open_source(tmp_path, input_size=(5, 3))
+
+
+def test_raw_frames_from_a_pipe_arrive_as_written_and_cancel_wakes_a_blocked_read():
+    read_end, write_end = os.pipe()
+    source = RawFrames(os.fdopen(read_end, "rb", buffering=0), 5, 3)
+    got = []
+    reader = threading.Thread(target=lambda: got.extend(source))
+    reader.start()
+    os.write(write_end, raw_bytes(2)[:20])  # one frame and a third: the reader waits for the rest
+    while not got and reader.is_alive():
+        reader.join(0.01)
+    source.cancel()
+    reader.join(10)
+    os.close(write_end)
+    assert not reader.is_alive()
+    assert [item.name for item in got] == ["stdin frame 0"]
+
+
+def test_pyav_frames_become_pixels():
+    grey = gradient_frame(48, 64)
+    frame = av.VideoFrame.from_ndarray(grey, format="gray")
+    np.testing.assert_array_equal(frame_pixels(frame), grey)
+    yuv = av.VideoFrame.from_ndarray(np.dstack([grey] * 3), format="rgb24").reformat(format="yuv420p")
+    rgb = frame_pixels(yuv)
+    assert rgb.shape == (48, 64, 3) and np.abs(rgb[..., 1].astype(int) - grey).max() <= 3
+
+
+def test_names_that_are_not_utf8_can_be_shown():
+    assert display_name(os.fsdecode(b"sol\xff.png")) == "sol\\xff.png"
+    assert display_name("sol1.png") == "sol1.png"
 
 
 def test_video_file_source(tmp_path):

@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from oppy.engine.tiles import axis_weights, blend_tiles, cut_tiles, plan_tiles
 
@@ -65,3 +67,27 @@ def test_blend_rejects_tiles_of_another_plan():
         blend_tiles(np.zeros((3, 64, 64, 2), np.float32), plan_tiles(64, 64, 64, 16))
     with pytest.raises(ValueError, match="overlap"):
         plan_tiles(64, 64, 64, 64)
+
+
+@settings(max_examples=60, deadline=None)
+@given(height=st.integers(1, 300), width=st.integers(1, 300), tile=st.sampled_from([8, 16, 32, 64]), data=st.data())
+def test_tiling_invariants_hold_for_any_frame(height, width, tile, data):
+    overlap = data.draw(st.integers(0, tile - 1), label="overlap")
+    plan = plan_tiles(height, width, tile, overlap)
+    for size, count, pad, source in ((height, plan.rows, plan.pad_top, plan.row_source),
+                                     (width, plan.cols, plan.pad_left, plan.col_source)):
+        covered = (count - 1) * plan.stride + tile
+        # coverage: the tiles reach past both edges, with as few tiles as that takes, the frame centred
+        assert covered >= size and (count == 1 or covered - plan.stride < size)
+        assert pad == (covered - size) // 2 and source.shape == (covered,)
+        np.testing.assert_array_equal(source[pad : pad + size], np.arange(size))
+        assert source.min() >= 0 and source.max() < size  # padding reflects pixels of the frame
+    weights_sum = blend_tiles(np.ones((plan.count, tile, tile, 1), np.float32), plan)
+    np.testing.assert_allclose(weights_sum, 1.0, atol=1e-5)
+    assert (plan.row_weights > 0).all() and (plan.col_weights > 0).all()
+    field = np.random.default_rng(height * 1000 + width).random((height, width), dtype=np.float32)
+    tiles = cut_tiles(field, plan)
+    assert tiles.shape == (plan.count, tile, tile, 1)
+    back = blend_tiles(tiles, plan)
+    assert back.shape == (1, height, width)
+    np.testing.assert_allclose(back[0], field, atol=1e-5)

@@ -1,0 +1,115 @@
+"""Rendering one input into one output: every input item counted, skips named, an early stop kept playable.
+
+`render` drives an engine's pipeline from a source into a sink and returns a `RenderReport`, in which
+`frames_in == frames_out + len(skipped)` always holds, also for an interrupted render.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import NothingToRender
+from .sinks import Outcome, check_output, open_sink
+from .sources import ImageFolder, Skipped, open_source
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+log = logging.getLogger(__name__)
+
+#: called after every input item with (items done, items in all or None, the skip if it was one)
+ProgressCallback = Callable[[int, "int | None", "Skipped | None"], None]
+
+
+@dataclass
+class RenderReport:
+    """What a render did. `frames_in` counts every input item taken: `frames_in == frames_out + len(skipped)`.
+
+    `written` is where the frames are: the output; for an `interrupted` video file, `STEM.partial.SUFFIX`
+    beside it; `-` for stdout; None when no frame was written.
+    """
+
+    input: str
+    output: str
+    model: str
+    provider: str
+    provider_fallback: str | None
+    frames_in: int = 0
+    frames_out: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    #: frames of another size than the first, fitted to it (letterboxed or scaled)
+    frames_resized: int = 0
+    interrupted: bool = False
+    written: str | None = None
+    tiles: int = 0
+    wall_seconds: float = 0.0
+    frames_per_second: float = 0.0
+    stage_busy_seconds: dict[str, float] = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def write_json(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def render(engine: Engine, src: str | Path, dst: str | Path, progress: ProgressCallback | None = None,
+           stop: threading.Event | None = None) -> RenderReport:
+    """What `Engine.render` does (documented there)."""
+    config = engine.config
+    source = open_source(src, config.input_size)
+    if isinstance(source, ImageFolder) and not len(source):
+        raise NothingToRender(f"nothing to render: {str(src)!r} holds no files")
+    total = len(source) or None
+    check_output(dst, config.overwrite)
+    report = RenderReport(str(src), str(dst), str(engine.session.path), engine.provider, engine.session.fallback,
+                          config={k: str(v) for k, v in asdict(config).items()})
+    sink = open_sink(dst, config.fps, config.crf, config.codec, config.preset, config.format)
+    pipeline = engine._pipeline(source, fit=config.resize if sink.one_size else None, cancel=stop)
+    encode_seconds = 0.0
+    outcome: Outcome = "failed"
+    start = time.perf_counter()
+    try:
+        with closing(iter(pipeline)) as items:
+            for item in items:
+                report.frames_in += 1
+                if isinstance(item, Skipped):
+                    report.skipped.append({"name": item.name, "reason": item.reason})
+                    log.warning("skipped %s: %s", item.name, item.reason)
+                else:
+                    if item.resized_from is not None:
+                        report.frames_resized += 1
+                        log.info("%s is %dx%d: %s to %dx%d", item.name, *item.resized_from,
+                                 "letterboxed" if config.resize == "letterbox" else "scaled", *item.placement.canvas)
+                    began = time.perf_counter()
+                    sink.write(item.rgb, item.name)
+                    encode_seconds += time.perf_counter() - began
+                    report.frames_out += 1
+                    report.tiles += item.plan.count
+                if progress is not None:
+                    progress(report.frames_in, total, item if isinstance(item, Skipped) else None)
+        if report.frames_out == 0 and pipeline.finished:
+            first = report.skipped[0] if report.skipped else None
+            why = f" (first: {first['name']}: {first['reason']})" if first else ""
+            raise NothingToRender(f"nothing to render: none of the {report.frames_in} inputs in "
+                                  f"{str(src)!r} is a readable frame{why}")
+        outcome = "complete" if pipeline.finished else "interrupted"
+    except KeyboardInterrupt:  # an interrupt that was not asked for through `stop`: keep what was written
+        outcome = "interrupted"
+        raise
+    finally:
+        report.written = sink.close(outcome)
+    report.interrupted = outcome == "interrupted"
+    report.wall_seconds = time.perf_counter() - start
+    report.frames_per_second = report.frames_out / report.wall_seconds if report.wall_seconds else 0.0
+    report.stage_busy_seconds = {**pipeline.busy_seconds, "encode": encode_seconds}
+    return report
