@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -58,6 +59,20 @@ def _engine(args: argparse.Namespace) -> dict:
     return {"engine": rows}
 
 
+def _export(args: argparse.Namespace) -> dict:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from .export_speed import bench_export
+
+    logging.getLogger("tf2onnx").setLevel(logging.WARNING)  # it logs every conversion step at INFO
+    result = bench_export(args.model, args.arch, args.batch_size, args.rounds, args.parity_images)
+    print(markdown_table(result["variants"], ["variant", "ms_per_batch", "ms_q1", "ms_q3", "tiles_per_s",
+                                                "vs_shipped"]))
+    print(f"inputs_as_nchw gives the NHWC graph once ORT has optimized it: "
+          f"{result['inputs_as_nchw_same_graph_as_nhwc_after_ort']}\nsession load (ms): {result['session_load_ms']}"
+          f"\nfloat16: {result['fp16']}")
+    return {"export": result}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="oppy-bench", description=__doc__.splitlines()[0])
     parser.add_argument("--json", metavar="PATH", help="also write the results, with the machine, as JSON")
@@ -86,6 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
     engine.add_argument("--provider", default="cpu")
     engine.add_argument("--batch-size", type=int, default=256)
     engine.set_defaults(run=_engine)
+
+    export = commands.add_parser("export", help="exported graph layouts, --optimize and float16 on the CPU provider")
+    export.add_argument("--model", help="run directory or .keras file (default: an untrained --arch, which "
+                        "costs what a trained one costs; float16 errors need a trained one)")
+    export.add_argument("--arch", default="unet")
+    export.add_argument("--batch-size", type=int, default=256)
+    export.add_argument("--rounds", type=int, default=7)
+    export.add_argument("--parity-images", type=Path, metavar="DIR", help="photos whose tiles join the error check")
+    export.set_defaults(run=_export)
     return parser
 
 

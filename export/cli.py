@@ -1,0 +1,68 @@
+"""`oppy-export RUN_DIR_or_KERAS_FILE OUT.onnx`: a trained network as an ONNX model the engine accepts.
+
+Prints a JSON report: the contract written, each file with its parity check, and the --optimize timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from oppy.engine.contract import DEFAULT_OVERLAP
+from oppy.engine.errors import OppyError
+
+from .parity import FP16_TOLERANCE, FP32_TOLERANCE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="oppy-export", description=__doc__.splitlines()[0])
+    parser.add_argument("source", help="run directory of `oppy-train fit` (model.keras, run.json, eval.json) "
+                        "or a .keras file")
+    parser.add_argument("out", type=Path, help="the ONNX model to write (.onnx)")
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset, 17 or newer (default %(default)s)")
+    parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP,
+                        help="recommended tile overlap written into the model (default %(default)s)")
+    parser.add_argument("--fp16", action="store_true",
+                        help=f"also write OUT.fp16.onnx (float16 inside, float32 I/O), checked to max |Δab| "
+                        f"{FP16_TOLERANCE:g} (float32: {FP32_TOLERANCE:g})")
+    parser.add_argument("--optimize", action="store_true",
+                        help="also write OUT.optimized.onnx, ONNX Runtime's offline-optimized graph for the CPU "
+                        "provider, if it runs faster (both are timed)")
+    parser.add_argument("--parity-images", type=Path, metavar="DIR",
+                        help="add tiles of these photos to the parity check")
+    parser.add_argument("--parity-tiles", type=int, default=32, help="tiles per parity set (default %(default)s)")
+    parser.add_argument("--report", type=Path, metavar="PATH", help="also write the report as JSON")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s: %(message)s")
+    logging.getLogger("tf2onnx").setLevel(logging.WARNING)  # it logs every conversion step at INFO
+    from .convert import ExportOptions, export_model
+
+    options = ExportOptions(opset=args.opset, overlap=args.overlap, fp16=args.fp16, optimize=args.optimize,
+                            parity_images=args.parity_images, parity_tiles=args.parity_tiles)
+    try:
+        report = export_model(args.source, args.out, options)
+    except OppyError as exc:
+        if args.debug:
+            raise
+        print(f"oppy-export: error: {exc}", file=sys.stderr)
+        return 2
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.report:
+        args.report.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
