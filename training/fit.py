@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import platform
 import time
 from dataclasses import asdict, dataclass
@@ -93,6 +94,7 @@ def fit(dataset_dir: str | Path, run_dir: str | Path, options: FitOptions = FitO
     model.compile(optimizer=optimizer, loss=LOSSES[loss], metrics=["mean_absolute_error"],
                   jit_compile=options.jit_compile)
     train_photos = len(split_files(dataset_dir, "train"))
+    val_photos = len(split_files(dataset_dir, "val"))
     train = tile_dataset(dataset_dir, "train", options.batch_size, options.crops_per_photo, options.seed).repeat()
     val = tile_dataset(dataset_dir, "val", options.batch_size, options.crops_per_photo, options.seed)
     limit = _TimeLimit(options.max_minutes) if options.max_minutes else None
@@ -109,6 +111,7 @@ def fit(dataset_dir: str | Path, run_dir: str | Path, options: FitOptions = FitO
     ]
     model.fit(train, validation_data=val, epochs=options.epochs, callbacks=callbacks,
               steps_per_epoch=max(1, train_photos * options.crops_per_photo // options.batch_size),
+              validation_steps=math.ceil(val_photos * options.crops_per_photo / options.batch_size),
               verbose=options.verbose)
     epochs = _logged_epochs(run_dir / "log.csv")
     summary = {
