@@ -88,14 +88,15 @@ def _file_kind(mode: int) -> str:
     return "not a regular file (a device)"
 
 
-def _truncation(data: np.ndarray) -> str | None:
-    """Why encoded image bytes are cut short, judged from the container, or None. (Some decoders return a
-    half-grey picture for a cut-off JPEG; a frame like that must not reach the video.)"""
+def truncation(data: np.ndarray) -> str | None:
+    """Why encoded image bytes are cut short, judged from the container's signature and markers, or None.
+    (Some decoders return a half-grey picture for a cut-off JPEG; a frame like that must not be used.)"""
     head = data[:8].tobytes()
     if head[:2] == b"\xff\xd8":
         raw = data.tobytes()
-        # Entropy-coded data cannot hold FF D9 (FF is stuffed), so the image's end marker follows its last scan.
-        if raw.rfind(b"\xff\xd9") < raw.rfind(b"\xff\xda"):
+        # Entropy-coded data cannot hold FF D9 (FF is stuffed), so the image's end marker follows its last scan;
+        # a JPEG cut before any scan has no end marker at all.
+        if raw.rfind(b"\xff\xd9") < max(raw.rfind(b"\xff\xda"), 0):
             return "truncated JPEG (the file ends before its end-of-image marker)"
     elif head == b"\x89PNG\r\n\x1a\n" and data.tobytes().rfind(b"IEND") < 0:
         return "truncated PNG (the file ends before its IEND chunk)"
@@ -135,7 +136,7 @@ def read_image(path: Path) -> np.ndarray | str:
         return "too large to read into the memory available"
     if data.size == 0:
         return "empty file"
-    pixels = _truncation(data) or _decode(data)
+    pixels = truncation(data) or _decode(data)
     if isinstance(pixels, str):
         return pixels
     if pixels.dtype not in (np.uint8, np.uint16):

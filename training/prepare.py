@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from oppy.engine.lab import rgb_to_lab
-from oppy.engine.sources import IMAGE_SUFFIXES, natural_key
+from oppy.engine.sources import IMAGE_SUFFIXES, natural_key, truncation
 
 # Chosen on the 6,164 real Curiosity photos (see training/README.md for the distributions and counts).
 DEFAULT_MIN_CHROMA = 4.0  # mean C*ab below this is greyscale, whatever the file's channel count
@@ -33,17 +33,6 @@ class Thresholds:
     min_sharpness: float = DEFAULT_MIN_SHARPNESS
     min_side: int = DEFAULT_MIN_SIDE
     max_side: int = DEFAULT_MAX_SIDE
-
-
-def is_truncated(data: np.ndarray) -> bool:
-    """Whether a JPEG lacks its end-of-image marker or a PNG its IEND chunk (decoders may pad such files
-    silently). Judged by the file's own signature, not its name."""
-    head, tail = data[:8].tobytes(), data[-64:].tobytes()
-    if head.startswith(b"\xff\xd8"):
-        return not tail.rstrip(b"\x00").endswith(b"\xff\xd9")
-    if head.startswith(b"\x89PNG"):
-        return b"IEND" not in tail
-    return False
 
 
 def mean_chroma(rgb: np.ndarray) -> float:
@@ -76,7 +65,7 @@ def judge(path: Path, thresholds: Thresholds) -> tuple[np.ndarray | None, str, d
         return None, f"unreadable: {exc.strerror or exc}", {}
     if data.size == 0:
         return None, "empty file", {}
-    if is_truncated(data):
+    if truncation(data):
         return None, "truncated", {}
     image = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if image is None:
