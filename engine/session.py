@@ -55,7 +55,7 @@ def choose_providers(provider: str) -> tuple[list[str], str | None]:
     return chosen, "; ".join(reasons) or None
 
 
-def _session_options(threads: int) -> ort.SessionOptions:
+def session_options(threads: int) -> ort.SessionOptions:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
@@ -87,7 +87,7 @@ class ModelSession:
                 ort.preload_dlls()
         try:
             self._session = ort.InferenceSession(
-                str(path), _session_options(threads),
+                str(path), session_options(threads),
                 providers=[(name, _provider_options(name)) for name in chosen],
             )
         except Exception as exc:  # onnxruntime raises several unrelated types for a bad file

@@ -14,7 +14,7 @@ import numpy as np
 import onnxruntime as ort
 
 # the engine's own options (threads, no spinning), so that a timing here is what the engine gets
-from oppy.engine.session import _session_options
+from oppy.engine.session import session_options
 
 LEVELS = {
     "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -27,7 +27,7 @@ def cpu_session(model: str | Path | bytes, level: str = "all", threads: int = 0,
                 save_to: str | Path | None = None) -> ort.InferenceSession:
     """An ONNX Runtime CPU session with the engine's options at optimization `level`; with `save_to`, the
     graph as optimized at that level is also written there."""
-    options = _session_options(threads)
+    options = session_options(threads)
     options.graph_optimization_level = LEVELS[level]
     if save_to is not None:
         options.optimized_model_filepath = str(save_to)
