@@ -56,6 +56,7 @@ def choose_providers(provider: str) -> tuple[list[str], str | None]:
 
 
 def session_options(threads: int) -> ort.SessionOptions:
+    """The engine's ONNX Runtime session options: all graph optimizations, `threads` intra-op threads."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
