@@ -35,6 +35,7 @@ def _fit(args: argparse.Namespace) -> dict:
 
     options = FitOptions(arch=args.arch, loss=args.loss, epochs=args.epochs, batch_size=args.batch_size,
                          crops_per_photo=args.crops_per_photo, learning_rate=args.learning_rate,
+                         schedule=args.schedule,
                          patience=args.patience, seed=args.seed, max_minutes=args.max_minutes,
                          jit_compile=not args.no_jit, verbose=0 if args.quiet else 1)
     summary = fit(args.dataset_dir, args.out, options)
@@ -86,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--batch-size", type=int, default=64)
     fit.add_argument("--crops-per-photo", type=int, default=8)
     fit.add_argument("--learning-rate", type=float, default=1e-3)
+    fit.add_argument("--schedule", choices=["cosine", "plateau"], default="cosine",
+                     help="learning rate: cosine decay to zero over --epochs, or halving on plateaus")
     fit.add_argument("--patience", type=int, default=5, help="epochs without validation gain before stopping")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--max-minutes", type=float, help="stop after the epoch that passes this wall time")

@@ -22,6 +22,9 @@ from .data import CONTRACT, split_files, tile_dataset
 LOSSES = {"mse": "mean_squared_error", "l1": "mean_absolute_error", "huber": keras.losses.Huber(delta=0.1)}
 # The seed is trained as it originally was (MSE, RMSprop); the default fights MSE's grey-brown average with L1.
 DEFAULT_LOSS = {"seed": "mse", "unet": "l1"}
+# A cosine decay to zero ends in a low-noise minimum; on the real photos a constant 1e-3 left the validation loss
+# jumping by 5% from epoch to epoch.
+SCHEDULES = ("cosine", "plateau")
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,8 @@ class FitOptions:
     batch_size: int = 64
     crops_per_photo: int = 8
     learning_rate: float = 1e-3
+    # "cosine": decay to zero over all `epochs` (choose epochs to fit the budget); "plateau": halve on plateaus.
+    schedule: str = "cosine"
     patience: int = 5
     seed: int = 0
     max_minutes: float | None = None
@@ -88,13 +93,20 @@ def fit(dataset_dir: str | Path, run_dir: str | Path, options: FitOptions = FitO
     loss = options.loss or DEFAULT_LOSS.get(options.arch, "l1")
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}: choose one of {', '.join(LOSSES)}")
-    model = build(options.arch, CONTRACT.tile_size)
-    optimizer = (keras.optimizers.RMSprop(options.learning_rate) if options.arch == "seed"
-                 else keras.optimizers.Adam(options.learning_rate))
-    model.compile(optimizer=optimizer, loss=LOSSES[loss], metrics=["mean_absolute_error"],
-                  jit_compile=options.jit_compile)
+    if options.schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {options.schedule!r}: choose one of {', '.join(SCHEDULES)}")
     train_photos = len(split_files(dataset_dir, "train"))
     val_photos = len(split_files(dataset_dir, "val"))
+    steps_per_epoch = max(1, train_photos * options.crops_per_photo // options.batch_size)
+    learning_rate = options.learning_rate
+    if options.schedule == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(options.learning_rate,
+                                                               decay_steps=options.epochs * steps_per_epoch)
+    model = build(options.arch, CONTRACT.tile_size)
+    optimizer = (keras.optimizers.RMSprop(learning_rate) if options.arch == "seed"
+                 else keras.optimizers.Adam(learning_rate))
+    model.compile(optimizer=optimizer, loss=LOSSES[loss], metrics=["mean_absolute_error"],
+                  jit_compile=options.jit_compile)
     train = tile_dataset(dataset_dir, "train", options.batch_size, options.crops_per_photo, options.seed).repeat()
     val = tile_dataset(dataset_dir, "val", options.batch_size, options.crops_per_photo, options.seed)
     limit = _TimeLimit(options.max_minutes) if options.max_minutes else None
@@ -105,12 +117,13 @@ def fit(dataset_dir: str | Path, run_dir: str | Path, options: FitOptions = FitO
                                         initial_value_threshold=_best_logged(run_dir / "log.csv")),
         keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=options.patience),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(1, options.patience // 2)),
+        *([keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(1, options.patience // 2))]
+          if options.schedule == "plateau" else []),
         *([limit] if limit else []),
         *extra_callbacks,
     ]
     model.fit(train, validation_data=val, epochs=options.epochs, callbacks=callbacks,
-              steps_per_epoch=max(1, train_photos * options.crops_per_photo // options.batch_size),
+              steps_per_epoch=steps_per_epoch,
               validation_steps=math.ceil(val_photos * options.crops_per_photo / options.batch_size),
               verbose=options.verbose)
     epochs = _logged_epochs(run_dir / "log.csv")
@@ -120,6 +133,7 @@ def fit(dataset_dir: str | Path, run_dir: str | Path, options: FitOptions = FitO
         "epochs_run": len(epochs),
         "train_seconds": sum(float(row["seconds"]) for row in epochs),
         "best_val_loss": _best_logged(run_dir / "log.csv"),
+        "final_learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
         "stopped_by_time_limit": bool(limit and limit.stopped),
         "machine": {"processor": platform.processor() or platform.machine(), "python": platform.python_version(),
                     "keras": keras.__version__},

@@ -38,6 +38,8 @@ def test_fit_learns_and_resumes_after_an_interruption(lawful_dataset, tmp_path):
     summary = fit(lawful_dataset, run, options)
     assert summary["epochs_run"] == 3  # epochs 0 and 1 were not run again
     assert summary["train_seconds"] > 0 and summary["loss"] == "l1"
+    # The cosine decay went on from the restored step: restarted, it would end the run at 75% of its start.
+    assert summary["final_learning_rate"] < 0.01 * options.learning_rate
     assert json.loads((run / "run.json").read_text())["architecture"] == "unet"
     trained = val_loss(keras.models.load_model(run / "model.keras", compile=False), lawful_dataset)
     assert trained < 0.7 * untrained
