@@ -12,6 +12,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from oppy.engine.errors import OppyError
+
 
 def _prepare(args: argparse.Namespace) -> dict:
     from .prepare import Thresholds, filter_sheets, prepare
@@ -60,6 +62,31 @@ def _evaluate(args: argparse.Namespace) -> dict:
     return result
 
 
+def _sheet(args: argparse.Namespace) -> dict:
+    from .sheets import frames_sheet, save_sheet, validation_sheet
+
+    if args.kind == "val":
+        models = dict(_named_model(text) for text in args.model)
+        if not models:
+            raise ValueError("give at least one --model NAME=PATH to compare on the validation photos")
+        sheet = validation_sheet(args.source, models, count=args.count, cell=args.cell)
+    else:
+        if len(args.model) > 1:
+            raise ValueError("a frames sheet shows one model: give --model at most once")
+        model = _named_model(args.model[0])[1] if args.model else None
+        sheet = frames_sheet(args.source, model, count=args.count, cell=args.cell)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    save_sheet(args.out, sheet)
+    print(f"sheet: {args.out} ({sheet.shape[1]}x{sheet.shape[0]})", file=sys.stderr)
+    return {"sheet": str(args.out)}
+
+
+def _named_model(text: str) -> tuple[str, str]:
+    """`NAME=PATH` or a bare PATH (named after its file)."""
+    name, _, path = text.rpartition("=")
+    return (name or Path(path).stem), path
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .prepare import DEFAULT_MAX_SIDE, DEFAULT_MIN_CHROMA, DEFAULT_MIN_SHARPNESS
 
@@ -104,6 +131,18 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=int, help="evaluate only the first N photos")
     evaluate.add_argument("--json", metavar="PATH", help="write the results as JSON")
     evaluate.set_defaults(run=_evaluate)
+
+    sheet = commands.add_parser("sheet", help="contact sheets: models beside ground truth, or real frames coloured")
+    sheet.add_argument("kind", choices=["val", "frames"],
+                       help="val: prepared validation photos (grey, each model, ground truth); "
+                            "frames: a folder of greyscale frames before and after")
+    sheet.add_argument("source", help="a prepared dataset (val) or a folder of frames (frames)")
+    sheet.add_argument("out", help="the PNG to write")
+    sheet.add_argument("--model", action="append", default=[], metavar="[NAME=]PATH",
+                       help="run directory, .keras or .onnx model (repeatable for val; frames: default packaged)")
+    sheet.add_argument("--count", type=int, default=8, help="photos or frames, evenly spread (default 8)")
+    sheet.add_argument("--cell", type=int, default=160, help="thumbnail size in pixels")
+    sheet.set_defaults(run=_sheet)
     return parser
 
 
@@ -113,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     try:
         args.run(args)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, OppyError) as exc:
         print(f"oppy-train: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -37,3 +37,56 @@ def contact_sheet(items: list[tuple[str, np.ndarray]], columns: int = 6, cell: i
 def save_sheet(path: str | Path, sheet: np.ndarray) -> None:
     """Write an RGB sheet as PNG."""
     cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+
+
+def spread(items: list, count: int) -> list:
+    """`count` items evenly spaced through a sorted list (all of them if there are fewer), so that a sheet
+    shows many sols rather than one scene."""
+    if count >= len(items):
+        return list(items)
+    return [items[round(i * (len(items) - 1) / max(1, count - 1))] for i in range(count)]
+
+
+def validation_sheet(dataset_dir: str | Path, models: dict[str, str | Path], count: int = 8,
+                     split: str = "val", cell: int = 160) -> np.ndarray:
+    """One row per photo of `split`: grey input, each model's colouring (engine tiling and blending, the
+    photo's own L*), ground truth."""
+    from oppy.engine.lab import l_ab_to_rgb, rgb_to_lab
+
+    from .data import split_files
+    from .evaluate import _read_rgb, load_predictor, model_method
+
+    methods = {}
+    for name, model in models.items():
+        predict, contract = load_predictor(model)
+        methods[name] = model_method(predict, contract)
+    items = []
+    for path in spread(split_files(dataset_dir, split), count):
+        rgb = _read_rgb(path)
+        lightness = np.ascontiguousarray(rgb_to_lab(rgb)[..., 0])
+        items.append((f"grey {path.stem}", cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)))
+        for name, method in methods.items():
+            items.append((name, l_ab_to_rgb(lightness, np.ascontiguousarray(method(lightness), np.float32))))
+        items.append(("ground truth", rgb))
+    return contact_sheet(items, columns=len(methods) + 2, cell=cell)
+
+
+def frames_sheet(frames_dir: str | Path, model: str | Path | None = None, count: int = 12, pairs_per_row: int = 2,
+                 cell: int = 200) -> np.ndarray:
+    """Before/after pairs of real greyscale frames, coloured by the engine itself (`model`: the packaged
+    default when None)."""
+    from oppy.engine import Engine
+    from oppy.engine.sources import ImageFolder, read_image
+
+    items = []
+    with Engine(model) as engine:
+        for path in spread(ImageFolder(frames_dir).files, count):
+            pixels = read_image(path)
+            if isinstance(pixels, str):  # not a frame: the sheet shows the frames there are
+                continue
+            coloured = engine.colorize(pixels)
+            before = pixels if pixels.dtype == np.uint8 else (pixels >> 8).astype(np.uint8)
+            if before.ndim == 3:
+                before = cv2.cvtColor(np.ascontiguousarray(before[..., :3]), cv2.COLOR_RGB2GRAY)
+            items += [(path.stem, before), ("coloured", coloured)]
+    return contact_sheet(items, columns=2 * pairs_per_row, cell=cell)
