@@ -113,13 +113,19 @@ class ModelSession:
         self._input = np.zeros((batch_size, tile, tile, 1), np.float32)
         self._output = np.empty((batch_size, tile, tile, 2), np.float32)
         self._binding = self._session.io_binding()
-        # OrtValues over the numpy buffers share their memory: refill the input in place, read the output.
-        self._binding.bind_ortvalue_input(
-            self.contract.input_name, ort.OrtValue.ortvalue_from_numpy(self._input)
-        )
-        self._binding.bind_ortvalue_output(
-            self.contract.output_name, ort.OrtValue.ortvalue_from_numpy(self._output)
-        )
+        # On a GPU, a host input is copied to the device when it is bound, not at each run: the batch buffers
+        # live on the device, and each run copies the host input in and the output back. On the CPU, OrtValues
+        # over the numpy buffers share their memory: the input is refilled in place and the output read.
+        self._device = None
+        if self.provider in _GPU_PROVIDERS:
+            self._device = (
+                ort.OrtValue.ortvalue_from_shape_and_type(self._input.shape, np.float32, "cuda", 0),
+                ort.OrtValue.ortvalue_from_shape_and_type(self._output.shape, np.float32, "cuda", 0),
+            )
+        bound_input, bound_output = self._device if self._device is not None else (
+            ort.OrtValue.ortvalue_from_numpy(self._input), ort.OrtValue.ortvalue_from_numpy(self._output))
+        self._binding.bind_ortvalue_input(self.contract.input_name, bound_input)
+        self._binding.bind_ortvalue_output(self.contract.output_name, bound_output)
 
     def _check_graph(self) -> None:
         contract, tile = self.contract, self.contract.tile_size
@@ -153,7 +159,11 @@ class ModelSession:
         """
         if self._session is None:
             raise ValueError(f"the session of {str(self.path)!r} is closed: create a new Engine to go on")
+        if self._device is not None:
+            self._device[0].update_inplace(self._input)
         self._session.run_with_iobinding(self._binding)
+        if self._device is not None:
+            self._output[...] = self._device[1].numpy()
         return self._output
 
     def predict(self, tiles: np.ndarray) -> np.ndarray:
@@ -173,4 +183,5 @@ class ModelSession:
     def close(self) -> None:
         """Release the session and its I/O binding; `run()` raises afterwards. Closing twice is harmless."""
         self._binding = None
+        self._device = None
         self._session = None
