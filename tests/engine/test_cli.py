@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from oppy.engine import Engine, OppyError
+from oppy.engine import engine as engine_module
 from oppy.engine.cli import main
 from oppy.engine.contract import ModelContract
 from tests.conftest import affine_model, gradient_frame, hostile_archive
@@ -57,9 +58,16 @@ def test_nothing_to_render_exits_non_zero(tmp_path, constant_model, capsys):
     assert "nothing to render" in err and "Traceback" not in err
 
 
-def test_missing_model_names_the_option(archive, tmp_path, capsys):
+def test_missing_model_names_the_option(archive, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(engine_module, "DEFAULT_MODEL", tmp_path / "absent.onnx")
     assert main([str(archive), str(tmp_path / "o.mp4"), "-q"]) == 2
     assert "--model" in capsys.readouterr().err
+
+
+def test_renders_with_the_packaged_model_when_no_model_is_given(archive, tmp_path):
+    report = tmp_path / "report.json"
+    assert main([str(archive), str(tmp_path / "o.mp4"), "-q", "--provider", "cpu", "--report", str(report)]) == 0
+    assert json.loads(report.read_text())["model"].endswith("default.onnx")
 
 
 def test_installed_entry_point_shows_help():

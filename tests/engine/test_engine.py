@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from skimage import color
 
-from oppy.engine import Engine, EngineConfig, ModelError, NothingToRender, OppyError
+from oppy.engine import Engine, EngineConfig, NothingToRender, OppyError
 from oppy.engine.lab import gray_to_l, l_ab_to_rgb
 from tests.conftest import affine_model, gradient_frame, hostile_archive, write_image
 
@@ -125,8 +125,6 @@ def test_options_are_checked(constant_model):
         EngineConfig(batch_size=0)
     with pytest.raises(OppyError, match="overlap 64 must be smaller"):
         Engine(constant_model, overlap=64)
-    with pytest.raises(ModelError, match="--model"):
-        Engine(provider="cpu")
 
 
 def test_overlap_defaults_to_the_models_recommendation(tmp_path):
