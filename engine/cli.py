@@ -81,6 +81,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input-size", type=_size, default=_DEFAULTS.input_size, metavar="WxH",
                         help="INPUT holds raw 8-bit grey frames of this size (INPUT - reads them from stdin)")
     parser.add_argument("--report", metavar="PATH", help="write a JSON report of the render to PATH")
+    cluster = parser.add_argument_group("rendering across a Ray cluster (pip install 'oppy-stream[cluster]')")
+    cluster.add_argument("--shards", type=int, metavar="N",
+                         help="split the folder's sorted frames into N chunks, render them on Ray workers (one per "
+                              "GPU, else CPU workers) and join them without re-encoding; a rerun resumes")
+    cluster.add_argument("--cluster", metavar="auto|ADDRESS",
+                         help="the Ray cluster to render on: auto (the one `ray start` runs here) or HOST:PORT "
+                              "(default with --shards: RAY_ADDRESS, else a local Ray for this command)")
+    cluster.add_argument("--retries", type=int, default=2,
+                         help="retries of a chunk that fails or loses its worker (default: %(default)s)")
+    cluster.add_argument("--keep-segments", action="store_true",
+                         help="keep the work folder (.OUTPUT.shards) with the segments after the join")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     return parser
@@ -139,12 +150,39 @@ def _render(args: argparse.Namespace, stop: threading.Event) -> RenderReport:
     return report
 
 
+def _render_sharded(args: argparse.Namespace, stop: threading.Event) -> RenderReport:
+    try:
+        from . import cluster  # Ray is imported only here, and only for --shards / --cluster
+    except ImportError as exc:
+        raise OppyError(f"--shards and --cluster need Ray ({exc}): pip install 'oppy-stream[cluster]'") from exc
+    bar = tqdm(desc="colourising", unit="frame", disable=True if args.quiet else None, file=sys.stderr,
+               dynamic_ncols=True)
+
+    def progress(done: int, total: int | None, skipped) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    with bar, logging_redirect_tqdm():
+        report = cluster.render_sharded(args.input, args.output, config_from_args(args), shards=args.shards,
+                                        address=args.cluster, keep=args.keep_segments, retries=args.retries,
+                                        progress=None if args.quiet else progress, stop=stop)
+    if args.report:
+        report.write_json(args.report)
+    return report
+
+
 def _summary(report: RenderReport, received: list[signal.Signals]) -> str:
     done = (f"{report.frames_out} frames, {len(report.skipped)} skipped, {report.tiles} tiles in "
             f"{report.wall_seconds:.1f} s ({report.frames_per_second:.2f} frames/s) on {report.provider}")
+    if getattr(report, "shards", 0):
+        done += (f", {report.shards} chunks ({report.chunks_rendered} rendered now, {report.chunks_reused} from an "
+                 f"earlier run) on {len(report.workers)} workers")
+        done += f", joined in {report.join_seconds:.1f} s" if report.written else ""
     if not report.interrupted:
         return f"wrote {report.written}: {done}"
     why = received[0].name if received else "stop"
+    if getattr(report, "shards", 0):
+        return f"interrupted by {why}: the finished chunks are kept in {report.work_folder} for a rerun: {done}"
     return f"interrupted by {why}: kept {report.written or 'nothing'}: {done}"
 
 
@@ -158,14 +196,15 @@ def _quiet_stdout() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit status: 0 done, 2 a problem to fix, 130 / 143 stopped by SIGINT / SIGTERM."""
+    """Run the CLI; returns the exit status: 0 done, 2 a problem to fix, 130 / 143 stopped by SIGINT / SIGTERM,
+    1 when chunks of a --shards render kept failing (the others are kept for a rerun)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO if not args.quiet else logging.WARNING,
                         format="%(levelname)s: %(message)s")
     stop, received = threading.Event(), []
     try:
         with _stop_on_signals(stop, received):
-            report = _render(args, stop)
+            report = _render_sharded(args, stop) if args.shards is not None or args.cluster else _render(args, stop)
     except OppyError as exc:
         if args.output == STDOUT:
             _quiet_stdout()
@@ -176,6 +215,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("oppy-stream: aborted", file=sys.stderr)
         return 128 + (received[0] if received else signal.SIGINT)
+    failed = getattr(report, "failed", None)
+    if failed:
+        for chunk in failed:
+            print(f"oppy-stream: error: {chunk['chunk']} (frames {chunk['frames']}, from {chunk['first_file']}) "
+                  f"failed after {args.retries} retries: {' '.join(chunk['error'].split())}", file=sys.stderr)
+        print(f"oppy-stream: {len(failed)} chunks failed; the others are kept in {report.work_folder}: run the "
+              "same command again to render only what is missing", file=sys.stderr)
+        return 1
     if report.interrupted:
         print(f"oppy-stream: {_summary(report, received)}", file=sys.stderr)
         return 128 + (received[0] if received else signal.SIGINT)

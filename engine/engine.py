@@ -211,14 +211,16 @@ class Engine:
         self._to_rgb(work)
         return _as_given(work)
 
-    def _pipeline(self, source: Iterable, fit: str | None = None, cancel: threading.Event | None = None) -> Pipeline:
+    def _pipeline(self, source: Iterable, fit: str | None = None, cancel: threading.Event | None = None,
+                  canvas: tuple[int, int] | None = None) -> Pipeline:
         """The stages over a source of `SourceFrame`s and `Skipped`s; `_Work`s and `Skipped`s come out in order.
 
-        With `fit` ("letterbox" or "scale"), every frame of another size than the first is fitted to it.
+        With `fit` ("letterbox" or "scale"), every frame of another size than `canvas` (width, height; default:
+        the first frame's) is fitted to it.
         """
 
         def start(items: Iterator[SourceFrame]) -> Iterator[_Work]:
-            canvas = None
+            nonlocal canvas
             for frame in items:
                 work = _Work(frame.index, frame.name, frame.pixels, frame.timing)
                 if fit is not None:
@@ -244,16 +246,20 @@ class Engine:
                 yield _as_given(work)
 
     def render(self, src: str | Path, dst: str | Path, progress: ProgressCallback | None = None,
-               stop: threading.Event | None = None) -> RenderReport:
+               stop: threading.Event | None = None, *, files: Iterable[str | Path] | None = None,
+               canvas: tuple[int, int] | None = None) -> RenderReport:
         """Colourise a folder of images, a video file or raw frames (`-`: stdin) into a video (.mp4, .mkv,
         .mov), raw RGB24 frames, a folder of PNGs, or stdout (`-`); see `EngineConfig` for the options.
 
         Unreadable inputs are skipped and reported; frames of another size are fitted (`resize`). Setting
         `stop` ends the render early: what was encoded is kept (see `RenderReport.written`) and the report
         says `interrupted`. Raises `NothingToRender` when no frame is readable.
+
+        `files` renders only these entries of the folder `src`, in the order given (one chunk of a larger
+        archive); `canvas` (width, height) is the video's frame size (default: the first frame's).
         """
         self._check_open()
-        return render(self, src, dst, progress, stop)
+        return render(self, src, dst, progress, stop, files=files, canvas=canvas)
 
     def close(self) -> None:
         """Release the inference session (after a batch in flight, if any). Closing twice is harmless."""

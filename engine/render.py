@@ -10,7 +10,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -63,10 +63,11 @@ class RenderReport:
 
 
 def render(engine: Engine, src: str | Path, dst: str | Path, progress: ProgressCallback | None = None,
-           stop: threading.Event | None = None) -> RenderReport:
+           stop: threading.Event | None = None, files: Iterable[str | Path] | None = None,
+           canvas: tuple[int, int] | None = None) -> RenderReport:
     """What `Engine.render` does (documented there)."""
     config = engine.config
-    source = open_source(src, config.input_size)
+    source = open_source(src, config.input_size) if files is None else ImageFolder(src, files)
     if isinstance(source, ImageFolder) and not len(source):
         raise NothingToRender(f"nothing to render: {str(src)!r} holds no files")
     total = len(source) or None
@@ -74,7 +75,7 @@ def render(engine: Engine, src: str | Path, dst: str | Path, progress: ProgressC
     report = RenderReport(str(src), str(dst), str(engine.session.path), engine.provider, engine.session.fallback,
                           config={k: str(v) for k, v in asdict(config).items()})
     sink = open_sink(dst, config.fps, config.crf, config.codec, config.preset, config.format)
-    pipeline = engine._pipeline(source, fit=config.resize if sink.one_size else None, cancel=stop)
+    pipeline = engine._pipeline(source, fit=config.resize if sink.one_size else None, cancel=stop, canvas=canvas)
     encode_seconds = 0.0
     outcome: Outcome = "failed"
     start = time.perf_counter()

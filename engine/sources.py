@@ -14,7 +14,7 @@ import select
 import stat
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -165,12 +165,17 @@ class ImageFolder:
 
     Every other entry is either a frame or a `Skipped` with its reason: a subfolder, a file that is not an
     image, cannot be read or does not decode. Names that are not UTF-8 are shown with `\\xNN` escapes.
+    With `files` (entries of the folder, e.g. one chunk of its listing), those are taken in the order given and
+    the folder is not listed.
     """
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, files: Iterable[str | Path] | None = None):
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise OppyError(f"input folder {str(self.folder)!r} does not exist")
+        if files is not None:
+            self.files = [self.folder / name for name in files]
+            return
         try:
             names = [entry.name for entry in os.scandir(self.folder) if not entry.name.startswith(".")]
         except OSError as exc:
