@@ -73,6 +73,111 @@ def _export(args: argparse.Namespace) -> dict:
     return {"export": result}
 
 
+def _csv(kind: type = str):
+    return lambda text: [kind(v) for v in text.split(",") if v]
+
+
+def _tiles(args: argparse.Namespace) -> dict:
+    from .models import benchmark_model
+    from .tiles_speed import bench_tiles
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model, what = benchmark_model(args.model, tmp)
+        result = bench_tiles(model, args.providers, args.batch_sizes, args.precision, args.cuda_graph,
+                             args.repeats, args.warmup, max_seconds=args.max_seconds, threads=args.threads)
+    result["model"] = what
+    print(f"model: {what}, {result['flops']['flops_per_tile'] / 1e9:.4g} GFLOP per tile "
+          f"({result['flops']['counted']})\ndevice: {result['cpu']} ({result['cores']} cores)"
+          + (f"; {result['gpu']['name']}, driver {result['gpu']['driver']}" if result["gpu"] else "")
+          + f"; roof: {result['peak_flops']}\n")
+    columns = ["variant", "batch_size", "tiles_per_s", "ms_per_batch", "flops_per_s", "pct_of_roof", "max_abs_vs_first"]
+    skipped = [r for r in result["rows"] if r["status"] != "ok"]
+    ran = [r for r in result["rows"] if r["status"] == "ok"]
+    print(markdown_table(ran, columns) if ran else "no combination could run here")
+    skips = {r["variant"]: r["reason"] for r in skipped}  # one line per variant: its batch sizes share the reason
+    print("".join(f"\nskipped {variant}: {reason}" for variant, reason in skips.items()))
+    if ran:
+        print("\nbest batch size per variant:")
+        print(markdown_table(result["best"], ["variant", "batch_size", "tiles_per_s", "flops_per_s", "pct_of_roof"]))
+    if args.cuda_graph:
+        print(f"\nCUDA graphs (tiles/s with / without, same device buffers): {result['cuda_graph_speedup'] or 'n/a'}")
+    if args.plot and ran:
+        from .plot import plot_tiles
+
+        print(f"plot: {plot_tiles(result, args.plot)}")
+    elif args.plot:
+        print("plot: none drawn, since no combination ran")
+    return {"tiles": result}
+
+
+def _pipeline(args: argparse.Namespace) -> dict:
+    from .models import benchmark_model
+    from .stages import bench_pipeline
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model, what = benchmark_model(args.model, tmp)
+        result = bench_pipeline(args.input, model, args.provider, args.batch_size, args.repeats, args.warmup,
+                                overlap=args.overlap, threads=args.threads, preset=args.preset, codec=args.codec)
+    result["model"] = what
+    print(f"{result['frames']} frames of {result['size']}, {result['tiles_per_frame']} tiles each; model: {what}; "
+          f"provider {result['provider']}, batch {result['batch_size']}\n")
+    print(markdown_table([*result["stages"], {"stage": "**end to end**", "frames_per_s": result["e2e_frames_per_s"],
+                                              "ms_per_frame": 1000 / result["e2e_frames_per_s"]}],
+                         ["stage", "frames_per_s", "ms_per_frame"]))
+    print(f"\nslowest stage: {result['slowest_stage']} ({result['slowest_frames_per_s']:.3g} frames/s); "
+          f"pipeline efficiency (end to end / slowest stage): {result['efficiency']:.3g}; stages one after the "
+          f"other: {result['serial_frames_per_s']:.3g} frames/s\nthe wall: {result['wall']}")
+    return {"pipeline": result}
+
+
+def _quality(args: argparse.Namespace) -> dict:
+    from oppy.engine.engine import default_model_path
+
+    from .quality import bench_quality
+
+    model = args.model or default_model_path()
+    result = bench_quality(args.dataset_dir, model, args.split, args.limit, args.overlap, args.sequence,
+                           args.flicker_photos, args.flicker_frames, args.pan)
+    print(f"{result['photos']} {result['split']} photos ({result['skipped_greyscale']} greyscale skipped); "
+          f"model {model}; flicker on {result['flicker']['sequence']} ({result['flicker']['unit']})\n")
+    print(markdown_table(result["rows"], ["method", "delta_e00", "ab_psnr", "colourfulness_ratio", "seam_blockiness",
+                                          "grid_stride", "flicker"]))
+    truth = result["truth_blockiness"]
+    print(f"\nthe ground truth's own blockiness on the blended grid: {'n/a' if truth is None else f'{truth:.3g}'}")
+    return {"quality": result}
+
+
+def _compare_seed(args: argparse.Namespace) -> dict:
+    from .seed_compare import bench_compare_seed
+
+    result = bench_compare_seed(args.input, args.seed_model, args.provider, args.batch_size, args.repeats,
+                                overlap=args.overlap)
+    print(f"{result['frames']} frames of {result['size']}; weights: {result['weights']}\n")
+    print(markdown_table([{"approach": "seed (original)", **result["seed"]},
+                          {"approach": "oppy-stream", **result["oppy"]}],
+                         ["approach", "seconds", "frames_per_s", "tiles", "how"]))
+    print(f"\nwall time ratio seed / oppy-stream: {result['ratio']:.3g}x")
+    return {"compare_seed": result}
+
+
+def _shards(args: argparse.Namespace) -> dict:
+    from .cluster_speed import bench_shards
+    from .models import build_seed_standin
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model = args.model or build_seed_standin(Path(tmp) / f"seed-x{args.standin_width:g}.onnx",
+                                                 width=args.standin_width)
+        result = bench_shards(model, args.frames, *args.size, tuple(args.shards), args.repeats, args.provider,
+                              args.batch_size)
+    print(markdown_table(result["rows"], ["mode", "wall_s", "frames_per_s", "vs_single", "vs_single_range",
+                                          "join_s", "join_share",
+                                          "ray_overhead_s", "ray_overhead_share", "cold_wall_s",
+                                          "join_ms_per_frame", "join_mb_per_s"]))
+    print(f"\nRay start {result['ray_start_s']:.3g} s; load average {result['load_average_1min']}\n"
+          f"same video: {result['identity']}\ndriver's listing: {result['listing']}")
+    return {"shards": result}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="oppy-bench", description=__doc__.splitlines()[0])
     parser.add_argument("--json", metavar="PATH", help="also write the results, with the machine, as JSON")
@@ -110,6 +215,70 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--rounds", type=int, default=7)
     export.add_argument("--parity-images", type=Path, metavar="DIR", help="photos whose tiles join the error check")
     export.set_defaults(run=_export)
+
+    tiles = commands.add_parser("tiles", help="model-only tiles/s per provider, precision and batch size")
+    tiles.add_argument("--model", help="an .onnx model (default: the packaged default model, else a unet stand-in)")
+    tiles.add_argument("--providers", type=_csv(), default=["cpu"], help="cpu,cuda,tensorrt (default cpu)")
+    tiles.add_argument("--batch-sizes", type=_csv(int), default=[1, 16, 64, 256, 1024])
+    tiles.add_argument("--precision", type=_csv(), default=["fp32", "fp16"], help="fp32,fp16 (default both)")
+    tiles.add_argument("--cuda-graph", action="store_true", help="also CUDA graphs on fixed device buffers")
+    tiles.add_argument("--repeats", type=int, default=5)
+    tiles.add_argument("--warmup", type=int, default=2)
+    tiles.add_argument("--max-seconds", type=float, default=10.0, help="time limit of each combination's repeats")
+    tiles.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: its choice)")
+    tiles.add_argument("--plot", metavar="PATH.png", help="draw tiles/s vs batch size (needs matplotlib)")
+    tiles.set_defaults(run=_tiles)
+
+    pipeline = commands.add_parser("pipeline", help="each stage's frames/s alone, and the engine's end to end")
+    pipeline.add_argument("input", help="a folder of frames of one size (oppy-bench synth) or a video")
+    pipeline.add_argument("--model", help="an .onnx model (default: the packaged default model, else a unet "
+                          "stand-in)")
+    pipeline.add_argument("--provider", default="cpu")
+    pipeline.add_argument("--batch-size", type=int, default=256)
+    pipeline.add_argument("--overlap", type=int, help="default: the model's recommendation")
+    pipeline.add_argument("--threads", type=int, default=0)
+    pipeline.add_argument("--preset", default="veryfast")
+    pipeline.add_argument("--codec", default="libx264")
+    pipeline.add_argument("--repeats", type=int, default=3)
+    pipeline.add_argument("--warmup", type=int, default=1)
+    pipeline.set_defaults(run=_pipeline)
+
+    quality = commands.add_parser("quality", help="ΔE00, ab PSNR, colourfulness, seam blockiness and flicker "
+                                  "beside the baselines")
+    quality.add_argument("dataset_dir", type=Path, help="a prepared dataset (oppy-train prepare): train/ and val/")
+    quality.add_argument("--model", help="an .onnx model, run directory or .keras file (default: the packaged one)")
+    quality.add_argument("--split", default="val")
+    quality.add_argument("--limit", type=int, help="only the first N photos of the split")
+    quality.add_argument("--overlap", type=int, help="blend overlap (default: the model's recommendation)")
+    quality.add_argument("--sequence", type=Path, help="a folder of grey frames in order for the flicker "
+                         "(absolute); default: slow pans over colour photos of the split (relative to the truth)")
+    quality.add_argument("--flicker-photos", type=int, default=4)
+    quality.add_argument("--flicker-frames", type=int, default=8)
+    quality.add_argument("--pan", type=int, default=2, help="pixels a frame of the pans")
+    quality.set_defaults(run=_quality)
+
+    compare = commands.add_parser("compare-seed", help="the original approach against oppy-stream, same weights "
+                                  "and archive (needs the train extra)")
+    compare.add_argument("input", help="a folder of frames")
+    compare.add_argument("--seed-model", help="run directory or .keras file of a seed (default: an untrained seed)")
+    compare.add_argument("--provider", default="cpu")
+    compare.add_argument("--batch-size", type=int, default=256)
+    compare.add_argument("--repeats", type=int, default=1)
+    compare.add_argument("--overlap", type=int, help="oppy-stream's overlap (default: the model's recommendation; 0: "
+                         "the seed's tiles exactly)")
+    compare.set_defaults(run=_compare_seed)
+
+    shards = commands.add_parser("shards", help="--shards N against one process on this machine (needs the "
+                                 "cluster extra): Ray's and the join's overhead, and the joined video's identity")
+    shards.add_argument("--model", help="an .onnx model (default: the seed stand-in at --standin-width)")
+    shards.add_argument("--standin-width", type=float, default=0.25)
+    shards.add_argument("--shards", type=_csv(int), default=[1, 2], help="shard counts (default 1,2)")
+    shards.add_argument("--frames", type=int, default=96)
+    shards.add_argument("--size", type=_size, default=(512, 512))
+    shards.add_argument("--repeats", type=int, default=5)
+    shards.add_argument("--provider", default="cpu")
+    shards.add_argument("--batch-size", type=int, default=256)
+    shards.set_defaults(run=_shards)
     return parser
 
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import tensorflow as tf
 
 from oppy.engine.contract import ModelContract
 from oppy.engine.lab import rgb_to_lab
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 TILE = 64
 # What the networks see and answer: L* / 50 - 1 in [-1, 1], and a*, b* / 128 (tanh range).
@@ -70,6 +73,9 @@ def tile_dataset(dataset_dir: str | Path, split: str, batch_size: int = 64, crop
     Training (the default for the `train` split): new random crops and flips every epoch, shuffled.
     Otherwise: fixed crops per photo, in file order.
     """
+    # imported here, so that the split layout and CONTRACT above (evaluation, benchmarks) need no TensorFlow
+    import tensorflow as tf
+
     files = split_files(dataset_dir, split)
     if not files:
         raise FileNotFoundError(f"no prepared photos in {Path(dataset_dir) / split}: run `oppy-train prepare`")

@@ -1,0 +1,147 @@
+"""Each pipeline stage's throughput alone, on the same frames, beside the engine's end-to-end render of them.
+
+The slowest stage bounds what a pipeline of threads can do; efficiency = end-to-end frames/s / slowest stage's
+frames/s says how much of that bound the engine reaches (1.0: every other stage hidden behind the slowest).
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from oppy.engine import Engine, OppyError
+from oppy.engine.lab import l_ab_to_rgb, to_lightness
+from oppy.engine.sinks import VideoSink
+from oppy.engine.sources import SourceFrame, open_source
+from oppy.engine.tiles import blend_tiles, cut_tiles, plan_tiles
+
+STAGES = ("decode", "to_l", "tile", "infer", "blend", "to_rgb", "encode")
+
+
+def decode(source: str | Path) -> list[np.ndarray]:
+    """Every frame of a folder or video as decoded arrays (skipped files left out)."""
+    return [item.pixels for item in open_source(source) if isinstance(item, SourceFrame)]
+
+
+def infer(engine: Engine, tiles: list[np.ndarray]) -> list[np.ndarray]:
+    """Raw ab tiles of every frame through the engine's session, the tiles of consecutive frames packed into
+    full batches as the engine packs them (the last batch padded)."""
+    session = engine.session
+    size, batch = session.batch_size, session.input_buffer
+    out = [np.empty((*t.shape[:3], 2), np.float32) for t in tiles]
+    pending: list[tuple[int, int, int]] = []  # (frame, first tile, count) in the batch, in order
+    filled = 0
+
+    def run() -> None:
+        nonlocal filled
+        batch[filled:] = 0.0
+        result, offset = session.run(), 0
+        for frame, first, count in pending:
+            out[frame][first : first + count] = result[offset : offset + count]
+            offset += count
+        pending.clear()
+        filled = 0
+
+    for frame, frame_tiles in enumerate(tiles):
+        first = 0
+        while first < len(frame_tiles):
+            take = min(size - filled, len(frame_tiles) - first)
+            batch[filled : filled + take] = frame_tiles[first : first + take]
+            pending.append((frame, first, take))
+            filled += take
+            first += take
+            if filled == size:
+                run()
+    if filled:
+        run()
+    return out
+
+
+def encode(frames: list[np.ndarray], path: Path, engine: Engine) -> None:
+    """The engine's video sink with the engine's settings (codec, CRF, preset, fps), flushed and closed."""
+    config = engine.config
+    with VideoSink(path, config.fps, config.crf, config.codec, config.preset) as sink:
+        for rgb in frames:
+            sink.write(rgb)
+
+
+def wall(slowest: str, efficiency: float, overlap: float) -> str:
+    """What limits the end-to-end rate: the slowest stage when the pipeline reaches it (efficiency >= 0.8), else
+    the stages' competition for the cores or the GIL, told apart by how far the pipeline beats running the
+    stages one after the other (`overlap` = end to end / serial frames/s)."""
+    if efficiency >= 0.8:
+        return f"{slowest} (the slowest stage; the pipeline reaches {efficiency:.0%} of it)"
+    return (f"contention: the stages together reach {efficiency:.0%} of the slowest stage ({slowest}) alone, "
+            f"{overlap:.2g}x the rate of running them one after the other; they compete for the cores or the GIL")
+
+
+def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu", batch_size: int = 256,
+                   repeats: int = 3, warmup: int = 1, **engine_options) -> dict:
+    """Median seconds of each stage alone over all frames of `source`, and of the engine's whole render of them
+    to an MP4, in `repeats` alternating rounds after `warmup` untimed ones; frames/s of each, the slowest stage,
+    the efficiency and what limits the whole (`wall`).
+
+    `engine_options` go to the `Engine` (overlap, threads, crf, preset, codec, ...)."""
+    pixels = decode(source)
+    if not pixels:
+        raise OppyError(f"no readable frame in {str(source)!r}")
+    if len({p.shape for p in pixels}) > 1:
+        raise OppyError(f"the frames of {str(source)!r} differ in size: give an archive of one frame size")
+    count = len(pixels)
+    with tempfile.TemporaryDirectory() as tmp, Engine(model, provider=provider, batch_size=batch_size,
+                                                      overwrite=True, **engine_options) as engine:
+        contract, overlap = engine.contract, engine.overlap
+        plans = [plan_tiles(*p.shape[:2], contract.tile_size, overlap) for p in pixels]
+
+        def one_round() -> dict[str, float]:
+            """Every stage once over all frames, each fed what the one before it made; seconds of each."""
+            seconds: dict[str, float] = {}
+
+            def timed(name: str, work: Callable[[], object]):
+                start = time.perf_counter()
+                result = work()
+                seconds[name] = time.perf_counter() - start
+                return result
+
+            frames = timed("decode", lambda: decode(source))
+            lightness = timed("to_l", lambda: [to_lightness(p) for p in frames])
+            tiles = timed("tile", lambda: [cut_tiles(lum, plan, contract.l_scale, contract.l_shift)
+                                           for lum, plan in zip(lightness, plans, strict=True)])
+            ab_tiles = timed("infer", lambda: infer(engine, tiles))
+            ab = timed("blend", lambda: [blend_tiles(t, plan, contract.ab_scale)
+                                         for t, plan in zip(ab_tiles, plans, strict=True)])
+            rgb = timed("to_rgb", lambda: [l_ab_to_rgb(lum, chroma) for lum, chroma in zip(lightness, ab, strict=True)])
+            timed("encode", lambda: encode(rgb, Path(tmp) / "encode.mp4", engine))
+            return seconds
+
+        # rounds alternate with whole renders, so that a change in the machine's load hits both alike
+        rounds, reports = [], []
+        for i in range(warmup + repeats):
+            stage_seconds = one_round()
+            report = engine.render(source, Path(tmp) / "e2e.mp4")
+            if i >= warmup:
+                rounds.append(stage_seconds)
+                reports.append(report)
+        seconds = {name: statistics.median(r[name] for r in rounds) for name in STAGES}
+        median_report = sorted(reports, key=lambda r: r.frames_per_second)[len(reports) // 2]
+        provider_used, tiles_per_frame = engine.provider, plans[0].count
+    rows = [{"stage": name, "seconds": seconds[name], "frames_per_s": count / seconds[name],
+             "ms_per_frame": 1000 * seconds[name] / count} for name in STAGES]
+    slowest = min(rows, key=lambda r: r["frames_per_s"])
+    e2e = statistics.median(r.frames_per_second for r in reports)
+    serial = 1000 / sum(r["ms_per_frame"] for r in rows)  # every stage one after the other, nothing overlapped
+    height, width = pixels[0].shape[:2]
+    return {
+        "input": str(source), "frames": count, "size": f"{width}x{height}", "model": str(model),
+        "provider": provider_used, "batch_size": batch_size, "overlap": overlap, "tiles_per_frame": tiles_per_frame,
+        "repeats": repeats, "stages": rows, "slowest_stage": slowest["stage"],
+        "slowest_frames_per_s": slowest["frames_per_s"], "e2e_frames_per_s": e2e,
+        "efficiency": e2e / slowest["frames_per_s"], "serial_frames_per_s": serial,
+        "wall": wall(slowest["stage"], e2e / slowest["frames_per_s"], e2e / serial),
+        "e2e_stage_busy_seconds": median_report.stage_busy_seconds, "e2e_wall_seconds": median_report.wall_seconds,
+    }

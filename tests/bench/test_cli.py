@@ -1,0 +1,62 @@
+import importlib.util
+import json
+
+from oppy.bench.cli import main
+from tests.training import conftest as training_fixtures
+
+lawful_dataset = training_fixtures.lawful_dataset
+
+
+def test_tiles_prints_a_table_writes_json_and_plots(tiny_seed, tmp_path, capsys):
+    plot = tmp_path / "tiles.png"
+    args = ["--json", str(tmp_path / "tiles.json"), "tiles", "--model", str(tiny_seed), "--providers", "cpu,cuda",
+            "--batch-sizes", "1,3", "--precision", "fp32", "--repeats", "1", "--warmup", "0", "--max-seconds", "0.1",
+            "--cuda-graph"]
+    if importlib.util.find_spec("matplotlib"):  # the optional extra `plot`
+        args += ["--plot", str(plot)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "| cpu fp32, host buffers | 1 |" in out and "| cpu fp32, host buffers | 3 |" in out
+    assert "GFLOP per tile" in out and "best batch size per variant" in out
+    saved = json.loads((tmp_path / "tiles.json").read_text())
+    assert saved["machine"]["cores"] >= 1
+    assert saved["tiles"]["model"] == str(tiny_seed)
+    assert [r["batch_size"] for r in saved["tiles"]["rows"] if r["provider"] == "cpu"] == [1, 3]
+    assert len(saved["tiles"]["rows"]) == 2 + 3 * 2  # cpu; cuda host, device, graph: each at two batch sizes
+    if "--plot" in args:
+        assert plot.is_file()
+
+
+def test_pipeline_names_the_slowest_stage_and_the_efficiency(tiny_seed, synth_archive, tmp_path, capsys):
+    assert main(["--json", str(tmp_path / "p.json"), "pipeline", str(synth_archive), "--model", str(tiny_seed),
+                 "--batch-size", "8", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "| **end to end** |" in out and "slowest stage: " in out and "pipeline efficiency" in out
+    saved = json.loads((tmp_path / "p.json").read_text())["pipeline"]
+    assert len(saved["stages"]) == 7 and saved["slowest_stage"] in out
+
+
+def test_quality_prints_every_method(blur, lawful_dataset, tmp_path, capsys):
+    assert main(["--json", str(tmp_path / "q.json"), "quality", str(lawful_dataset), "--model", str(blur),
+                 "--flicker-photos", "1", "--flicker-frames", "3"]) == 0
+    out = capsys.readouterr().out
+    for method in ("| model |", "| model, stitched (seed-style) |", "| constant |", "| lightness |", "| grey |"):
+        assert method in out
+    assert json.loads((tmp_path / "q.json").read_text())["quality"]["photos"] == 4
+
+
+def test_compare_seed_prints_both_approaches_and_the_ratio(synth_archive, tmp_path, capsys, monkeypatch):
+    calls = []
+
+    def fake(source, seed_model, provider, batch_size, repeats, **options):
+        calls.append((str(source), seed_model, provider, batch_size, repeats, options))
+        return {"frames": 3, "size": "128x128", "weights": "untrained seed", "ratio": 25.0,
+                "seed": {"seconds": 5.0, "frames_per_s": 0.6, "tiles": 12, "how": "keras"},
+                "oppy": {"seconds": 0.2, "frames_per_s": 15.0, "tiles": 27, "how": "engine"}}
+
+    monkeypatch.setattr("oppy.bench.seed_compare.bench_compare_seed", fake)
+    assert main(["--json", str(tmp_path / "c.json"), "compare-seed", str(synth_archive), "--overlap", "0"]) == 0
+    assert calls == [(str(synth_archive), None, "cpu", 256, 1, {"overlap": 0})]
+    out = capsys.readouterr().out
+    assert "| seed (original) | 5 |" in out and "| oppy-stream | 0.2 |" in out and "25x" in out
+    assert json.loads((tmp_path / "c.json").read_text())["compare_seed"]["ratio"] == 25.0

@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+
+from oppy.bench.quality import (
+    SeamMeter,
+    bench_quality,
+    blockiness,
+    flicker,
+    pan_sequence,
+    seam_blockiness,
+    sequence_flicker,
+)
+from oppy.engine.lab import rgb_to_lab
+from oppy.engine.session import ModelSession
+from oppy.engine.tiles import plan_tiles, predict_chroma
+from tests.training import conftest as training_fixtures
+from tests.training.conftest import lawful_photo
+
+lawful_dataset = training_fixtures.lawful_dataset
+
+
+def test_a_smooth_ramp_shows_no_grid_and_steps_on_the_tile_grid_do():
+    plan = plan_tiles(200, 260, 64, 16)  # stride 48, padded and centred: the grid does not start at pixel 0
+    y, x = np.mgrid[0:200, 0:260].astype(np.float64)
+    ramp = np.stack([0.2 * x + 0.1 * y, -0.1 * x])
+    assert seam_blockiness(ramp, plan) == pytest.approx(1.0)
+    # a jump of 5 into every tile's first pixel (padded x a multiple of 48), on top of the ramp
+    jumps = 5.0 * np.floor((np.arange(260) + plan.pad_left) / plan.stride)
+    assert seam_blockiness(ramp + jumps[None, None, :], plan) > 10
+
+
+def test_blockiness_is_undefined_for_a_constant_chroma():
+    plan = plan_tiles(100, 100, 64, 16)
+    assert seam_blockiness(np.ones((2, 100, 100), np.float32), plan) is None
+    assert blockiness(None) is None
+
+
+def test_stitched_tiles_of_a_border_sensitive_model_score_clearly_worse_than_blended_ones(blur):
+    session = ModelSession(blur, "cpu", 64)
+    contract = session.contract
+    blended = SeamMeter(lambda lum: predict_chroma(lum, session.predict, contract, 16), 64, 16)
+    stitched = SeamMeter(lambda lum: predict_chroma(lum, session.predict, contract, 0), 64, 0)
+    truth = SeamMeter(lambda lum: np.stack([lum, -lum]), 64, 16)  # chroma with no tiles at all
+    for seed in range(4):
+        lightness = np.ascontiguousarray(rgb_to_lab(lawful_photo(192, 192, seed))[..., 0])  # textured, no horizon
+        for meter in (blended, stitched, truth):
+            meter(lightness)
+    assert truth.blockiness < 1.2
+    assert blended.blockiness < 1.5
+    assert stitched.blockiness > 3
+    assert stitched.blockiness > 2 * blended.blockiness
+
+
+def test_flicker_is_the_mean_absolute_change_between_consecutive_frames():
+    frames = [np.full((2, 4, 4), v, np.float32) for v in (0, 1, 3, 3)]
+    assert flicker(frames) == pytest.approx((1 + 2 + 0) / 3)
+    assert flicker([frames[0]] * 5) == 0
+    with pytest.raises(ValueError, match="two frames"):
+        flicker(frames[:1])
+
+
+def test_a_pan_moves_the_crop_by_its_step():
+    rgb = np.random.default_rng(0).integers(0, 256, (20, 40, 3), dtype=np.uint8)
+    crops = list(pan_sequence(rgb, frames=5, pan=3))
+    assert len(crops) == 5 and all(c.shape == (20, 28, 3) for c in crops)
+    np.testing.assert_array_equal(crops[2], rgb[:, 6:34])
+    with pytest.raises(ValueError, match="too narrow"):
+        list(pan_sequence(rgb, frames=20, pan=2))
+
+
+def test_flicker_of_a_perfect_method_on_a_pan_equals_the_truths_own(lawful_dataset):
+    from tests.training.conftest import chroma_of
+
+    def law(lightness):
+        return np.stack(chroma_of(lightness)).astype(np.float32)
+
+    result = sequence_flicker({"law": law, "frozen": lambda lum: np.zeros((2, *lum.shape), np.float32)},
+                              lawful_dataset, photos=2, frames=4, pan=3)
+    assert result["unit"].startswith("ratio") and result["frames"] == 4
+    assert result["methods"]["law"] == pytest.approx(1.0, abs=0.05)  # 8-bit rounding of the photos aside
+    assert result["methods"]["frozen"] == 0
+
+
+def test_flicker_on_a_grey_sequence_is_absolute(lawful_dataset, synth_archive):
+    result = sequence_flicker({"copy L": lambda lum: np.stack([lum, lum])}, lawful_dataset, sequence=synth_archive)
+    assert result["unit"].startswith("a*b* per frame") and result["frames"] == 3
+    assert result["methods"]["copy L"] > 0
+
+
+def test_quality_puts_the_model_blended_and_stitched_beside_the_baselines(blur, lawful_dataset, synth_archive):
+    result = bench_quality(lawful_dataset, blur, photos=2, frames=3)
+    rows = {row["method"]: row for row in result["rows"]}
+    assert set(rows) == {"model", "model, stitched (seed-style)", "constant", "lightness", "grey"}
+    assert result["photos"] == 4 and result["overlap"] == 16
+    for row in rows.values():
+        assert row["delta_e00"] > 0 and np.isfinite(row["ab_psnr"]) and row["colourfulness_ratio"] >= 0
+        assert row["flicker"] >= 0
+    assert rows["grey"]["colourfulness_ratio"] == pytest.approx(0, abs=0.01)
+    assert rows["grey"]["seam_blockiness"] is None and rows["constant"]["seam_blockiness"] is None
+    assert (rows["model"]["grid_stride"], rows["model, stitched (seed-style)"]["grid_stride"]) == (48, 64)
+    assert rows["model, stitched (seed-style)"]["seam_blockiness"] > 2 * rows["model"]["seam_blockiness"]
+    assert result["truth_blockiness"] == pytest.approx(1.0, abs=0.5)

@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+
+from oppy.bench.stages import STAGES, bench_pipeline, decode, infer, wall
+from oppy.engine import Engine, OppyError
+from oppy.engine.lab import to_lightness
+from oppy.engine.tiles import cut_tiles, plan_tiles
+from tests.conftest import gradient_frame, write_image
+
+
+def test_infer_packs_frames_into_full_batches_and_gives_each_frame_its_own_tiles(tiny_seed, synth_archive):
+    frames = decode(synth_archive)
+    with Engine(tiny_seed, provider="cpu", batch_size=4) as engine:  # 9 tiles a frame: batches straddle frames
+        contract = engine.contract
+        tiles = [cut_tiles(to_lightness(f), plan_tiles(*f.shape, 64, engine.overlap), contract.l_scale,
+                           contract.l_shift) for f in frames]
+        assert [len(t) for t in tiles] == [9, 9, 9]
+        out = infer(engine, tiles)
+        for frame_tiles, frame_out in zip(tiles, out, strict=True):
+            np.testing.assert_allclose(frame_out, engine.session.predict(frame_tiles), atol=1e-6)
+
+
+def test_each_stage_alone_and_the_whole_render_on_the_same_frames(tiny_seed, synth_archive):
+    result = bench_pipeline(synth_archive, tiny_seed, "cpu", batch_size=8, repeats=1, warmup=1)
+    assert [row["stage"] for row in result["stages"]] == list(STAGES)
+    assert (result["frames"], result["size"], result["tiles_per_frame"]) == (3, "128x128", 9)
+    for row in result["stages"]:
+        assert row["frames_per_s"] == pytest.approx(3 / row["seconds"]) and row["seconds"] > 0
+    slowest = min(result["stages"], key=lambda r: r["frames_per_s"])
+    assert result["slowest_stage"] == slowest["stage"]
+    assert result["efficiency"] == pytest.approx(result["e2e_frames_per_s"] / slowest["frames_per_s"])
+    assert result["serial_frames_per_s"] == pytest.approx(1000 / sum(r["ms_per_frame"] for r in result["stages"]))
+    assert result["serial_frames_per_s"] < slowest["frames_per_s"] and result["wall"]
+    assert result["provider"] == "CPUExecutionProvider" and result["overlap"] == 16
+    assert set(result["e2e_stage_busy_seconds"]) == {"decode", "to_l", "tile", "infer", "blend", "to_rgb", "encode"}
+
+
+def test_frames_of_several_sizes_are_refused(tiny_seed, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    write_image(folder / "1.png", gradient_frame(64, 64))
+    write_image(folder / "2.png", gradient_frame(64, 96))
+    with pytest.raises(OppyError, match="differ in size"):
+        bench_pipeline(folder, tiny_seed, repeats=1)
+
+
+def test_the_wall_is_the_slowest_stage_when_the_pipeline_reaches_it_else_contention():
+    assert wall("encode", 0.93, 2.5).startswith("encode (the slowest stage; the pipeline reaches 93%")
+    text = wall("infer", 0.4, 1.1)
+    assert text.startswith("contention") and "infer" in text and "1.1x" in text
