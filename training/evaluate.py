@@ -24,7 +24,8 @@ Predictor = Callable[[np.ndarray], np.ndarray]  # L tiles [n, T, T, 1] -> raw ab
 ChromaMethod = Callable[[np.ndarray], np.ndarray]  # HxW L* -> 2xHxW a*, b*
 
 
-def _read_rgb(path: Path) -> np.ndarray:
+def read_rgb(path: Path) -> np.ndarray:
+    """A prepared photo as HxWx3 uint8 RGB."""
     return cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
@@ -34,7 +35,7 @@ def fit_lightness_table(dataset_dir: str | Path) -> tuple[np.ndarray, np.ndarray
     An L* bin no train pixel falls in takes the overall mean."""
     sums, counts = np.zeros((101, 2)), np.zeros(101)
     for path in split_files(dataset_dir, "train"):
-        lab = rgb_to_lab(_read_rgb(path)).reshape(-1, 3)
+        lab = rgb_to_lab(read_rgb(path)).reshape(-1, 3)
         bins = np.clip(np.rint(lab[:, 0]), 0, 100).astype(int)
         counts += np.bincount(bins, minlength=101)
         for channel in range(2):
@@ -80,7 +81,7 @@ def evaluate(methods: dict[str, ChromaMethod], dataset_dir: str | Path, split: s
     totals = {name: {"delta_e00": 0.0, "ab_psnr": 0.0, "colourfulness": 0.0} for name in methods}
     truth_colourfulness, photos, skipped = 0.0, 0, 0
     for path in files:
-        rgb = _read_rgb(path)
+        rgb = read_rgb(path)
         truth = rgb_to_lab(rgb)
         chroma = np.hypot(truth[..., 1], truth[..., 2]).mean()
         if chroma < min_chroma:

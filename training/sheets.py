@@ -54,7 +54,7 @@ def validation_sheet(dataset_dir: str | Path, models: dict[str, str | Path], cou
     from oppy.engine.lab import l_ab_to_rgb, rgb_to_lab
 
     from .data import split_files
-    from .evaluate import _read_rgb, load_predictor, model_method
+    from .evaluate import load_predictor, model_method, read_rgb
 
     methods = {}
     for name, model in models.items():
@@ -62,7 +62,7 @@ def validation_sheet(dataset_dir: str | Path, models: dict[str, str | Path], cou
         methods[name] = model_method(predict, contract)
     items = []
     for path in spread(split_files(dataset_dir, split), count):
-        rgb = _read_rgb(path)
+        rgb = read_rgb(path)
         lightness = np.ascontiguousarray(rgb_to_lab(rgb)[..., 0])
         items.append((f"grey {path.stem}", cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)))
         for name, method in methods.items():
