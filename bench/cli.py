@@ -111,16 +111,22 @@ def _tiles(args: argparse.Namespace) -> dict:
 
 
 def _pipeline(args: argparse.Namespace) -> dict:
-    from .models import benchmark_model
+    from .models import benchmark_model, build_free_standin
     from .stages import bench_pipeline
 
     with tempfile.TemporaryDirectory() as tmp:
-        model, what = benchmark_model(args.model, tmp)
+        if args.free_model:
+            model = build_free_standin(Path(tmp) / "free.onnx")
+            what = "free stand-in (ab = L twice: inference costs nothing, so end to end is the host's ceiling)"
+        else:
+            model, what = benchmark_model(args.model, tmp)
         result = bench_pipeline(args.input, model, args.provider, args.batch_size, args.repeats, args.warmup,
-                                overlap=args.overlap, threads=args.threads, preset=args.preset, codec=args.codec)
+                                overlap=args.overlap, threads=args.threads,
+                                decode_threads=args.decode_threads, preset=args.preset, codec=args.codec)
     result["model"] = what
     print(f"{result['frames']} frames of {result['size']}, {result['tiles_per_frame']} tiles each; model: {what}; "
-          f"provider {result['provider']}, batch {result['batch_size']}\n")
+          f"provider {result['provider']}, batch {result['batch_size']}, {result['decode_threads']} decode "
+          "threads\n")
     print(markdown_table([*result["stages"], {"stage": "**end to end**", "frames_per_s": result["e2e_frames_per_s"],
                                               "ms_per_frame": 1000 / result["e2e_frames_per_s"]}],
                          ["stage", "frames_per_s", "ms_per_frame"]))
@@ -231,12 +237,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     pipeline = commands.add_parser("pipeline", help="each stage's frames/s alone, and the engine's end to end")
     pipeline.add_argument("input", help="a folder of frames of one size (oppy-bench synth) or a video")
-    pipeline.add_argument("--model", help="an .onnx model (default: the packaged default model, else a unet "
-                          "stand-in)")
+    which = pipeline.add_mutually_exclusive_group()
+    which.add_argument("--model", help="an .onnx model (default: the packaged default model, else a unet stand-in)")
+    which.add_argument("--free-model", action="store_true", help="a stand-in that does no work, so that end to end "
+                       "is the ceiling set by everything but the model")
     pipeline.add_argument("--provider", default="cpu")
     pipeline.add_argument("--batch-size", type=int, default=256)
     pipeline.add_argument("--overlap", type=int, help="default: the model's recommendation")
     pipeline.add_argument("--threads", type=int, default=0)
+    pipeline.add_argument("--decode-threads", type=int, default=0, help="0: one per core, up to 8 (the engine's "
+                          "default)")
     pipeline.add_argument("--preset", default="veryfast")
     pipeline.add_argument("--codec", default="libx264")
     pipeline.add_argument("--repeats", type=int, default=3)

@@ -127,6 +127,15 @@ def build_unet_standin(path: str | Path, width: int = 24, tile: int = 64, seed: 
     return g.save(x, path, "unet_standin", f"unet-standin-w{width}", tile)
 
 
+def build_free_standin(path: str | Path, tile: int = 64) -> Path:
+    """Write a model that does no work worth the name: its ab output is its L input, twice (one pass over
+    memory). With it, the engine's end-to-end rate is the host's ceiling: what everything around the model
+    (decode, LAB, tiling, packing and copies, blending, encoding) allows when inference is free."""
+    graph = _Graph(0)
+    graph.nodes.append(graph.helper.make_node("Concat", ["x0", "x0"], ["pair"], axis=1))
+    return graph.save("pair", path, "free_standin", "free-standin", tile)
+
+
 def benchmark_model(model: str | Path | None, workdir: str | Path) -> tuple[Path, str]:
     """The model a benchmark runs and what it is: `model` if given; else the packaged default model; else, while
     this installation carries none, a unet stand-in (the default's architecture) written into `workdir`."""

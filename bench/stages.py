@@ -17,22 +17,22 @@ import numpy as np
 from oppy.engine import Engine, OppyError
 from oppy.engine.lab import l_ab_to_rgb, to_lightness
 from oppy.engine.sinks import VideoSink
-from oppy.engine.sources import SourceFrame, open_source
+from oppy.engine.sources import SourceFrame, decode_threads, open_source
 from oppy.engine.tiles import blend_tiles, cut_tiles, plan_tiles
 
 STAGES = ("decode", "to_l", "tile", "infer", "blend", "to_rgb", "encode")
 
 
-def decode(source: str | Path) -> list[np.ndarray]:
-    """Every frame of a folder or video as decoded arrays (skipped files left out)."""
-    return [item.pixels for item in open_source(source) if isinstance(item, SourceFrame)]
+def decode(source: str | Path, threads: int = 1) -> list[np.ndarray]:
+    """Every frame of a folder (decoded by `threads` threads) or video as arrays (skipped files left out)."""
+    return [item.pixels for item in open_source(source, threads=threads) if isinstance(item, SourceFrame)]
 
 
 def infer(engine: Engine, tiles: list[np.ndarray]) -> list[np.ndarray]:
     """Raw ab tiles of every frame through the engine's session, the tiles of consecutive frames packed into
     full batches as the engine packs them (the last batch padded)."""
     session = engine.session
-    size, batch = session.batch_size, session.input_buffer
+    size, batch = session.batch_size, np.zeros_like(session.input_buffer)
     out = [np.empty((*t.shape[:3], 2), np.float32) for t in tiles]
     pending: list[tuple[int, int, int]] = []  # (frame, first tile, count) in the batch, in order
     filled = 0
@@ -40,7 +40,7 @@ def infer(engine: Engine, tiles: list[np.ndarray]) -> list[np.ndarray]:
     def run() -> None:
         nonlocal filled
         batch[filled:] = 0.0
-        result, offset = session.run(), 0
+        result, offset = session.run(batch), 0
         for frame, first, count in pending:
             out[frame][first : first + count] = result[offset : offset + count]
             offset += count
@@ -96,6 +96,7 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
     with tempfile.TemporaryDirectory() as tmp, Engine(model, provider=provider, batch_size=batch_size,
                                                       overwrite=True, **engine_options) as engine:
         contract, overlap = engine.contract, engine.overlap
+        threads = decode_threads(engine.config.decode_threads)
         plans = [plan_tiles(*p.shape[:2], contract.tile_size, overlap) for p in pixels]
 
         def one_round() -> dict[str, float]:
@@ -108,7 +109,7 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
                 seconds[name] = time.perf_counter() - start
                 return result
 
-            frames = timed("decode", lambda: decode(source))
+            frames = timed("decode", lambda: decode(source, threads))
             lightness = timed("to_l", lambda: [to_lightness(p) for p in frames])
             tiles = timed("tile", lambda: [cut_tiles(lum, plan, contract.l_scale, contract.l_shift)
                                            for lum, plan in zip(lightness, plans, strict=True)])
@@ -139,6 +140,7 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
     return {
         "input": str(source), "frames": count, "size": f"{width}x{height}", "model": str(model),
         "provider": provider_used, "batch_size": batch_size, "overlap": overlap, "tiles_per_frame": tiles_per_frame,
+        "decode_threads": threads,
         "repeats": repeats, "stages": rows, "slowest_stage": slowest["stage"],
         "slowest_frames_per_s": slowest["frames_per_s"], "e2e_frames_per_s": e2e,
         "efficiency": e2e / slowest["frames_per_s"], "serial_frames_per_s": serial,

@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="pixels shared by neighbouring tiles (default: the model's recommendation)")
     parser.add_argument("--threads", type=int, default=_DEFAULTS.threads,
                         help="ONNX Runtime threads, 0 = automatic (default: %(default)s)")
+    parser.add_argument("--decode-threads", type=int, default=_DEFAULTS.decode_threads,
+                        help="threads decoding a folder's images ahead, 0 = one per core up to 8 "
+                             "(default: %(default)s)")
     parser.add_argument("--queue-size", type=int, default=_DEFAULTS.queue_size,
                         help="frames in flight between two stages (default: %(default)s)")
     parser.add_argument("--fps", type=float, default=_DEFAULTS.fps, help="video frame rate (default: %(default)s)")
@@ -100,9 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> EngineConfig:
     return EngineConfig(
         model=args.model, provider=args.provider, batch_size=args.batch_size, overlap=args.overlap,
-        threads=args.threads, queue_size=args.queue_size, fps=args.fps, crf=args.crf, codec=args.codec,
-        preset=args.preset, overwrite=args.overwrite, resize=args.resize, format=args.format,
-        input_size=args.input_size,
+        threads=args.threads, decode_threads=args.decode_threads, queue_size=args.queue_size, fps=args.fps,
+        crf=args.crf, codec=args.codec, preset=args.preset, overwrite=args.overwrite, resize=args.resize,
+        format=args.format, input_size=args.input_size,
     )
 
 

@@ -26,6 +26,8 @@ class EngineConfig:
     threads: int = 0
     #: frames in flight between two pipeline stages
     queue_size: int = 4
+    #: threads decoding the image files of a folder ahead of the pipeline; 0: one per core, up to 8
+    decode_threads: int = 0
     fps: float = 5.0
     crf: int = 20
     codec: str = "libx264"
@@ -50,6 +52,8 @@ class EngineConfig:
             problems.append(f"overlap must be 0 or more pixels, not {self.overlap}")
         if self.threads < 0:
             problems.append(f"threads must be 0 (automatic) or more, not {self.threads}")
+        if self.decode_threads < 0:
+            problems.append(f"decode threads must be 0 (automatic) or more, not {self.decode_threads}")
         if self.queue_size < 1:
             problems.append(f"queue size must be at least 1, not {self.queue_size}")
         if not self.fps > 0:

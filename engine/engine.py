@@ -147,7 +147,7 @@ class Engine:
     def _infer(self, works: Iterator[_Work]) -> Iterator[_Work]:
         """Pack the tiles of consecutive frames into full batches; release frames in order once complete."""
         session, size = self.session, self.session.batch_size
-        # This pipeline's own batch: the session's bound buffer is shared by every thread using the engine.
+        # This pipeline's own batch, handed to the session as it is: several threads may share the engine.
         batch = np.zeros_like(session.input_buffer)
         waiting: deque[_Work] = deque()
         slots: list[tuple[_Work, int, int]] = []  # (frame, first tile, count) in batch order
@@ -158,8 +158,7 @@ class Engine:
             nonlocal filled
             batch[filled:] = 0.0
             with self._infer_lock:
-                session.input_buffer[:] = batch
-                output = session.run()
+                output = session.run(batch)
                 offset = 0
                 for work, first, count in slots:
                     work.ab_tiles[first : first + count] = output[offset : offset + count]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from .errors import NothingToRender
 from .sinks import Outcome, check_output, open_sink
-from .sources import ImageFolder, Skipped, open_source
+from .sources import ImageFolder, Skipped, decode_threads, open_source
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -67,7 +67,8 @@ def render(engine: Engine, src: str | Path, dst: str | Path, progress: ProgressC
            canvas: tuple[int, int] | None = None) -> RenderReport:
     """What `Engine.render` does (documented there)."""
     config = engine.config
-    source = open_source(src, config.input_size) if files is None else ImageFolder(src, files)
+    threads = decode_threads(config.decode_threads)
+    source = open_source(src, config.input_size, threads) if files is None else ImageFolder(src, files, threads)
     if isinstance(source, ImageFolder) and not len(source):
         raise NothingToRender(f"nothing to render: {str(src)!r} holds no files")
     total = len(source) or None

@@ -126,6 +126,7 @@ class ModelSession:
             ort.OrtValue.ortvalue_from_numpy(self._input), ort.OrtValue.ortvalue_from_numpy(self._output))
         self._binding.bind_ortvalue_input(self.contract.input_name, bound_input)
         self._binding.bind_ortvalue_output(self.contract.output_name, bound_output)
+        self._bound_input = self._input  # the host array the CPU input reads from
 
     def _check_graph(self) -> None:
         contract, tile = self.contract, self.contract.tile_size
@@ -152,18 +153,27 @@ class ModelSession:
         """The bound input batch [batch_size, tile, tile, 1] float32: fill it, then call `run()`."""
         return self._input
 
-    def run(self) -> np.ndarray:
-        """Run the model on `input_buffer`; returns the bound output [batch_size, tile, tile, 2] float32.
+    def run(self, batch: np.ndarray | None = None) -> np.ndarray:
+        """Run the model on `batch` (C-contiguous float32 [batch_size, tile, tile, 1]; default `input_buffer`);
+        returns the output [batch_size, tile, tile, 2] float32, valid until the next call.
 
-        The returned array is overwritten by the next call.
+        Handing over a batch of one's own costs no copy on the CPU (the session reads it in place) and one copy
+        to the device on a GPU, where filling `input_buffer` first would cost one more.
         """
         if self._session is None:
             raise ValueError(f"the session of {str(self.path)!r} is closed: create a new Engine to go on")
+        batch = self._input if batch is None else batch
+        if batch.shape != self._input.shape or batch.dtype != np.float32 or not batch.flags.c_contiguous:
+            raise ValueError(f"a batch must be C-contiguous float32 {self._input.shape}, not {batch.dtype} "
+                             f"{batch.shape}")
         if self._device is not None:
-            self._device[0].update_inplace(self._input)
+            self._device[0].update_inplace(batch)
+        elif batch is not self._bound_input:
+            self._binding.bind_ortvalue_input(self.contract.input_name, ort.OrtValue.ortvalue_from_numpy(batch))
+            self._bound_input = batch
         self._session.run_with_iobinding(self._binding)
         if self._device is not None:
-            self._output[...] = self._device[1].numpy()
+            return self._device[1].numpy()  # a fresh host copy: no second copy into a buffer of our own
         return self._output
 
     def predict(self, tiles: np.ndarray) -> np.ndarray:
@@ -184,4 +194,5 @@ class ModelSession:
         """Release the session and its I/O binding; `run()` raises afterwards. Closing twice is harmless."""
         self._binding = None
         self._device = None
+        self._bound_input = None
         self._session = None

@@ -14,7 +14,9 @@ import select
 import stat
 import sys
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -160,6 +162,16 @@ def _not_an_image(path: Path) -> str:
     return f"not an image file (suffix {path.suffix or 'none'!r})"
 
 
+def decode_threads(requested: int = 0) -> int:
+    """How many threads decode image files: `requested`, or for 0 one per core up to 8 (more rarely pays: the
+    other stages need cores too)."""
+    return requested if requested > 0 else max(1, min(8, os.cpu_count() or 1))
+
+
+def _read_entry(path: Path) -> np.ndarray | str:
+    return read_image(path) if path.suffix.lower() in IMAGE_SUFFIXES else _not_an_image(path)
+
+
 class ImageFolder:
     """The entries of one folder (not recursive), naturally sorted; hidden ones (a leading dot) are ignored.
 
@@ -167,9 +179,13 @@ class ImageFolder:
     image, cannot be read or does not decode. Names that are not UTF-8 are shown with `\\xNN` escapes.
     With `files` (entries of the folder, e.g. one chunk of its listing), those are taken in the order given and
     the folder is not listed.
+
+    With `threads` > 1, that many threads read and decode files ahead (OpenCV releases the GIL while it
+    decodes), at most two per thread in advance; frames still come out in order.
     """
 
-    def __init__(self, folder: str | Path, files: Iterable[str | Path] | None = None):
+    def __init__(self, folder: str | Path, files: Iterable[str | Path] | None = None, threads: int = 1):
+        self.threads = threads
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise OppyError(f"input folder {str(self.folder)!r} does not exist")
@@ -186,11 +202,31 @@ class ImageFolder:
     def __len__(self) -> int:
         return len(self.files)
 
+    def _decoded(self) -> Iterator[tuple[Path, np.ndarray | str]]:
+        """(file, its pixels or why not) in order, decoded `threads` at a time."""
+        if self.threads <= 1:
+            for path in self.files:
+                yield path, _read_entry(path)
+            return
+        with ThreadPoolExecutor(self.threads, thread_name_prefix="oppy-decode") as pool:
+            ahead: deque = deque()
+            try:
+                for path in self.files:
+                    ahead.append((path, pool.submit(_read_entry, path)))
+                    if len(ahead) >= 2 * self.threads:
+                        path, pixels = ahead.popleft()
+                        yield path, pixels.result()
+                while ahead:
+                    path, pixels = ahead.popleft()
+                    yield path, pixels.result()
+            finally:  # stopped early: what has not started is dropped; the pool waits for what has
+                for _, pixels in ahead:
+                    pixels.cancel()
+
     def __iter__(self) -> Iterator[SourceFrame | Skipped]:
         index = 0
-        for path in self.files:
+        for path, pixels in self._decoded():
             name = display_name(path.name)
-            pixels = read_image(path) if path.suffix.lower() in IMAGE_SUFFIXES else _not_an_image(path)
             if isinstance(pixels, str):
                 yield Skipped(name, pixels)
                 continue
@@ -311,9 +347,10 @@ def _wait_readable(fd: int) -> bool:
         return True
 
 
-def open_source(path: str | Path, input_size: tuple[int, int] | None = None) -> ImageFolder | VideoFile | RawFrames:
-    """The source for an input: a folder of images, a video file, or, with `input_size` (width, height), raw
-    8-bit grey frames from a file or, for `-`, from stdin."""
+def open_source(path: str | Path, input_size: tuple[int, int] | None = None,
+                threads: int = 1) -> ImageFolder | VideoFile | RawFrames:
+    """The source for an input: a folder of images (decoded by `threads` threads), a video file, or, with
+    `input_size` (width, height), raw 8-bit grey frames from a file or, for `-`, from stdin."""
     if str(path) == STDIN:
         if input_size is None:
             raise OppyError("reading frames from stdin (INPUT -) needs their size: pass --input-size WxH "
@@ -329,7 +366,7 @@ def open_source(path: str | Path, input_size: tuple[int, int] | None = None) -> 
                             "file: drop --input-size for a folder of images or a video")
         return RawFrames(path, *input_size)
     if path.is_dir():
-        return ImageFolder(path)
+        return ImageFolder(path, threads=threads)
     if not path.exists():
         raise OppyError(f"input {str(path)!r} does not exist: give a folder of images, a video file, or - with "
                         "--input-size for raw frames on stdin")

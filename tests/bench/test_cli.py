@@ -36,6 +36,15 @@ def test_pipeline_names_the_slowest_stage_and_the_efficiency(tiny_seed, synth_ar
     assert len(saved["stages"]) == 7 and saved["slowest_stage"] in out
 
 
+def test_pipeline_with_a_free_model_measures_the_hosts_ceiling(synth_archive, tmp_path, capsys):
+    assert main(["--json", str(tmp_path / "p.json"), "pipeline", str(synth_archive), "--free-model",
+                 "--decode-threads", "2", "--batch-size", "8", "--repeats", "1", "--warmup", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "free stand-in" in out and "2 decode threads" in out
+    saved = json.loads((tmp_path / "p.json").read_text())["pipeline"]
+    assert saved["decode_threads"] == 2 and saved["e2e_frames_per_s"] > 0
+
+
 def test_quality_prints_every_method(blur, lawful_dataset, tmp_path, capsys):
     assert main(["--json", str(tmp_path / "q.json"), "quality", str(lawful_dataset), "--model", str(blur),
                  "--flicker-photos", "1", "--flicker-frames", "3"]) == 0

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import numpy as np
 
-from oppy.bench.models import benchmark_model, build_unet_standin
+from oppy.bench.models import benchmark_model, build_free_standin, build_unet_standin
 from oppy.engine.engine import DEFAULT_MODEL
 from oppy.engine.session import ModelSession
 
@@ -23,3 +23,9 @@ def test_a_benchmark_runs_the_given_model_else_the_packaged_one_else_a_unet_stan
     path, what = benchmark_model(None, tmp_path)
     assert path == tmp_path / "unet-standin.onnx" and path.is_file()
     assert "unet stand-in" in what
+
+
+def test_the_free_stand_in_returns_its_input_twice(tmp_path):
+    session = ModelSession(build_free_standin(tmp_path / "free.onnx"), "cpu", 2)
+    tiles = np.random.default_rng(1).random(session.input_buffer.shape, dtype=np.float32)
+    np.testing.assert_array_equal(session.run(tiles), np.concatenate([tiles, tiles], axis=-1))

@@ -25,7 +25,8 @@ from tests.conftest import affine_model, gradient_frame, hostile_archive
 def test_renders_and_writes_a_report(archive, constant_model, tmp_path, capsys):
     out, report_path = tmp_path / "out.mp4", tmp_path / "report.json"
     code = main([str(archive), str(out), "--model", str(constant_model), "--provider", "cpu",
-                 "--batch-size", "4", "--overlap", "8", "--fps", "10", "--crf", "30", "--report", str(report_path)])
+                 "--batch-size", "4", "--overlap", "8", "--fps", "10", "--crf", "30", "--decode-threads", "3",
+                 "--report", str(report_path)])
     assert code == 0
     with av.open(str(out)) as container:
         stream = container.streams.video[0]
@@ -35,6 +36,7 @@ def test_renders_and_writes_a_report(archive, constant_model, tmp_path, capsys):
     assert report["frames_in"] == report["frames_out"] == 6
     assert report["provider"] == "CPUExecutionProvider"
     assert report["config"]["overlap"] == "8" and report["config"]["batch_size"] == "4"
+    assert report["config"]["decode_threads"] == "3"
     assert report["tiles"] == 6 * 2 * 3 and report["wall_seconds"] > 0
     assert "wrote" in capsys.readouterr().err
 
@@ -77,7 +79,7 @@ def test_installed_entry_point_shows_help():
         assert flag in result.stdout
 
 
-@pytest.mark.parametrize("flag", [["--batch-size", "0"], ["--crf", "99"], ["--fps", "0"]])
+@pytest.mark.parametrize("flag", [["--batch-size", "0"], ["--crf", "99"], ["--fps", "0"], ["--decode-threads", "-1"]])
 def test_bad_options_are_one_line_errors(archive, constant_model, tmp_path, capsys, flag):
     assert main([str(archive), str(tmp_path / "o.mp4"), "--model", str(constant_model), "-q", *flag]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1

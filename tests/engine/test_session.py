@@ -71,3 +71,18 @@ def test_graph_that_breaks_the_declared_contract_is_refused(tmp_path):
     with pytest.raises(ModelError, match="fixed batch of 16"):
         ModelSession(path, provider="cpu", batch_size=8)
     assert ModelSession(path, provider="cpu", batch_size=16).batch_size == 16
+
+
+def test_a_batch_of_ones_own_is_read_in_place_and_checked(tmp_path):
+    session = ModelSession(affine_model(tmp_path / "m.onnx", gain=(2.0, 1.0)), provider="cpu", batch_size=4)
+    batch = np.zeros_like(session.input_buffer)
+    batch[:] = 3.0
+    np.testing.assert_allclose(session.run(batch)[..., 0], 6.0)
+    batch[:] = -1.0  # the same array again, changed: read afresh
+    np.testing.assert_allclose(session.run(batch)[..., 0], -2.0)
+    session.input_buffer[:] = 0.5  # and back to the session's own buffer
+    np.testing.assert_allclose(session.run()[..., 0], 1.0)
+    for wrong in (np.zeros((3, 64, 64, 1), np.float32), np.zeros((4, 64, 64, 1)),
+                  np.zeros((4, 64, 64, 2), np.float32)[..., :1]):
+        with pytest.raises(ValueError, match="C-contiguous float32"):
+            session.run(wrong)

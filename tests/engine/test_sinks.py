@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from oppy.engine.errors import OppyError
-from oppy.engine.sinks import ImageFolderSink, RawVideoSink, VideoSink, check_output, open_sink
+from oppy.engine.sinks import ImageFolderSink, RawVideoSink, VideoSink, check_output, open_sink, rgb_to_yuv420p
 
 
 def decode(path):
@@ -165,3 +165,17 @@ def test_output_checks(tmp_path):
     assert isinstance(open_sink(tmp_path / "frames", 5, 20, "libx264", "fast"), ImageFolderSink)
     with pytest.raises(OppyError, match="codec"), VideoSink(tmp_path / "o.mp4", codec="no-such-codec") as sink:
         sink.write(np.zeros((8, 8, 3), np.uint8))
+
+
+def test_yuv_conversion_matches_ffmpegs_scaler_on_smooth_colour():
+    # The engine's colour is smooth; there the two may differ only by rounding. (At hard colour edges they
+    # filter chroma differently: OpenCV averages each 2x2 block, the scaler interpolates.)
+    y, x = np.mgrid[0:96, 0:128] / 128.0
+    rgb = np.clip(np.dstack([200 * x + 30, 120 + 60 * y, 220 - 150 * x * y]), 0, 255).astype(np.uint8)
+    ours = rgb_to_yuv420p(rgb)
+    scaler = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p").to_ndarray()
+    assert ours.shape == scaler.shape == (96 * 3 // 2, 128)
+    difference = np.abs(ours.astype(int) - scaler)
+    assert difference[:96].max() <= 1 and difference[96:].max() <= 2 and difference.mean() < 0.5
+    flat = np.full((8, 8, 3), (255, 255, 255), np.uint8)
+    assert rgb_to_yuv420p(flat)[0, 0] == 235  # limited range: white is 235, as the scaler makes it

@@ -14,6 +14,7 @@ from oppy.engine.sources import (
     Skipped,
     SourceFrame,
     VideoFile,
+    decode_threads,
     display_name,
     frame_pixels,
     natural_key,
@@ -171,3 +172,39 @@ def test_bad_inputs_are_user_errors(tmp_path):
     (tmp_path / "x.mp4").write_text("garbage")
     with pytest.raises(OppyError, match="cannot open video"):
         open_source(tmp_path / "x.mp4")
+
+
+def test_decoding_threads_keep_the_order_the_skips_and_the_indices(tmp_path):
+    # Odd sizes make a frame that comes out of turn visible; the skips must stay where they were.
+    hostile_archive(tmp_path / "archive", locked=False)
+    for k in range(9):
+        write_image(tmp_path / "archive" / f"zz{k}.png", gradient_frame(16 + k, 24 + 2 * k))
+    one = list(ImageFolder(tmp_path / "archive"))
+    many = list(ImageFolder(tmp_path / "archive", threads=4))
+    assert [(type(a), a.name) for a in one] == [(type(b), b.name) for b in many]
+    for a, b in zip(one, many, strict=True):
+        if isinstance(a, SourceFrame):
+            assert a.index == b.index
+            np.testing.assert_array_equal(a.pixels, b.pixels)
+        else:
+            assert a.reason == b.reason
+
+
+def test_a_folder_read_stopped_early_joins_its_decoding_threads(tmp_path):
+    for k in range(40):
+        write_image(tmp_path / f"f{k:02d}.png", gradient_frame(32, 32))
+    frames = iter(ImageFolder(tmp_path, threads=3))
+    assert [next(frames).name for _ in range(2)] == ["f00.png", "f01.png"]
+    assert any(t.name.startswith("oppy-decode") for t in threading.enumerate())
+    frames.close()
+    assert not any(t.name.startswith("oppy-decode") for t in threading.enumerate())
+
+
+def test_decode_threads_default_to_the_cores_up_to_eight(monkeypatch):
+    assert decode_threads(3) == 3
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert decode_threads(0) == 2
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    assert decode_threads(0) == 8
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert decode_threads(0) == 1
