@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from oppy.engine import Engine, OppyError
+from oppy.engine.batches import BatchPacker, Chunk, TileBatch
 from oppy.engine.lab import l_ab_to_rgb, to_lightness
 from oppy.engine.sinks import VideoSink
 from oppy.engine.sources import SourceFrame, decode_threads, open_source
-from oppy.engine.tiles import blend_tiles, cut_tiles, plan_tiles
+from oppy.engine.tiles import blend_chunks, plan_tiles
 
 STAGES = ("decode", "to_l", "tile", "infer", "blend", "to_rgb", "encode")
 
@@ -28,38 +29,24 @@ def decode(source: str | Path, threads: int = 1) -> list[np.ndarray]:
     return [item.pixels for item in open_source(source, threads=threads) if isinstance(item, SourceFrame)]
 
 
-def infer(engine: Engine, tiles: list[np.ndarray]) -> list[np.ndarray]:
-    """Raw ab tiles of every frame through the engine's session, the tiles of consecutive frames packed into
-    full batches as the engine packs them (the last batch padded)."""
-    session = engine.session
-    size, batch = session.batch_size, np.zeros_like(session.input_buffer)
-    out = [np.empty((*t.shape[:3], 2), np.float32) for t in tiles]
-    pending: list[tuple[int, int, int]] = []  # (frame, first tile, count) in the batch, in order
-    filled = 0
+def tile(packer: BatchPacker, lightness: list[np.ndarray], plans: list) -> tuple[list[list[Chunk]], list[TileBatch]]:
+    """Every frame's tiles cut into batches as the engine cuts them: each frame's chunks, and the batches (the
+    last one padded)."""
+    chunks, batches = [], []
+    for frame, (plane, plan) in enumerate(zip(lightness, plans, strict=True)):
+        frame_chunks, full = packer.add(frame, plane, plan)
+        chunks.append(frame_chunks)
+        batches += full
+    if (last := packer.flush()) is not None:
+        batches.append(last)
+    return chunks, batches
 
-    def run() -> None:
-        nonlocal filled
-        batch[filled:] = 0.0
-        result, offset = session.run(batch), 0
-        for frame, first, count in pending:
-            out[frame][first : first + count] = result[offset : offset + count]
-            offset += count
-        pending.clear()
-        filled = 0
 
-    for frame, frame_tiles in enumerate(tiles):
-        first = 0
-        while first < len(frame_tiles):
-            take = min(size - filled, len(frame_tiles) - first)
-            batch[filled : filled + take] = frame_tiles[first : first + take]
-            pending.append((frame, first, take))
-            filled += take
-            first += take
-            if filled == size:
-                run()
-    if filled:
-        run()
-    return out
+def infer(engine: Engine, packer: BatchPacker, batches: list[TileBatch]) -> None:
+    """Every batch through the engine's session, as the engine's infer stage runs them."""
+    for batch in batches:
+        batch.output = engine.session.run(batch.tiles, keep=True)
+        packer.recycle(batch)
 
 
 def encode(frames: list[np.ndarray], path: Path, engine: Engine) -> None:
@@ -98,6 +85,7 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
         contract, overlap = engine.contract, engine.overlap
         threads = decode_threads(engine.config.decode_threads)
         plans = [plan_tiles(*p.shape[:2], contract.tile_size, overlap) for p in pixels]
+        packer = BatchPacker(batch_size, contract.tile_size, contract.l_scale, contract.l_shift)
 
         def one_round() -> dict[str, float]:
             """Every stage once over all frames, each fed what the one before it made; seconds of each."""
@@ -111,11 +99,10 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
 
             frames = timed("decode", lambda: decode(source, threads))
             lightness = timed("to_l", lambda: [to_lightness(p) for p in frames])
-            tiles = timed("tile", lambda: [cut_tiles(lum, plan, contract.l_scale, contract.l_shift)
-                                           for lum, plan in zip(lightness, plans, strict=True)])
-            ab_tiles = timed("infer", lambda: infer(engine, tiles))
-            ab = timed("blend", lambda: [blend_tiles(t, plan, contract.ab_scale)
-                                         for t, plan in zip(ab_tiles, plans, strict=True)])
+            chunks, batches = timed("tile", lambda: tile(packer, lightness, plans))
+            timed("infer", lambda: infer(engine, packer, batches))
+            ab = timed("blend", lambda: [blend_chunks([c.output for c in frame], plan, contract.ab_scale)
+                                         for frame, plan in zip(chunks, plans, strict=True)])
             rgb = timed("to_rgb", lambda: [l_ab_to_rgb(lum, chroma) for lum, chroma in zip(lightness, ab, strict=True)])
             timed("encode", lambda: encode(rgb, Path(tmp) / "encode.mp4", engine))
             return seconds

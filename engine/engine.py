@@ -7,7 +7,6 @@ serves several threads at once: only the inference call itself is taken in turn.
 from __future__ import annotations
 
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, replace
@@ -16,6 +15,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from .batches import BatchPacker, Chunk, TileBatch
 from .config import EngineConfig
 from .errors import ModelError, OppyError
 from .lab import l_ab_to_rgb, to_lightness
@@ -25,7 +25,7 @@ from .resize import Placement, frame_size, place, placement, scale_pixels
 from .session import ModelSession
 from .sinks import to_video_frame
 from .sources import FrameTiming, Skipped, SourceFrame, frame_pixels
-from .tiles import TilePlan, blend_tiles, cut_tiles, plan_tiles
+from .tiles import TilePlan, blend_chunks, blend_tiles, cut_tiles, plan_tiles
 
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default.onnx"
 
@@ -55,8 +55,7 @@ class _Work:
     resized_from: tuple[int, int] | None = None  # its own (width, height) then
     lightness: np.ndarray | None = None
     plan: TilePlan | None = None
-    tiles: np.ndarray | None = None
-    ab_tiles: np.ndarray | None = None
+    chunks: list[Chunk] | None = None  # where its tiles went in the batches
     ab: np.ndarray | None = None
     rgb: np.ndarray | None = None
 
@@ -129,14 +128,13 @@ class Engine:
             raise OppyError(f"frame {work.name or work.index}: {exc}") from exc
         work.pixels = None
 
-    def _tile(self, work: _Work) -> None:
-        height, width = work.lightness.shape
-        work.plan = plan_tiles(height, width, self.contract.tile_size, self.overlap)
-        work.tiles = cut_tiles(work.lightness, work.plan, self.contract.l_scale, self.contract.l_shift)
+    def _plan(self, work: _Work) -> TilePlan:
+        work.plan = plan_tiles(*work.lightness.shape, self.contract.tile_size, self.overlap)
+        return work.plan
 
     def _blend(self, work: _Work) -> None:
-        work.ab = blend_tiles(work.ab_tiles, work.plan, self.contract.ab_scale)
-        work.ab_tiles = None
+        work.ab = blend_chunks([chunk.output for chunk in work.chunks], work.plan, self.contract.ab_scale)
+        work.chunks = None  # the batch outputs go once every frame in them is blended
 
     def _to_rgb(self, work: _Work) -> None:
         work.rgb = l_ab_to_rgb(work.lightness, work.ab)
@@ -144,55 +142,35 @@ class Engine:
             work.rgb = place(work.rgb, work.placement)
         work.lightness = work.ab = None
 
-    def _infer(self, works: Iterator[_Work]) -> Iterator[_Work]:
-        """Pack the tiles of consecutive frames into full batches; release frames in order once complete."""
-        session, size = self.session, self.session.batch_size
-        # This pipeline's own batch, handed to the session as it is: several threads may share the engine.
-        batch = np.zeros_like(session.input_buffer)
-        waiting: deque[_Work] = deque()
-        slots: list[tuple[_Work, int, int]] = []  # (frame, first tile, count) in batch order
-        filled = 0
-        remaining: dict[int, int] = {}
+    def _pack(self, packer: BatchPacker) -> Callable[[Iterator], Iterator[TileBatch]]:
+        """The tile stage: each frame's tiles cut into the batches; full batches go on, and the one being filled
+        goes too once the stage's inbox runs dry (a live source may not send more soon)."""
 
-        def run_batch() -> Iterator[_Work]:
-            nonlocal filled
-            batch[filled:] = 0.0
-            with self._infer_lock:
-                output = session.run(batch)
-                offset = 0
-                for work, first, count in slots:
-                    work.ab_tiles[first : first + count] = output[offset : offset + count]
-                    remaining[id(work)] -= count
-                    offset += count
-                self.tiles_inferred += filled
-            slots.clear()
-            filled = 0
-            while waiting and remaining[id(waiting[0])] == 0:
-                done = waiting.popleft()
-                del remaining[id(done)]
-                yield done
+        def stage(works: Iterator) -> Iterator[TileBatch]:
+            for work in works:
+                if work is not IDLE:
+                    work.chunks, full = packer.add(work, work.lightness, self._plan(work))
+                    yield from full
+                elif (batch := packer.flush()) is not None:
+                    yield batch
+            if (batch := packer.flush()) is not None:
+                yield batch
 
-        for work in works:
-            if work is IDLE:  # nothing more for now: run what the batch holds rather than keep frames waiting
-                if filled:
-                    yield from run_batch()
-                continue
-            count = len(work.tiles)
-            work.ab_tiles = np.empty((*work.tiles.shape[:3], 2), np.float32)
-            waiting.append(work)
-            remaining[id(work)] = count
-            first = 0
-            while first < count:
-                take = min(size - filled, count - first)
-                batch[filled : filled + take] = work.tiles[first : first + take]
-                slots.append((work, first, take))
-                filled += take
-                first += take
-                if filled == size:
-                    yield from run_batch()
-            work.tiles = None
-        if filled:
-            yield from run_batch()
+        return stage
+
+    def _infer(self, packer: BatchPacker) -> Callable[[Iterator[TileBatch]], Iterator[_Work]]:
+        """The infer stage: each batch through the model; then the frames it finishes go on, in order."""
+
+        def stage(batches: Iterator[TileBatch]) -> Iterator[_Work]:
+            for batch in batches:
+                with self._infer_lock:
+                    batch.output = self.session.run(batch.tiles, keep=True)
+                    self.tiles_inferred += batch.filled
+                packer.recycle(batch)
+                yield from batch.finished
+                batch.finished = []
+
+        return stage
 
     # -- public API ----------------------------------------------------------------------------------------
     def colorize(self, gray: Frame) -> Frame:
@@ -202,11 +180,12 @@ class Engine:
         frame = _source_frame(0, gray)
         work = _Work(0, "", frame.pixels, frame.timing)
         self._to_l(work)
-        self._tile(work)
+        plan = self._plan(work)
+        tiles = cut_tiles(work.lightness, plan, self.contract.l_scale, self.contract.l_shift)
         with self._infer_lock:
-            work.ab_tiles = self.session.predict(work.tiles)
-            self.tiles_inferred += len(work.tiles)
-        self._blend(work)
+            ab_tiles = self.session.predict(tiles)
+            self.tiles_inferred += len(tiles)
+        work.ab = blend_tiles(ab_tiles, plan, self.contract.ab_scale)
         self._to_rgb(work)
         return _as_given(work)
 
@@ -229,10 +208,12 @@ class Engine:
                 self._to_l(work)
                 yield work
 
-        stages = [("to_l", start), ("tile", _each(self._tile)), ("infer", self._infer),
+        contract = self.contract
+        packer = BatchPacker(self.session.batch_size, contract.tile_size, contract.l_scale, contract.l_shift)
+        stages = [("to_l", start), ("tile", self._pack(packer)), ("infer", self._infer(packer)),
                   ("blend", _each(self._blend)), ("to_rgb", _each(self._to_rgb))]
         return Pipeline(source, stages, self.config.queue_size, passthrough=Skipped, cancel=cancel,
-                        idle_stages=("infer",))
+                        idle_stages=("tile",))
 
     def stream(self, frames: Iterable[Frame]) -> Iterator[Frame]:
         """Colourise any iterable of frames, pipelined, in order; each comes back as the kind it was given

@@ -126,7 +126,7 @@ class ModelSession:
             ort.OrtValue.ortvalue_from_numpy(self._input), ort.OrtValue.ortvalue_from_numpy(self._output))
         self._binding.bind_ortvalue_input(self.contract.input_name, bound_input)
         self._binding.bind_ortvalue_output(self.contract.output_name, bound_output)
-        self._bound_input = self._input  # the host array the CPU input reads from
+        self._bound = (self._input, self._output)  # the host arrays the CPU binding reads and writes
 
     def _check_graph(self) -> None:
         contract, tile = self.contract, self.contract.tile_size
@@ -153,9 +153,10 @@ class ModelSession:
         """The bound input batch [batch_size, tile, tile, 1] float32: fill it, then call `run()`."""
         return self._input
 
-    def run(self, batch: np.ndarray | None = None) -> np.ndarray:
+    def run(self, batch: np.ndarray | None = None, *, keep: bool = False) -> np.ndarray:
         """Run the model on `batch` (C-contiguous float32 [batch_size, tile, tile, 1]; default `input_buffer`);
-        returns the output [batch_size, tile, tile, 2] float32, valid until the next call.
+        returns the output [batch_size, tile, tile, 2] float32: valid until the next call, or for good with
+        `keep` (an array of its own, never written again).
 
         Handing over a batch of one's own costs no copy on the CPU (the session reads it in place) and one copy
         to the device on a GPU, where filling `input_buffer` first would cost one more.
@@ -166,15 +167,21 @@ class ModelSession:
         if batch.shape != self._input.shape or batch.dtype != np.float32 or not batch.flags.c_contiguous:
             raise ValueError(f"a batch must be C-contiguous float32 {self._input.shape}, not {batch.dtype} "
                              f"{batch.shape}")
+        output = self._output
         if self._device is not None:
             self._device[0].update_inplace(batch)
-        elif batch is not self._bound_input:
-            self._binding.bind_ortvalue_input(self.contract.input_name, ort.OrtValue.ortvalue_from_numpy(batch))
-            self._bound_input = batch
+        else:
+            if batch is not self._bound[0]:
+                self._binding.bind_ortvalue_input(self.contract.input_name, ort.OrtValue.ortvalue_from_numpy(batch))
+            if keep:
+                output = np.empty_like(self._output)
+            if output is not self._bound[1]:
+                self._binding.bind_ortvalue_output(self.contract.output_name, ort.OrtValue.ortvalue_from_numpy(output))
+            self._bound = (batch, output)
         self._session.run_with_iobinding(self._binding)
         if self._device is not None:
-            return self._device[1].numpy()  # a fresh host copy: no second copy into a buffer of our own
-        return self._output
+            return self._device[1].numpy()  # a fresh host copy each run: kept as it is, with or without `keep`
+        return output
 
     def predict(self, tiles: np.ndarray) -> np.ndarray:
         """Any number of L tiles [n, tile, tile, 1] -> raw model output [n, tile, tile, 2], in full batches."""
@@ -194,5 +201,5 @@ class ModelSession:
         """Release the session and its I/O binding; `run()` raises afterwards. Closing twice is harmless."""
         self._binding = None
         self._device = None
-        self._bound_input = None
+        self._bound = (None, None)
         self._session = None

@@ -7,7 +7,7 @@ full. Blend weights are separable raised-cosine ramps that form an exact partiti
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -101,10 +101,10 @@ def plan_tiles(height: int, width: int, tile: int = 64, overlap: int = 16) -> Ti
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def _cut_kernel(plane, row_source, col_source, cols, stride, tile, scale, shift, out):
+def _cut_kernel(plane, row_source, col_source, cols, stride, tile, scale, shift, first, out):
     for k in prange(out.shape[0]):
-        top = (k // cols) * stride
-        left = (k % cols) * stride
+        top = ((first + k) // cols) * stride
+        left = ((first + k) % cols) * stride
         for u in range(tile):
             src_row = row_source[top + u]
             for v in range(tile):
@@ -112,22 +112,24 @@ def _cut_kernel(plane, row_source, col_source, cols, stride, tile, scale, shift,
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=True)
-def _blend_kernel(tiles, row_weights, col_weights, pad_top, pad_left, cols, stride, scale, out):
+def _blend_kernel(tiles, first, zero, row_weights, col_weights, pad_top, pad_left, cols, stride, scale, out):
     # Row by row (no two threads write one pixel); within a row, each covering tile adds a contiguous
-    # weighted run of its own row, which vectorises.
+    # weighted run of its own row, which vectorises. `tiles` holds the frame's tiles first .. first+n; `zero`
+    # starts the sum afresh, so that a frame's tiles may come in several chunks.
     channels, height, width = out.shape
-    tile = tiles.shape[1]
+    tile, count = tiles.shape[1], tiles.shape[0]
     rows = row_weights.shape[0]
     for y in prange(height):
-        for ch in range(channels):
-            for x in range(width):
-                out[ch, y, x] = 0.0
+        if zero:
+            for ch in range(channels):
+                for x in range(width):
+                    out[ch, y, x] = 0.0
         py = y + pad_top
         for r in range(max(0, (py - tile) // stride + 1), min(rows - 1, py // stride) + 1):
             u = py - r * stride
             row_weight = row_weights[r, u] * scale
-            for c in range(cols):
-                k = r * cols + c
+            for c in range(max(0, first - r * cols), min(cols, first + count - r * cols)):
+                k = r * cols + c - first
                 left = c * stride - pad_left
                 for ch in range(channels):
                     for v in range(max(0, -left), min(tile, width - left)):
@@ -135,18 +137,22 @@ def _blend_kernel(tiles, row_weights, col_weights, pad_top, pad_left, cols, stri
 
 
 def cut_tiles(
-    plane: np.ndarray, plan: TilePlan, scale: float = 1.0, shift: float = 0.0, out: np.ndarray | None = None
+    plane: np.ndarray, plan: TilePlan, scale: float = 1.0, shift: float = 0.0, out: np.ndarray | None = None,
+    first: int = 0,
 ) -> np.ndarray:
     """Cut a HxW float32 plane into tiles [plan.count, tile, tile, 1] float32, each value `v*scale+shift`.
 
-    Tiles are in row-major grid order; pixels outside the frame are reflections of pixels inside it.
+    Tiles are in row-major grid order; pixels outside the frame are reflections of pixels inside it. Given `out`
+    [n, tile, tile, 1] float32, only tiles `first .. first+n` are cut, into it (e.g. rows of a batch).
     """
     if plane.shape != (plan.height, plan.width):
         raise ValueError(f"plane is {plane.shape}, the plan is for {(plan.height, plan.width)}")
     if out is None:
-        out = np.empty((plan.count, plan.tile, plan.tile, 1), np.float32)
+        out = np.empty((plan.count - first, plan.tile, plan.tile, 1), np.float32)
+    if out.shape[1:] != (plan.tile, plan.tile, 1) or not 0 <= first <= first + len(out) <= plan.count:
+        raise ValueError(f"cannot cut tiles {first}..{first + len(out)} of {plan.count} into {out.shape}")
     _cut_kernel(plane, plan.row_source, plan.col_source, plan.cols, plan.stride, plan.tile,
-                np.float32(scale), np.float32(shift), out)
+                np.float32(scale), np.float32(shift), first, out)
     return out
 
 
@@ -160,10 +166,26 @@ def blend_tiles(
     expected = (plan.count, plan.tile, plan.tile)
     if tiles.shape[:3] != expected:
         raise ValueError(f"tiles are {tiles.shape}, the plan wants {expected} x channels")
-    if out is None:
-        out = np.empty((tiles.shape[3], plan.height, plan.width), np.float32)
-    _blend_kernel(tiles, plan.row_weights, plan.col_weights, plan.pad_top, plan.pad_left, plan.cols,
-                  plan.stride, np.float32(scale), out)
+    return blend_chunks([tiles], plan, scale, out)
+
+
+def blend_chunks(
+    chunks: Iterable[np.ndarray], plan: TilePlan, scale: float = 1.0, out: np.ndarray | None = None
+) -> np.ndarray:
+    """`blend_tiles` for a frame's tiles in consecutive pieces, in order (e.g. views of the batches they were
+    inferred in): each [n, tile, tile, C] float32, together the plan's tiles; no piece is copied."""
+    first = 0
+    for piece in chunks:
+        if piece.shape[1:3] != (plan.tile, plan.tile) or first + len(piece) > plan.count:
+            raise ValueError(f"a piece of {piece.shape} after {first} tiles does not fit the plan's "
+                             f"{plan.count} tiles of {plan.tile}x{plan.tile}")
+        if out is None:
+            out = np.empty((piece.shape[3], plan.height, plan.width), np.float32)
+        _blend_kernel(piece, first, first == 0, plan.row_weights, plan.col_weights, plan.pad_top, plan.pad_left,
+                      plan.cols, plan.stride, np.float32(scale), out)
+        first += len(piece)
+    if first != plan.count:
+        raise ValueError(f"the pieces hold {first} tiles, the plan {plan.count}")
     return out
 
 

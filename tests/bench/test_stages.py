@@ -1,23 +1,27 @@
 import numpy as np
 import pytest
 
-from oppy.bench.stages import STAGES, bench_pipeline, decode, infer, wall
+from oppy.bench.stages import STAGES, bench_pipeline, decode, infer, tile, wall
 from oppy.engine import Engine, OppyError
+from oppy.engine.batches import BatchPacker
 from oppy.engine.lab import to_lightness
 from oppy.engine.tiles import cut_tiles, plan_tiles
 from tests.conftest import gradient_frame, write_image
 
 
-def test_infer_packs_frames_into_full_batches_and_gives_each_frame_its_own_tiles(tiny_seed, synth_archive):
+def test_tile_and_infer_pack_frames_into_full_batches_and_give_each_frame_its_own_results(tiny_seed, synth_archive):
     frames = decode(synth_archive)
     with Engine(tiny_seed, provider="cpu", batch_size=4) as engine:  # 9 tiles a frame: batches straddle frames
         contract = engine.contract
-        tiles = [cut_tiles(to_lightness(f), plan_tiles(*f.shape, 64, engine.overlap), contract.l_scale,
-                           contract.l_shift) for f in frames]
-        assert [len(t) for t in tiles] == [9, 9, 9]
-        out = infer(engine, tiles)
-        for frame_tiles, frame_out in zip(tiles, out, strict=True):
-            np.testing.assert_allclose(frame_out, engine.session.predict(frame_tiles), atol=1e-6)
+        lightness = [to_lightness(f) for f in frames]
+        plans = [plan_tiles(*f.shape, 64, engine.overlap) for f in frames]
+        packer = BatchPacker(4, 64, contract.l_scale, contract.l_shift)
+        chunks, batches = tile(packer, lightness, plans)
+        assert len(batches) == 7 and [b.filled for b in batches] == [4] * 6 + [3]
+        infer(engine, packer, batches)
+        for plane, plan, frame_chunks in zip(lightness, plans, chunks, strict=True):
+            alone = engine.session.predict(cut_tiles(plane, plan, contract.l_scale, contract.l_shift))
+            np.testing.assert_allclose(np.concatenate([c.output for c in frame_chunks]), alone, atol=1e-6)
 
 
 def test_each_stage_alone_and_the_whole_render_on_the_same_frames(tiny_seed, synth_archive):

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oppy.engine.tiles import axis_weights, blend_tiles, cut_tiles, plan_tiles
+from oppy.engine.tiles import axis_weights, blend_chunks, blend_tiles, cut_tiles, plan_tiles
 
 SIZES = [(1, 1), (3, 200), (64, 64), (65, 130), (96, 128), (517, 333)]
 
@@ -91,3 +91,33 @@ def test_tiling_invariants_hold_for_any_frame(height, width, tile, data):
     back = blend_tiles(tiles, plan)
     assert back.shape == (1, height, width)
     np.testing.assert_allclose(back[0], field, atol=1e-5)
+
+
+def test_tiles_cut_into_rows_of_a_batch_equal_the_whole_cut_and_a_range_past_the_end_is_refused():
+    field = np.random.default_rng(2).random((150, 90), dtype=np.float32)
+    plan = plan_tiles(150, 90, 64, 16)  # 3 x 2 tiles
+    whole = cut_tiles(field, plan, 0.5, 1.0)
+    batch = np.zeros((8, 64, 64, 1), np.float32)
+    cut_tiles(field, plan, 0.5, 1.0, out=batch[3:7], first=2)
+    np.testing.assert_array_equal(batch[3:7], whole[2:6])
+    np.testing.assert_array_equal(batch[:3], 0.0)
+    with pytest.raises(ValueError, match=r"cannot cut tiles 3\.\.7 of 6"):
+        cut_tiles(field, plan, out=batch[:4], first=3)
+
+
+@pytest.mark.parametrize("splits", [[6], [1, 5], [2, 2, 2], [5, 1], [1, 1, 1, 1, 1, 1]])
+def test_blending_a_frames_tiles_in_pieces_equals_blending_them_whole(splits):
+    plan = plan_tiles(150, 90, 64, 16)
+    tiles = np.random.default_rng(3).random((plan.count, 64, 64, 2), dtype=np.float32)
+    pieces = np.split(tiles, np.cumsum(splits)[:-1])
+    stale = np.full((2, 150, 90), 9.0, np.float32)  # a reused output array: the first piece starts afresh
+    np.testing.assert_allclose(blend_chunks(pieces, plan, 3.0, out=stale), blend_tiles(tiles, plan, 3.0), atol=1e-5)
+
+
+def test_pieces_that_do_not_make_up_the_frame_are_refused():
+    plan = plan_tiles(150, 90, 64, 16)
+    tiles = np.zeros((plan.count, 64, 64, 2), np.float32)
+    with pytest.raises(ValueError, match="hold 5 tiles, the plan 6"):
+        blend_chunks([tiles[:2], tiles[2:5]], plan)
+    with pytest.raises(ValueError, match="does not fit"):
+        blend_chunks([tiles, tiles[:1]], plan)

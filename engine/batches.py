@@ -1,0 +1,90 @@
+"""Tiles of consecutive frames packed into the model's fixed-size batches, and each frame's results found again.
+
+Tiles are cut straight into a batch (no tile array per frame, no copy into the batch); a frame keeps views of the
+outputs its tiles came back in (no copy out of them), which `tiles.blend_chunks` blends.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .tiles import TilePlan, cut_tiles
+
+
+@dataclass(eq=False)
+class TileBatch:
+    """One batch: `tiles` [size, T, T, 1] float32 (rows from `filled` on are zeros once it is closed), the model's
+    `output` [size, T, T, 2] once it has run, and the frames whose last tile it holds, in order."""
+
+    tiles: np.ndarray
+    filled: int = 0
+    finished: list = field(default_factory=list)
+    output: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """`count` consecutive tiles of one frame, from its tile `first`, at rows `row .. row+count` of a batch."""
+
+    batch: TileBatch
+    first: int
+    row: int
+    count: int
+
+    @property
+    def output(self) -> np.ndarray:
+        """The model's output for these tiles [count, T, T, 2] (a view into the batch's output)."""
+        return self.batch.output[self.row : self.row + self.count]
+
+
+class BatchPacker:
+    """Packs the tiles of frames, in the order given, into batches of `size` tiles of `tile` x `tile`, each L*
+    value stored as `v*scale+shift`. A batch's input array comes back for reuse through `recycle` once the model
+    has read it; one thread may pack while another runs and recycles."""
+
+    def __init__(self, size: int, tile: int, scale: float = 1.0, shift: float = 0.0):
+        self.size, self.tile, self.scale, self.shift = size, tile, scale, shift
+        self._spare: deque[np.ndarray] = deque()  # appends and pops are atomic: no lock needed
+        self._open: TileBatch | None = None
+
+    def _new_batch(self) -> TileBatch:
+        try:
+            tiles = self._spare.pop()
+        except IndexError:
+            tiles = np.empty((self.size, self.tile, self.tile, 1), np.float32)
+        return TileBatch(tiles)
+
+    def add(self, frame: object, lightness: np.ndarray, plan: TilePlan) -> tuple[list[Chunk], list[TileBatch]]:
+        """Cut the HxW float32 L* plane `lightness` by `plan` into the batches: returns where its tiles went and
+        the batches it filled (ready to run). `frame` joins the `finished` list of the batch with its last tile."""
+        chunks, full = [], []
+        first = 0
+        while first < plan.count:
+            batch = self._open = self._open or self._new_batch()
+            count = min(self.size - batch.filled, plan.count - first)
+            rows = batch.tiles[batch.filled : batch.filled + count]
+            cut_tiles(lightness, plan, self.scale, self.shift, out=rows, first=first)
+            chunks.append(Chunk(batch, first, batch.filled, count))
+            batch.filled += count
+            first += count
+            if first == plan.count:
+                batch.finished.append(frame)
+            if batch.filled == self.size:
+                full.append(batch)
+                self._open = None
+        return chunks, full
+
+    def flush(self) -> TileBatch | None:
+        """The batch being filled, its empty rows zeroed, or None when nothing waits."""
+        batch, self._open = self._open, None
+        if batch is not None:
+            batch.tiles[batch.filled :] = 0.0
+        return batch
+
+    def recycle(self, batch: TileBatch) -> None:
+        """Take back a batch's input array for the next batches: call once the model has read it."""
+        self._spare.append(batch.tiles)
+        batch.tiles = None
