@@ -84,7 +84,8 @@ def _tiles(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         model, what = benchmark_model(args.model, tmp)
         result = bench_tiles(model, args.providers, args.batch_sizes, args.precision, args.cuda_graph,
-                             args.repeats, args.warmup, max_seconds=args.max_seconds, threads=args.threads)
+                             args.repeats, args.warmup, max_seconds=args.max_seconds, threads=args.threads,
+                             nhwc=args.nhwc)
     result["model"] = what
     print(f"model: {what}, {result['flops']['flops_per_tile'] / 1e9:.4g} GFLOP per tile "
           f"({result['flops']['counted']})\ndevice: {result['cpu']} ({result['cores']} cores)"
@@ -101,6 +102,9 @@ def _tiles(args: argparse.Namespace) -> dict:
         print(markdown_table(result["best"], ["variant", "batch_size", "tiles_per_s", "flops_per_s", "pct_of_roof"]))
     if args.cuda_graph:
         print(f"\nCUDA graphs (tiles/s with / without, same device buffers): {result['cuda_graph_speedup'] or 'n/a'}")
+    if args.nhwc:
+        print("\nchannels-last kernels (tiles/s with / without, same device buffers): "
+              f"{result['nhwc_speedup'] or 'n/a'}")
     if args.plot and ran:
         from .plot import plot_tiles
 
@@ -228,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     tiles.add_argument("--batch-sizes", type=_csv(int), default=[1, 16, 64, 256, 1024])
     tiles.add_argument("--precision", type=_csv(), default=["fp32", "fp16"], help="fp32,fp16 (default both)")
     tiles.add_argument("--cuda-graph", action="store_true", help="also CUDA graphs on fixed device buffers")
+    tiles.add_argument("--nhwc", action="store_true", help="also CUDA's channels-last kernels (prefer_nhwc) on "
+                       "fixed device buffers")
     tiles.add_argument("--repeats", type=int, default=5)
     tiles.add_argument("--warmup", type=int, default=2)
     tiles.add_argument("--max-seconds", type=float, default=10.0, help="time limit of each combination's repeats")

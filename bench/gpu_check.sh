@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The GPU check of `oppy-bench` in one command: tiles/s on cuda (host buffers, device buffers, CUDA graphs), cpu
-# and tensorrt, float32 and float16, batch sizes 1..1024; then every pipeline stage alone and end to end with
-# --provider cuda on a generated 1024x1024 archive of 64 frames. JSON, markdown tables, a plot and the logs go
-# into OUT_DIR, named after the GPU. About 5 minutes on an H100 with 16 cores; each step has its own time limit
-# (at most 10 minutes in all), and one that fails or runs out leaves the others' results.
+# The GPU check of `oppy-bench` in one command: tiles/s on cuda (host buffers, device buffers, CUDA graphs,
+# channels-last kernels), cpu and tensorrt, float32 and float16, batch sizes 1..2048; then every pipeline stage
+# alone and end to end with --provider cuda on a generated 1024x1024 archive of 64 frames, with the model and with
+# a free stand-in (the host's ceiling). JSON, markdown tables, a plot and the logs go into OUT_DIR, named after
+# the GPU. About 2 minutes on an H200 with 16 cores; each step has its own time limit (at most 10 minutes in all),
+# and one that fails or runs out leaves the others' results.
 #
 #   bash bench/gpu_check.sh OUT_DIR
 #
@@ -25,10 +26,11 @@ bench=("$py" -m oppy.bench.cli)
 model=(); [ -n "${MODEL:-}" ] && model=(--model "$MODEL")
 if [ "${OPPY_GPU_CHECK_CPU:-0}" = 1 ]; then
   pipe_provider=cpu frames=3 size=128x128 batches=1,4 trt_batches=4 pipe_batch=16 repeats=2
-  max_seconds=0.5 limit_cuda=120 limit_cpu=120 limit_trt=60 limit_pipeline=120
+  max_seconds=0.5 limit_cuda=120 limit_cpu=120 limit_trt=60 limit_pipeline=120 limit_free=120
 else
-  pipe_provider=cuda frames=64 size=1024x1024 batches=1,16,64,256,1024 trt_batches=64,256,1024
+  pipe_provider=cuda frames=64 size=1024x1024 batches=1,16,64,256,1024,2048 trt_batches=64,256,1024
   pipe_batch=1024 repeats=5 max_seconds=2 limit_cuda=200 limit_cpu=100 limit_trt=90 limit_pipeline=150
+  limit_free=90
 fi
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)
 tag=$(printf '%s' "${gpu:-cpu}" | tr -cs 'A-Za-z0-9' '-' | tr 'A-Z' 'a-z' | sed 's/^-//; s/-$//')
@@ -54,7 +56,7 @@ step() {  # step NAME SECONDS ARGS...: one oppy-bench command, its table to NAME
 } >"$out/env.txt" 2>&1
 # three tiles runs, each with its own limit, so that a slow TensorRT build cannot cost the CUDA figures
 step "tiles-cuda-$tag" "$limit_cuda" tiles "${model[@]}" --providers cuda --precision fp32,fp16 \
-  --batch-sizes "$batches" --cuda-graph --repeats "$repeats" --max-seconds "$max_seconds" \
+  --batch-sizes "$batches" --cuda-graph --nhwc --repeats "$repeats" --max-seconds "$max_seconds" \
   --plot "$out/tiles-cuda-$tag.png"
 step "tiles-cpu-$tag" "$limit_cpu" tiles "${model[@]}" --providers cpu --precision fp32,fp16 \
   --batch-sizes "$batches" --repeats "$repeats" --max-seconds "$max_seconds"
@@ -62,5 +64,7 @@ step "tiles-tensorrt-$tag" "$limit_trt" tiles "${model[@]}" --providers tensorrt
   --batch-sizes "$trt_batches" --repeats "$repeats" --max-seconds "$max_seconds"
 "$py" -m oppy.bench.cli synth "$work/archive" --frames "$frames" --size "$size" 2>>"$out/steps.txt"
 step "pipeline-$pipe_provider-$tag" "$limit_pipeline" pipeline "$work/archive" "${model[@]}" \
+  --provider "$pipe_provider" --batch-size "$pipe_batch" --repeats 2
+step "pipeline-free-$pipe_provider-$tag" "$limit_free" pipeline "$work/archive" --free-model \
   --provider "$pipe_provider" --batch-size "$pipe_batch" --repeats 2
 exit $status

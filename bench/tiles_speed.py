@@ -43,11 +43,13 @@ class Variant:
     precision: str  # "fp32" or "fp16"
     binding: str = "host"  # "host": numpy buffers, as the engine binds them; "device": GPU memory
     cuda_graph: bool = False
+    nhwc: bool = False  # CUDA: ask for channels-last kernels (prefer_nhwc), sparing the layout transposes
 
     @property
     def name(self) -> str:
         graph = ", CUDA graph" if self.cuda_graph else ""
-        return f"{self.provider} {self.precision}, {self.binding} buffers{graph}"
+        layout = ", NHWC" if self.nhwc else ""
+        return f"{self.provider} {self.precision}, {self.binding} buffers{graph}{layout}"
 
 
 def fp16_model(model: Path, out: Path) -> tuple[Path | None, str | None]:
@@ -76,6 +78,8 @@ def _provider_options(variant: Variant, workdir: Path) -> list:
     options: dict[str, str] = {}
     if variant.provider == "cuda" and variant.cuda_graph:
         options["enable_cuda_graph"] = "1"
+    if variant.provider == "cuda" and variant.nhwc:
+        options["prefer_nhwc"] = "1"
     if variant.provider == "tensorrt":  # its graph has a fixed batch: one engine for exactly that shape
         options = {"trt_fp16_enable": str(variant.precision == "fp16"), "trt_engine_cache_enable": "True",
                    "trt_engine_cache_path": str(workdir)}
@@ -148,7 +152,7 @@ def time_batches(run, warmup: int = 3, repeats: int = 5, min_repeat_seconds: flo
     return statistics.median(times), len(times)
 
 
-def _variants(providers: list[str], precisions: list[str], cuda_graph: bool) -> list[Variant]:
+def _variants(providers: list[str], precisions: list[str], cuda_graph: bool, nhwc: bool = False) -> list[Variant]:
     out = []
     for provider in providers:
         for precision in precisions:
@@ -158,6 +162,8 @@ def _variants(providers: list[str], precisions: list[str], cuda_graph: bool) -> 
                 out += [Variant(provider, precision, "host"), Variant(provider, precision, "device")]
                 if cuda_graph:
                     out.append(Variant(provider, precision, "device", cuda_graph=True))
+                if nhwc:
+                    out.append(Variant(provider, precision, "device", nhwc=True))
             else:  # TensorRT: only the model's own speed
                 out.append(Variant(provider, precision, "device"))
     return out
@@ -205,8 +211,10 @@ def _measure(model: Path, variant: Variant, contract: ModelContract, batch: int,
 
 def bench_tiles(model: str | Path, providers: list[str] = ("cpu",), batch_sizes: list[int] = BATCH_SIZES,
                 precisions: list[str] = PRECISIONS, cuda_graph: bool = False, repeats: int = 5, warmup: int = 2,
-                min_repeat_seconds: float = 0.05, max_seconds: float = 10.0, threads: int = 0) -> dict:
-    """Tiles/s of `model` for every provider x precision x batch size (x binding, x CUDA graph on CUDA).
+                min_repeat_seconds: float = 0.05, max_seconds: float = 10.0, threads: int = 0,
+                nhwc: bool = False) -> dict:
+    """Tiles/s of `model` for every provider x precision x batch size (x binding, x CUDA graph, x channels-last
+    kernels on CUDA).
 
     A provider that is not available, a float16 copy that cannot be made, and a variant that fails are rows
     with "status": "skipped" and the reason, never an exception. FLOP/s = tiles/s x FLOPs per tile (from the
@@ -232,7 +240,7 @@ def bench_tiles(model: str | Path, providers: list[str] = ("cpu",), batch_sizes:
         if "fp16" in precisions:
             graphs["fp16"] = fp16_model(model, Path(tmp) / "model.fp16.onnx")
         reference: dict = {}
-        for variant in _variants(list(providers), list(precisions), cuda_graph):
+        for variant in _variants(list(providers), list(precisions), cuda_graph, nhwc):
             path, why = graphs[variant.precision]
             if variant.provider == "tensorrt":
                 path, why = model, None  # TensorRT makes its own float16 engine from the float32 graph
@@ -240,7 +248,8 @@ def bench_tiles(model: str | Path, providers: list[str] = ("cpu",), batch_sizes:
             sessions: dict = {}
             for batch in batch_sizes:
                 row = {"provider": variant.provider, "precision": variant.precision, "binding": variant.binding,
-                       "cuda_graph": variant.cuda_graph, "variant": variant.name, "batch_size": batch}
+                       "cuda_graph": variant.cuda_graph, "nhwc": variant.nhwc, "variant": variant.name,
+                       "batch_size": batch}
                 if why is None:
                     try:
                         row.update(_measure(path, variant, contract, batch, tiles[:batch], reference, options,
@@ -266,7 +275,7 @@ def bench_tiles(model: str | Path, providers: list[str] = ("cpu",), batch_sizes:
                          "peak; ONNX Runtime's CUDA provider may use TF32 Tensor Cores for fp32 convolutions, whose "
                          "dense peak is peak_flops.tf32",
             "onnxruntime": ort.__version__, "rows": rows, "best": best_rows(rows),
-            "cuda_graph_speedup": cuda_graph_speedup(rows)}
+            "cuda_graph_speedup": cuda_graph_speedup(rows), "nhwc_speedup": nhwc_speedup(rows)}
 
 
 def best_rows(rows: list[dict]) -> list[dict]:
@@ -278,9 +287,22 @@ def best_rows(rows: list[dict]) -> list[dict]:
     return list(best.values())
 
 
+def _over_plain_device_buffers(rows: list[dict], feature: str) -> dict:
+    """Per precision and batch size: tiles/s of the CUDA rows with `feature` over those of plain device buffers."""
+    def ok(r: dict) -> bool:
+        return r["status"] == "ok" and r["provider"] == "cuda" and r["binding"] == "device"
+
+    plain = {(r["precision"], r["batch_size"]): r["tiles_per_s"] for r in rows
+             if ok(r) and not r["cuda_graph"] and not r.get("nhwc")}
+    return {f"{r['precision']} batch {r['batch_size']}": r["tiles_per_s"] / plain[(r["precision"], r["batch_size"])]
+            for r in rows if ok(r) and r.get(feature) and (r["precision"], r["batch_size"]) in plain}
+
+
 def cuda_graph_speedup(rows: list[dict]) -> dict:
     """Per precision and batch size: tiles/s with CUDA graphs over tiles/s on the same device buffers without."""
-    plain = {(r["precision"], r["batch_size"]): r["tiles_per_s"] for r in rows
-             if r["status"] == "ok" and r["provider"] == "cuda" and r["binding"] == "device" and not r["cuda_graph"]}
-    return {f"{r['precision']} batch {r['batch_size']}": r["tiles_per_s"] / plain[(r["precision"], r["batch_size"])]
-            for r in rows if r["status"] == "ok" and r["cuda_graph"] and (r["precision"], r["batch_size"]) in plain}
+    return _over_plain_device_buffers(rows, "cuda_graph")
+
+
+def nhwc_speedup(rows: list[dict]) -> dict:
+    """Per precision and batch size: tiles/s with channels-last kernels over tiles/s on device buffers without."""
+    return _over_plain_device_buffers(rows, "nhwc")

@@ -11,7 +11,7 @@ def test_tiles_prints_a_table_writes_json_and_plots(tiny_seed, tmp_path, capsys)
     plot = tmp_path / "tiles.png"
     args = ["--json", str(tmp_path / "tiles.json"), "tiles", "--model", str(tiny_seed), "--providers", "cpu,cuda",
             "--batch-sizes", "1,3", "--precision", "fp32", "--repeats", "1", "--warmup", "0", "--max-seconds", "0.1",
-            "--cuda-graph"]
+            "--cuda-graph", "--nhwc"]
     if importlib.util.find_spec("matplotlib"):  # the optional extra `plot`
         args += ["--plot", str(plot)]
     assert main(args) == 0
@@ -22,7 +22,8 @@ def test_tiles_prints_a_table_writes_json_and_plots(tiny_seed, tmp_path, capsys)
     assert saved["machine"]["cores"] >= 1
     assert saved["tiles"]["model"] == str(tiny_seed)
     assert [r["batch_size"] for r in saved["tiles"]["rows"] if r["provider"] == "cpu"] == [1, 3]
-    assert len(saved["tiles"]["rows"]) == 2 + 3 * 2  # cpu; cuda host, device, graph: each at two batch sizes
+    assert len(saved["tiles"]["rows"]) == 2 + 4 * 2  # cpu; cuda host, device, graph, NHWC: two batch sizes each
+    assert "channels-last kernels (tiles/s with / without" in out
     if "--plot" in args:
         assert plot.is_file()
 

@@ -13,16 +13,19 @@ def test_the_gpu_check_runs_its_steps_on_the_cpu_and_leaves_json_and_tables(tiny
     done = subprocess.run(["bash", str(SCRIPT), str(out)], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     steps = (out / "steps.txt").read_text()
-    assert steps.count(": exit 0 after") == 4, steps
+    assert steps.count(": exit 0 after") == 5, steps
     tag = next(out.glob("tiles-tensorrt-*.json")).name.removeprefix("tiles-tensorrt-").removesuffix(".json")
     cpu = json.loads((out / f"tiles-cpu-{tag}.json").read_text())["tiles"]["rows"]
     assert {r["precision"] for r in cpu} == {"fp32", "fp16"} and all(r["status"] == "ok" for r in cpu)
     cuda = json.loads((out / f"tiles-cuda-{tag}.json").read_text())["tiles"]["rows"]
     assert {r["provider"] for r in cuda} == {"cuda"} and any(r["cuda_graph"] for r in cuda)
+    assert any(r["nhwc"] for r in cuda)
     trt = json.loads((out / f"tiles-tensorrt-{tag}.json").read_text())["tiles"]["rows"]
     assert trt and {r["provider"] for r in trt} == {"tensorrt"}
-    pipeline = json.loads(next(out.glob("pipeline-*.json")).read_text())["pipeline"]
+    pipeline = json.loads(next(out.glob("pipeline-cpu-*.json")).read_text())["pipeline"]
     assert pipeline["frames"] == 3 and pipeline["slowest_stage"]
+    free = json.loads(next(out.glob("pipeline-free-*.json")).read_text())["pipeline"]
+    assert free["frames"] == 3 and "free stand-in" in free["model"]
     assert "| **end to end** |" in next(out.glob("pipeline-*.md")).read_text()
     assert "onnxruntime" in (out / "env.txt").read_text()
 

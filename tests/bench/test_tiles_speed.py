@@ -13,6 +13,7 @@ from oppy.bench.tiles_speed import (
     bench_tiles,
     best_rows,
     cuda_graph_speedup,
+    nhwc_speedup,
     open_session,
     sample_tiles,
     time_batches,
@@ -25,12 +26,12 @@ no_gpu = pytest.mark.skipif(cuda_driver_present(), reason="checks what a machine
 @pytest.fixture(scope="module")
 def result(tiny_seed):
     return bench_tiles(tiny_seed, ["cpu", "cuda", "tensorrt"], [1, 5], ["fp32", "fp16"], cuda_graph=True, repeats=2,
-                       warmup=1, min_repeat_seconds=0.001, max_seconds=0.2)
+                       warmup=1, min_repeat_seconds=0.001, max_seconds=0.2, nhwc=True)
 
 
 def test_every_combination_has_a_row_and_the_cpu_ones_ran(result, tiny_seed):
-    variants = {(r["provider"], r["precision"], r["binding"], r["cuda_graph"]) for r in result["rows"]}
-    assert len(variants) == 2 + 2 * 3 + 2  # cpu: fp32, fp16; cuda: host, device, graph each; tensorrt: both
+    variants = {(r["provider"], r["precision"], r["binding"], r["cuda_graph"], r["nhwc"]) for r in result["rows"]}
+    assert len(variants) == 2 + 2 * 4 + 2  # cpu: fp32, fp16; cuda: host, device, graph, NHWC each; tensorrt: both
     assert len(result["rows"]) == 2 * len(variants)
     flops = flops_per_tile(tiny_seed)["flops_per_tile"]
     assert result["flops"]["flops_per_tile"] == flops > 0
@@ -52,7 +53,7 @@ def test_every_combination_has_a_row_and_the_cpu_ones_ran(result, tiny_seed):
 def test_gpu_providers_are_skipped_with_the_reason_here(result):
     gpu = [r for r in result["rows"] if r["provider"] != "cpu"]
     assert gpu and all(r["status"] == "skipped" and "no NVIDIA driver" in r["reason"] for r in gpu)
-    assert result["cuda_graph_speedup"] == {}
+    assert result["cuda_graph_speedup"] == {} and result["nhwc_speedup"] == {}
     assert result["gpu"] is None and result["peak_flops"] == "unknown"
 
 
@@ -98,6 +99,8 @@ def test_provider_options_ask_for_cuda_graphs_and_a_cached_tensorrt_engine(monke
     assert graph == [("CUDAExecutionProvider", {"enable_cuda_graph": "1"}), "CPUExecutionProvider"]
     plain = tiles_speed._provider_options(Variant("cuda", "fp32", "device"), tmp_path)
     assert plain[0] == ("CUDAExecutionProvider", {})
+    nhwc = tiles_speed._provider_options(Variant("cuda", "fp16", "device", nhwc=True), tmp_path)
+    assert nhwc[0] == ("CUDAExecutionProvider", {"prefer_nhwc": "1"})
     trt = tiles_speed._provider_options(Variant("tensorrt", "fp16", "device"), tmp_path)
     assert trt[0] == ("TensorrtExecutionProvider", {"trt_fp16_enable": "True", "trt_engine_cache_enable": "True",
                                                     "trt_engine_cache_path": str(tmp_path)})
@@ -127,11 +130,14 @@ def test_time_batches_warms_up_repeats_and_keeps_to_its_time_limit():
 
 
 def test_best_rows_and_cuda_graph_speedup_read_the_rows():
-    def row(binding, graph, batch, rate):
+    def row(binding, graph, batch, rate, nhwc=False):
         return {"status": "ok", "provider": "cuda", "precision": "fp16", "binding": binding, "cuda_graph": graph,
-                "batch_size": batch, "tiles_per_s": rate, "variant": f"{binding}{graph}"}
+                "nhwc": nhwc, "batch_size": batch, "tiles_per_s": rate, "variant": f"{binding}{graph}{nhwc}"}
 
     rows = [row("device", False, 1, 100.0), row("device", False, 64, 1000.0), row("device", True, 1, 300.0),
-            row("device", True, 64, 1100.0), {**row("host", False, 1, 0.0), "status": "skipped"}]
+            row("device", True, 64, 1100.0), {**row("host", False, 1, 0.0), "status": "skipped"},
+            row("device", False, 64, 1500.0, nhwc=True)]
     assert cuda_graph_speedup(rows) == {"fp16 batch 1": 3.0, "fp16 batch 64": 1.1}
-    assert [(r["variant"], r["batch_size"]) for r in best_rows(rows)] == [("deviceFalse", 64), ("deviceTrue", 64)]
+    assert nhwc_speedup(rows) == {"fp16 batch 64": 1.5}
+    assert [(r["variant"], r["batch_size"]) for r in best_rows(rows)] == [
+        ("deviceFalseFalse", 64), ("deviceTrueFalse", 64), ("deviceFalseTrue", 64)]
