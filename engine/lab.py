@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .parallel import parallel_kernel
+
 # sRGB (linear) -> XYZ, and D65 white (2 degree observer), as in IEC 61966-2-1 and scikit-image.
 RGB_TO_XYZ = np.array(
     [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]]
@@ -88,7 +90,7 @@ def _srgb_decode_scalar(c):
     return ((c + 0.055) / 1.055) ** 2.4
 
 
-@njit(parallel=True, nogil=True, cache=True)
+@parallel_kernel()
 def _lookup_kernel(values, table, out):
     for y in prange(values.shape[0]):
         for x in range(values.shape[1]):
@@ -111,7 +113,7 @@ def _linear_rows_to_lab(r, g, b, m, out_row):
         out_row[x, 2] = b[x]
 
 
-@njit(parallel=True, nogil=True, cache=True, fastmath=True)
+@parallel_kernel(fastmath=True)
 def _rgb_to_lab_kernel(rgb, lin, m, out):
     """Integer pixels are linearised through the table `lin`; with an empty table, pixels are floats in
     [0, 1] and linearised exactly."""
@@ -132,7 +134,7 @@ def _rgb_to_lab_kernel(rgb, lin, m, out):
         _linear_rows_to_lab(r, g, b, m, out[y])
 
 
-@njit(parallel=True, nogil=True, cache=True, fastmath=True)
+@parallel_kernel(fastmath=True)
 def _lab_to_rgb8_kernel(lightness, ab, ab_scale, m, encode, out):
     height, width = lightness.shape
     bins = np.float32(encode.shape[0] - 1)

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from .contract import ModelContract
+from .parallel import parallel_kernel
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,7 +101,7 @@ def plan_tiles(height: int, width: int, tile: int = 64, overlap: int = 16) -> Ti
     )
 
 
-@njit(parallel=True, nogil=True, cache=True)
+@parallel_kernel()
 def _cut_kernel(plane, row_source, col_source, cols, stride, tile, scale, shift, first, out):
     for k in prange(out.shape[0]):
         top = ((first + k) // cols) * stride
@@ -111,7 +112,7 @@ def _cut_kernel(plane, row_source, col_source, cols, stride, tile, scale, shift,
                 out[k, u, v, 0] = plane[src_row, col_source[left + v]] * scale + shift
 
 
-@njit(parallel=True, nogil=True, cache=True, fastmath=True)
+@parallel_kernel(fastmath=True)
 def _blend_kernel(tiles, first, zero, row_weights, col_weights, pad_top, pad_left, cols, stride, scale, out):
     # Row by row (no two threads write one pixel); within a row, each covering tile adds a contiguous
     # weighted run of its own row, which vectorises. `tiles` holds the frame's tiles first .. first+n; `zero`

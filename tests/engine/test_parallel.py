@@ -1,0 +1,42 @@
+import os
+import subprocess
+import sys
+import textwrap
+
+from oppy.engine.parallel import _turns, launch_guard, threading_layer
+
+# Two threads stream frames through one engine while its own stages launch kernels side by side: under Numba's
+# workqueue layer an unguarded concurrent launch aborts the whole process.
+_STREAM_FROM_TWO_THREADS = textwrap.dedent("""
+    import sys, threading
+    import numpy as np
+    from oppy.engine import Engine
+    from oppy.engine.parallel import threading_layer
+    frames = [np.random.default_rng(k).integers(0, 256, (300, 400), dtype=np.uint8) for k in range(24)]
+    results = {}
+    with Engine(sys.argv[1], provider="cpu", batch_size=16, queue_size=2) as engine:
+        def stream(name):
+            results[name] = [rgb.mean() for rgb in engine.stream(frames)]
+        threads = [threading.Thread(target=stream, args=(n,)) for n in "ab"]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        alone = [engine.colorize(f).mean() for f in frames]
+    assert results["a"] == results["b"] == alone, "the frames differ"
+    print(threading_layer())
+""")
+
+
+def test_kernels_launched_from_many_threads_take_turns_under_numbas_workqueue_layer(lightness_model):
+    env = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue"}
+    done = subprocess.run([sys.executable, "-c", _STREAM_FROM_TWO_THREADS, str(lightness_model)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["workqueue"]
+
+
+def test_launches_take_turns_only_where_the_layer_is_not_thread_safe():
+    layer = threading_layer()
+    assert layer in {"tbb", "omp", "workqueue"}
+    assert (launch_guard() is _turns) == (layer == "workqueue")
