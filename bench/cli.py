@@ -40,6 +40,20 @@ def _lab(args: argparse.Namespace) -> dict:
     return {"lab": rows}
 
 
+def _encode(args: argparse.Namespace) -> dict:
+    from .encode_speed import bench_encode
+
+    result = bench_encode(args.frames, *args.size, preset=args.preset, repeats=args.repeats)
+    print(f"{result['frames']} frames of {result['size']}, x264 preset {result['preset']}\n")
+    print(markdown_table(result["conversion"], ["how", "ms_per_frame"]))
+    difference = result["conversion_difference"]
+    print(f"\nOpenCV is {result['conversion_speedup']:.3g}x the scaler; they differ by at most {difference['y_max']} "
+          f"in Y and {difference['uv_max']} in U, V (mean {difference['mean']:.3g})\n")
+    print(markdown_table(result["x264"], ["threads", "ms_per_frame"]))
+    print(f"\nframe threads are {result['frame_threads_speedup']:.3g}x slice threads")
+    return {"encode": result}
+
+
 def _engine(args: argparse.Namespace) -> dict:
     from .models import build_seed_standin
     from .throughput import bench_engine
@@ -204,6 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--size", type=_size, default=(1024, 1024))
     lab.add_argument("--repeats", type=int, default=20)
     lab.set_defaults(run=_lab)
+
+    encode = commands.add_parser("encode", help="RGB to yuv420p by OpenCV vs FFmpeg's scaler, x264 frame vs slice "
+                                 "threads")
+    encode.add_argument("--frames", type=int, default=16)
+    encode.add_argument("--size", type=_size, default=(1024, 1024))
+    encode.add_argument("--preset", default="veryfast")
+    encode.add_argument("--repeats", type=int, default=3)
+    encode.set_defaults(run=_encode)
 
     engine = commands.add_parser("engine", help="end-to-end frames/s beside the model-only ceiling")
     engine.add_argument("--model", action="append", default=[], help="an .onnx model (repeatable); "

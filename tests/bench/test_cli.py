@@ -70,3 +70,14 @@ def test_compare_seed_prints_both_approaches_and_the_ratio(synth_archive, tmp_pa
     out = capsys.readouterr().out
     assert "| seed (original) | 5 |" in out and "| oppy-stream | 0.2 |" in out and "25x" in out
     assert json.loads((tmp_path / "c.json").read_text())["compare_seed"]["ratio"] == 25.0
+
+
+def test_encode_compares_both_conversions_and_both_threadings(tmp_path, capsys):
+    assert main(["--json", str(tmp_path / "e.json"), "encode", "--frames", "3", "--size", "96x64",
+                 "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "| OpenCV cvtColor(RGB2YUV_I420) |" in out and "| frame threads |" in out
+    saved = json.loads((tmp_path / "e.json").read_text())["encode"]
+    assert saved["conversion_speedup"] > 0 and saved["frame_threads_speedup"] > 0
+    # the engine's colour is smooth: the two conversions agree on luma and nearly on chroma
+    assert saved["conversion_difference"]["y_max"] <= 1 and saved["conversion_difference"]["mean"] < 0.5

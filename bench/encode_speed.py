@@ -1,0 +1,77 @@
+"""The encode stage's two choices, each against the alternative in the same run: RGB -> yuv420p by OpenCV or by
+FFmpeg's scaler, and x264 on frame threads or on slice threads (PyAV's default)."""
+
+from __future__ import annotations
+
+import io
+import time
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from oppy.engine.lab import gray_to_l, l_ab_to_rgb
+from oppy.engine.sinks import rgb_to_yuv420p
+
+from .synth import synth_frames
+from .timing import median_seconds
+
+
+def colour_frames(count: int, width: int, height: int) -> list[np.ndarray]:
+    """Synthetic archive frames coloured as the engine colours them: their lightness, with a smooth chroma field."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    ab = np.stack([12 + 8 * np.sin(x / 97 + y / 131), 25 + 10 * np.cos(y / 83)]).astype(np.float32)
+    return [l_ab_to_rgb(gray_to_l(grey), ab) for _, grey in synth_frames(count, width, height, seed=5)]
+
+
+def _scaler(rgb: np.ndarray) -> np.ndarray:
+    return av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p").to_ndarray()
+
+
+def encode_seconds(planes: list[np.ndarray], thread_type: str, preset: str, crf: int = 20) -> float:
+    """Wall seconds to encode yuv420p `planes` with libx264 into memory, flushed, on `thread_type` threads."""
+    height, width = planes[0].shape[0] * 2 // 3, planes[0].shape[1]
+    start = time.perf_counter()
+    with av.open(io.BytesIO(), "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=Fraction(5))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": str(crf), "preset": preset}
+        stream.codec_context.thread_type = thread_type
+        for index, plane in enumerate(planes):
+            frame = av.VideoFrame.from_ndarray(plane, format="yuv420p")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return time.perf_counter() - start
+
+
+def bench_encode(frames: int = 16, width: int = 1024, height: int = 1024, preset: str = "veryfast",
+                 repeats: int = 3) -> dict:
+    """Milliseconds per frame of each conversion (median over the frames, `repeats` rounds) and of each x264
+    threading (median of `repeats` whole encodes, alternating, after a warm-up), with the ratios, and how far the
+    two conversions differ on these frames."""
+    rgb = colour_frames(frames, width, height)
+    planes = [rgb_to_yuv420p(frame) for frame in rgb]
+    difference = np.abs(np.stack(planes).astype(int) - np.stack([_scaler(frame) for frame in rgb]))
+    luma = height
+    conversions = {
+        "OpenCV cvtColor(RGB2YUV_I420)": lambda: [rgb_to_yuv420p(frame) for frame in rgb],
+        "FFmpeg scaler (PyAV reformat)": lambda: [_scaler(frame) for frame in rgb],
+    }
+    conversion_ms = {name: 1e3 * median_seconds(work, repeats, warmup=1) / frames for name, work in conversions.items()}
+    threading = {"FRAME": [], "SLICE": []}
+    encode_seconds(planes[:2], "FRAME", preset)  # warm-up: the encoder's tables and threads
+    for _ in range(repeats):
+        for thread_type, times in threading.items():
+            times.append(encode_seconds(planes, thread_type, preset))
+    encode_ms = {name: 1e3 * float(np.median(times)) / frames for name, times in threading.items()}
+    opencv, scaler = conversion_ms.values()
+    return {
+        "frames": frames, "size": f"{width}x{height}", "preset": preset, "repeats": repeats,
+        "conversion": [{"how": name, "ms_per_frame": ms} for name, ms in conversion_ms.items()],
+        "conversion_speedup": scaler / opencv,
+        "conversion_difference": {"y_max": int(difference[:, :luma].max()), "uv_max": int(difference[:, luma:].max()),
+                                  "mean": float(difference.mean())},
+        "x264": [{"threads": f"{name.lower()} threads", "ms_per_frame": ms} for name, ms in encode_ms.items()],
+        "frame_threads_speedup": encode_ms["SLICE"] / encode_ms["FRAME"],
+    }
