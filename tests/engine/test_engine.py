@@ -220,6 +220,25 @@ def test_one_engine_serves_several_threads(lightness_model):
         np.testing.assert_array_equal(ours, reference)
 
 
+def test_a_source_that_waits_for_its_output_gets_each_frame_back_from_a_partly_filled_batch(lightness_model):
+    # Like an interactive pipe: the next frame comes only once the last one is out. Its 2 tiles never fill a batch
+    # of 64, so the tile stage must send the batch on once its inbox runs dry, or the two sides wait on each other.
+    received = threading.Event()
+    frames = [gradient_frame(64, 100, seed=k) for k in range(3)]
+
+    def interactive():
+        for frame in frames:
+            received.clear()
+            yield frame
+            assert received.wait(timeout=20), "the frame was held back"
+
+    with Engine(lightness_model, provider="cpu", batch_size=64) as engine:
+        references = [engine.colorize(frame) for frame in frames]
+        for ours, reference in zip(engine.stream(interactive()), references, strict=True):
+            np.testing.assert_array_equal(ours, reference)
+            received.set()
+
+
 def test_closing_releases_the_session(constant_model):
     with Engine(constant_model, provider="cpu") as engine:
         session = weakref.ref(engine.session._session)
