@@ -103,29 +103,33 @@ def open_session(model: Path, variant: Variant, threads: int, workdir: Path) -> 
 
 
 class BoundRun:
-    """A session with input and output bound once to fixed buffers of one batch size, in host memory or on
-    the GPU (device 0). `load(tiles)` copies a batch in; `run()` runs; `output()` copies the result out."""
+    """A session with input and output bound once to fixed buffers of one batch size. `host`: as the engine runs a
+    batch, which starts in a numpy array: on a GPU each run copies it in, and the result comes back into host memory
+    within the run. `device`: input and output stay in GPU memory (device 0), the model alone. `load(tiles)` puts a
+    batch in place; `run()` runs; `output()` copies the result out."""
 
     def __init__(self, session: ort.InferenceSession, contract: ModelContract, batch: int, binding: str):
-        device = "cuda" if binding == "device" else "cpu"
+        gpu = session.get_providers()[0] != "CPUExecutionProvider"
         tile = contract.tile_size
         self.session = session
-        self.input = ort.OrtValue.ortvalue_from_shape_and_type((batch, tile, tile, 1), np.float32, device, 0)
-        self.result = ort.OrtValue.ortvalue_from_shape_and_type((batch, tile, tile, 2), np.float32, device, 0)
+        self.host_tiles = np.zeros((batch, tile, tile, 1), np.float32)
+        self.input = ort.OrtValue.ortvalue_from_shape_and_type(self.host_tiles.shape, np.float32,
+                                                               "cuda" if gpu else "cpu", 0)
+        self.result = ort.OrtValue.ortvalue_from_shape_and_type((batch, tile, tile, 2), np.float32,
+                                                                "cuda" if binding == "device" else "cpu", 0)
         self.binding = session.io_binding()
         self.binding.bind_ortvalue_input(contract.input_name, self.input)
         self.binding.bind_ortvalue_output(contract.output_name, self.result)
-        # A GPU provider copies a host input to the device when it is bound, not at each run: bind it per batch.
-        self.input_name = contract.input_name
-        self.rebind_input = binding != "device" and session.get_providers()[0] != "CPUExecutionProvider"
+        self.copy_in = gpu and binding == "host"  # the engine's copy of every batch to the GPU
 
     def load(self, tiles: np.ndarray) -> None:
-        self.input.update_inplace(np.ascontiguousarray(tiles, np.float32))
+        self.host_tiles[...] = tiles
+        self.input.update_inplace(self.host_tiles)
 
     def run(self) -> None:
         # Run returns once the provider's stream is synchronised, so the wall time covers the GPU's work
-        if self.rebind_input:
-            self.binding.bind_ortvalue_input(self.input_name, self.input)
+        if self.copy_in:
+            self.input.update_inplace(self.host_tiles)
         self.session.run_with_iobinding(self.binding)
 
     def output(self) -> np.ndarray:

@@ -113,20 +113,18 @@ class ModelSession:
         self._input = np.zeros((batch_size, tile, tile, 1), np.float32)
         self._output = np.empty((batch_size, tile, tile, 2), np.float32)
         self._binding = self._session.io_binding()
-        # On a GPU, a host input is copied to the device when it is bound, not at each run: the batch buffers
-        # live on the device, and each run copies the host input in and the output back. On the CPU, OrtValues
-        # over the numpy buffers share their memory: the input is refilled in place and the output read.
-        self._device = None
+        # On a GPU, a host input is copied to the device when it is bound, not at each run: the input lives on the
+        # device and each run copies the batch in. The output is bound to host memory on every provider: on a GPU
+        # ONNX Runtime copies the result into it within the run, which holds no GIL (a copy from a device OrtValue
+        # would hold it). On the CPU, OrtValues over numpy arrays share their memory: nothing is copied.
+        self._device_input = None
+        bound_input = ort.OrtValue.ortvalue_from_numpy(self._input)
         if self.provider in _GPU_PROVIDERS:
-            self._device = (
-                ort.OrtValue.ortvalue_from_shape_and_type(self._input.shape, np.float32, "cuda", 0),
-                ort.OrtValue.ortvalue_from_shape_and_type(self._output.shape, np.float32, "cuda", 0),
-            )
-        bound_input, bound_output = self._device if self._device is not None else (
-            ort.OrtValue.ortvalue_from_numpy(self._input), ort.OrtValue.ortvalue_from_numpy(self._output))
+            bound_input = self._device_input = ort.OrtValue.ortvalue_from_shape_and_type(
+                self._input.shape, np.float32, "cuda", 0)
         self._binding.bind_ortvalue_input(self.contract.input_name, bound_input)
-        self._binding.bind_ortvalue_output(self.contract.output_name, bound_output)
-        self._bound = (self._input, self._output)  # the host arrays the CPU binding reads and writes
+        self._binding.bind_ortvalue_output(self.contract.output_name, ort.OrtValue.ortvalue_from_numpy(self._output))
+        self._bound = (self._input, self._output)  # the host arrays the binding reads (on the CPU) and writes
 
     def _check_graph(self) -> None:
         contract, tile = self.contract, self.contract.tile_size
@@ -167,20 +165,15 @@ class ModelSession:
         if batch.shape != self._input.shape or batch.dtype != np.float32 or not batch.flags.c_contiguous:
             raise ValueError(f"a batch must be C-contiguous float32 {self._input.shape}, not {batch.dtype} "
                              f"{batch.shape}")
-        output = self._output
-        if self._device is not None:
-            self._device[0].update_inplace(batch)
-        else:
-            if batch is not self._bound[0]:
-                self._binding.bind_ortvalue_input(self.contract.input_name, ort.OrtValue.ortvalue_from_numpy(batch))
-            if keep:
-                output = np.empty_like(self._output)
-            if output is not self._bound[1]:
-                self._binding.bind_ortvalue_output(self.contract.output_name, ort.OrtValue.ortvalue_from_numpy(output))
-            self._bound = (batch, output)
+        if self._device_input is not None:
+            self._device_input.update_inplace(batch)
+        elif batch is not self._bound[0]:
+            self._binding.bind_ortvalue_input(self.contract.input_name, ort.OrtValue.ortvalue_from_numpy(batch))
+        output = np.empty_like(self._output) if keep else self._output
+        if output is not self._bound[1]:
+            self._binding.bind_ortvalue_output(self.contract.output_name, ort.OrtValue.ortvalue_from_numpy(output))
+        self._bound = (batch, output)
         self._session.run_with_iobinding(self._binding)
-        if self._device is not None:
-            return self._device[1].numpy()  # a fresh host copy each run: kept as it is, with or without `keep`
         return output
 
     def predict(self, tiles: np.ndarray) -> np.ndarray:
@@ -200,6 +193,6 @@ class ModelSession:
     def close(self) -> None:
         """Release the session and its I/O binding; `run()` raises afterwards. Closing twice is harmless."""
         self._binding = None
-        self._device = None
+        self._device_input = None
         self._bound = (None, None)
         self._session = None
