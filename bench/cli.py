@@ -154,6 +154,20 @@ def _pipeline(args: argparse.Namespace) -> dict:
     return {"pipeline": result}
 
 
+def _agreement(args: argparse.Namespace) -> dict:
+    from .agreement import bench_agreement
+    from .models import benchmark_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model, what = benchmark_model(args.model, tmp)
+        result = bench_agreement(args.input, model, args.provider, args.batch_size, args.limit)
+    result["model"] = what
+    print(f"{result['frames']} frames, model: {what}, batch {result['batch_size']}: {result['provider']} against "
+          f"{result['reference']}\n")
+    print(markdown_table([result], ["rgb_max", "rgb_mean", "share_over_1", "worst_frame"]))
+    return {"agreement": result}
+
+
 def _quality(args: argparse.Namespace) -> dict:
     from oppy.engine.engine import default_model_path
 
@@ -280,6 +294,16 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline.add_argument("--repeats", type=int, default=3)
     pipeline.add_argument("--warmup", type=int, default=1)
     pipeline.set_defaults(run=_pipeline)
+
+    agreement = commands.add_parser("agreement", help="the engine's frames on a provider against the CPU "
+                                    "provider's")
+    agreement.add_argument("input", help="a folder of frames or a video")
+    agreement.add_argument("--model", help="an .onnx model (default: the packaged default model, else a unet "
+                           "stand-in)")
+    agreement.add_argument("--provider", default="cuda")
+    agreement.add_argument("--batch-size", type=int, default=256)
+    agreement.add_argument("--limit", type=int, help="only the first N frames")
+    agreement.set_defaults(run=_agreement)
 
     quality = commands.add_parser("quality", help="ΔE00, ab PSNR, colourfulness, seam blockiness and flicker "
                                   "beside the baselines")

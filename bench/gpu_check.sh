@@ -2,9 +2,10 @@
 # The GPU check of `oppy-bench` in one command: tiles/s on cuda (host buffers, device buffers, CUDA graphs,
 # channels-last kernels), cpu and tensorrt, float32 and float16, batch sizes 1..2048; then every pipeline stage
 # alone and end to end with --provider cuda on a generated 1024x1024 archive of 64 frames, with the model and with
-# a free stand-in (the host's ceiling); and the encode stage's choices (`encode`). JSON, markdown tables, a plot
-# and the logs go into OUT_DIR, named after the GPU. About 2 minutes on an H200 with 16 cores; each step has its
-# own time limit (at most 10 minutes in all), and one that fails or runs out leaves the others' results.
+# a free stand-in (the host's ceiling); the encode stage's choices (`encode`); and whether the engine's frames on
+# the GPU are the CPU's (`agreement`, 16 frames). JSON, markdown tables, a plot and the logs go into OUT_DIR,
+# named after the GPU. About 3 minutes on an H200 with 16 cores; each step has its own time limit (at most 10
+# minutes in all), and one that fails or runs out leaves the others' results.
 #
 #   bash bench/gpu_check.sh OUT_DIR
 #
@@ -27,10 +28,11 @@ model=(); [ -n "${MODEL:-}" ] && model=(--model "$MODEL")
 if [ "${OPPY_GPU_CHECK_CPU:-0}" = 1 ]; then
   pipe_provider=cpu frames=3 size=128x128 batches=1,4 trt_batches=4 pipe_batch=16 repeats=2
   max_seconds=0.5 limit_cuda=120 limit_cpu=120 limit_trt=60 limit_pipeline=120 limit_free=120 limit_encode=60
+  limit_agreement=60
 else
   pipe_provider=cuda frames=64 size=1024x1024 batches=1,16,64,256,1024,2048 trt_batches=64,256,1024
-  pipe_batch=1024 repeats=5 max_seconds=2 limit_cuda=200 limit_cpu=80 limit_trt=60 limit_pipeline=120
-  limit_free=80 limit_encode=60
+  pipe_batch=1024 repeats=5 max_seconds=2 limit_cuda=180 limit_cpu=70 limit_trt=60 limit_pipeline=110
+  limit_free=70 limit_encode=50 limit_agreement=60
 fi
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)
 tag=$(printf '%s' "${gpu:-cpu}" | tr -cs 'A-Za-z0-9' '-' | tr 'A-Z' 'a-z' | sed 's/^-//; s/-$//')
@@ -68,4 +70,6 @@ step "pipeline-$pipe_provider-$tag" "$limit_pipeline" pipeline "$work/archive" "
 step "pipeline-free-$pipe_provider-$tag" "$limit_free" pipeline "$work/archive" --free-model \
   --provider "$pipe_provider" --batch-size "$pipe_batch" --repeats 2
 step "encode-$tag" "$limit_encode" encode --frames 16 --size "$size" --repeats "$repeats"
+step "agreement-$pipe_provider-$tag" "$limit_agreement" agreement "$work/archive" "${model[@]}" \
+  --provider "$pipe_provider" --batch-size "$pipe_batch" --limit 16
 exit $status

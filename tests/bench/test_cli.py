@@ -81,3 +81,12 @@ def test_encode_compares_both_conversions_and_both_threadings(tmp_path, capsys):
     assert saved["conversion_speedup"] > 0 and saved["frame_threads_speedup"] > 0
     # the engine's colour is smooth: the two conversions agree on luma and nearly on chroma
     assert saved["conversion_difference"]["y_max"] <= 1 and saved["conversion_difference"]["mean"] < 0.5
+
+
+def test_agreement_compares_a_provider_with_the_cpu_frame_by_frame(tiny_seed, synth_archive, tmp_path, capsys):
+    assert main(["--json", str(tmp_path / "a.json"), "agreement", str(synth_archive), "--model", str(tiny_seed),
+                 "--provider", "cpu", "--batch-size", "4", "--limit", "2"]) == 0
+    assert "| rgb_max |" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "a.json").read_text())["agreement"]
+    assert saved["frames"] == 2 and saved["provider"] == saved["reference"] == "CPUExecutionProvider"
+    assert saved["rgb_max"] == 0 and saved["rgb_mean"] == 0.0 and saved["share_over_1"] == 0.0
