@@ -45,8 +45,17 @@ def tile(packer: BatchPacker, lightness: list[np.ndarray], plans: list) -> tuple
 def infer(engine: Engine, packer: BatchPacker, batches: list[TileBatch]) -> None:
     """Every batch through the engine's session, as the engine's infer stage runs them."""
     for batch in batches:
-        batch.output = engine.session.run(batch.tiles, keep=True)
+        engine.session.run(batch.tiles, batch.output)
         packer.recycle(batch)
+
+
+def blend(packer: BatchPacker, chunks: list[list[Chunk]], plans: list, scale: float) -> list[np.ndarray]:
+    """Every frame's a, b planes from its results in the batch outputs, as the engine's blend stage makes them."""
+    planes = []
+    for frame_chunks, plan in zip(chunks, plans, strict=True):
+        planes.append(blend_chunks([c.output for c in frame_chunks], plan, scale))
+        packer.release(frame_chunks)
+    return planes
 
 
 def encode(frames: list[np.ndarray], path: Path, engine: Engine) -> None:
@@ -101,8 +110,7 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
             lightness = timed("to_l", lambda: [to_lightness(p) for p in frames])
             chunks, batches = timed("tile", lambda: tile(packer, lightness, plans))
             timed("infer", lambda: infer(engine, packer, batches))
-            ab = timed("blend", lambda: [blend_chunks([c.output for c in frame], plan, contract.ab_scale)
-                                         for frame, plan in zip(chunks, plans, strict=True)])
+            ab = timed("blend", lambda: blend(packer, chunks, plans, contract.ab_scale))
             rgb = timed("to_rgb", lambda: [l_ab_to_rgb(lum, chroma) for lum, chroma in zip(lightness, ab, strict=True)])
             timed("encode", lambda: encode(rgb, Path(tmp) / "encode.mp4", engine))
             return seconds

@@ -1,7 +1,8 @@
 """Tiles of consecutive frames packed into the model's fixed-size batches, and each frame's results found again.
 
 Tiles are cut straight into a batch (no tile array per frame, no copy into the batch); a frame keeps views of the
-outputs its tiles came back in (no copy out of them), which `tiles.blend_chunks` blends.
+outputs its tiles came back in (no copy out of them), which `tiles.blend_chunks` blends. The arrays are reused:
+fresh memory costs a page fault per 4 KiB page written.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from .tiles import TilePlan, cut_tiles
 
 @dataclass(eq=False)
 class TileBatch:
-    """One batch: `tiles` [size, T, T, 1] float32 (rows from `filled` on are zeros once it is closed), the model's
-    `output` [size, T, T, 2] once it has run, and the frames whose last tile it holds, in order."""
+    """One batch: `tiles` [size, T, T, 1] float32 (rows from `filled` on are zeros once it is closed), `output`
+    [size, T, T, 2] float32 for the model to write, the frames whose last tile it holds, in order, and how many
+    frames have tiles in it and are still to read their results."""
 
-    tiles: np.ndarray
+    tiles: np.ndarray | None
+    output: np.ndarray | None
     filled: int = 0
     finished: list = field(default_factory=list)
-    output: np.ndarray | None = None
+    readers: int = 0
 
 
 @dataclass(frozen=True)
@@ -42,20 +45,23 @@ class Chunk:
 
 class BatchPacker:
     """Packs the tiles of frames, in the order given, into batches of `size` tiles of `tile` x `tile`, each L*
-    value stored as `v*scale+shift`. A batch's input array comes back for reuse through `recycle` once the model
-    has read it; one thread may pack while another runs and recycles."""
+    value stored as `v*scale+shift`, with room for `channels` of output. A batch's input array comes back for reuse
+    through `recycle` once the model has read it, its output array through `release` once every frame has read its
+    results; packing, running and blending may each run in a thread of its own."""
 
-    def __init__(self, size: int, tile: int, scale: float = 1.0, shift: float = 0.0):
-        self.size, self.tile, self.scale, self.shift = size, tile, scale, shift
-        self._spare: deque[np.ndarray] = deque()  # appends and pops are atomic: no lock needed
+    def __init__(self, size: int, tile: int, scale: float = 1.0, shift: float = 0.0, channels: int = 2):
+        self.size, self.tile, self.scale, self.shift, self.channels = size, tile, scale, shift, channels
+        # appends and pops of a deque are atomic: no lock needed
+        self._spare_tiles: deque[np.ndarray] = deque()
+        self._spare_outputs: deque[np.ndarray] = deque()
         self._open: TileBatch | None = None
 
     def _new_batch(self) -> TileBatch:
-        try:
-            tiles = self._spare.pop()
-        except IndexError:
-            tiles = np.empty((self.size, self.tile, self.tile, 1), np.float32)
-        return TileBatch(tiles)
+        tiles = self._spare_tiles.pop() if self._spare_tiles else \
+            np.empty((self.size, self.tile, self.tile, 1), np.float32)
+        output = self._spare_outputs.pop() if self._spare_outputs else \
+            np.empty((self.size, self.tile, self.tile, self.channels), np.float32)
+        return TileBatch(tiles, output)
 
     def add(self, frame: object, lightness: np.ndarray, plan: TilePlan) -> tuple[list[Chunk], list[TileBatch]]:
         """Cut the HxW float32 L* plane `lightness` by `plan` into the batches: returns where its tiles went and
@@ -69,6 +75,7 @@ class BatchPacker:
             cut_tiles(lightness, plan, self.scale, self.shift, out=rows, first=first)
             chunks.append(Chunk(batch, first, batch.filled, count))
             batch.filled += count
+            batch.readers += 1
             first += count
             if first == plan.count:
                 batch.finished.append(frame)
@@ -86,5 +93,14 @@ class BatchPacker:
 
     def recycle(self, batch: TileBatch) -> None:
         """Take back a batch's input array for the next batches: call once the model has read it."""
-        self._spare.append(batch.tiles)
+        self._spare_tiles.append(batch.tiles)
         batch.tiles = None
+
+    def release(self, chunks: list[Chunk]) -> None:
+        """One frame is done with its results: a batch whose every frame is done gives its output array back."""
+        for chunk in chunks:
+            batch = chunk.batch
+            batch.readers -= 1
+            if batch.readers == 0:
+                self._spare_outputs.append(batch.output)
+                batch.output = None

@@ -132,9 +132,13 @@ class Engine:
         work.plan = plan_tiles(*work.lightness.shape, self.contract.tile_size, self.overlap)
         return work.plan
 
-    def _blend(self, work: _Work) -> None:
-        work.ab = blend_chunks([chunk.output for chunk in work.chunks], work.plan, self.contract.ab_scale)
-        work.chunks = None  # the batch outputs go once every frame in them is blended
+    def _blend(self, packer: BatchPacker) -> Callable[[_Work], None]:
+        def blend(work: _Work) -> None:
+            work.ab = blend_chunks([chunk.output for chunk in work.chunks], work.plan, self.contract.ab_scale)
+            packer.release(work.chunks)  # a batch's output is reused once every frame in it is blended
+            work.chunks = None
+
+        return blend
 
     def _to_rgb(self, work: _Work) -> None:
         work.rgb = l_ab_to_rgb(work.lightness, work.ab)
@@ -164,7 +168,7 @@ class Engine:
         def stage(batches: Iterator[TileBatch]) -> Iterator[_Work]:
             for batch in batches:
                 with self._infer_lock:
-                    batch.output = self.session.run(batch.tiles, keep=True)
+                    self.session.run(batch.tiles, batch.output)
                     self.tiles_inferred += batch.filled
                 packer.recycle(batch)
                 yield from batch.finished
@@ -211,7 +215,7 @@ class Engine:
         contract = self.contract
         packer = BatchPacker(self.session.batch_size, contract.tile_size, contract.l_scale, contract.l_shift)
         stages = [("to_l", start), ("tile", self._pack(packer)), ("infer", self._infer(packer)),
-                  ("blend", _each(self._blend)), ("to_rgb", _each(self._to_rgb))]
+                  ("blend", _each(self._blend(packer))), ("to_rgb", _each(self._to_rgb))]
         return Pipeline(source, stages, self.config.queue_size, passthrough=Skipped, cancel=cancel,
                         idle_stages=("tile",))
 

@@ -151,25 +151,27 @@ class ModelSession:
         """The bound input batch [batch_size, tile, tile, 1] float32: fill it, then call `run()`."""
         return self._input
 
-    def run(self, batch: np.ndarray | None = None, *, keep: bool = False) -> np.ndarray:
-        """Run the model on `batch` (C-contiguous float32 [batch_size, tile, tile, 1]; default `input_buffer`);
-        returns the output [batch_size, tile, tile, 2] float32: valid until the next call, or for good with
-        `keep` (an array of its own, never written again).
+    def run(self, batch: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        """Run the model on `batch` (C-contiguous float32 [batch_size, tile, tile, 1]; default `input_buffer`)
+        into `out` (C-contiguous float32 [batch_size, tile, tile, 2]; default the session's own array, which the
+        next call overwrites); returns the array written.
 
-        Handing over a batch of one's own costs no copy on the CPU (the session reads it in place) and one copy
-        to the device on a GPU, where filling `input_buffer` first would cost one more.
+        Arrays of one's own cost no copy on the CPU (the session reads and writes them in place) and one copy each
+        way on a GPU, where filling `input_buffer` first would cost one more. Reusing them spares the page faults
+        of fresh memory (about 5 ms for a 1024-tile output on the CPU).
         """
         if self._session is None:
             raise ValueError(f"the session of {str(self.path)!r} is closed: create a new Engine to go on")
         batch = self._input if batch is None else batch
-        if batch.shape != self._input.shape or batch.dtype != np.float32 or not batch.flags.c_contiguous:
-            raise ValueError(f"a batch must be C-contiguous float32 {self._input.shape}, not {batch.dtype} "
-                             f"{batch.shape}")
+        output = self._output if out is None else out
+        for array, like in ((batch, self._input), (output, self._output)):
+            if array.shape != like.shape or array.dtype != np.float32 or not array.flags.c_contiguous:
+                raise ValueError(f"the batch and its output must be C-contiguous float32 {like.shape}, not "
+                                 f"{array.dtype} {array.shape}")
         if self._device_input is not None:
             self._device_input.update_inplace(batch)
         elif batch is not self._bound[0]:
             self._binding.bind_ortvalue_input(self.contract.input_name, ort.OrtValue.ortvalue_from_numpy(batch))
-        output = np.empty_like(self._output) if keep else self._output
         if output is not self._bound[1]:
             self._binding.bind_ortvalue_output(self.contract.output_name, ort.OrtValue.ortvalue_from_numpy(output))
         self._bound = (batch, output)

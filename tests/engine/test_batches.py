@@ -59,3 +59,21 @@ def test_chunk_outputs_are_views_of_the_batch_output():
     assert [c.count for c in chunks] == [4, 4, 1]
     assert np.shares_memory(chunks[2].output, last.output)
     np.testing.assert_array_equal(chunks[2].output, last.output[:1])
+
+
+def test_a_batch_output_is_reused_once_every_frame_in_it_is_done_with_its_results():
+    planes, plans = planes_and_plans()
+    packer = BatchPacker(size=5, tile=64)
+    b_chunks, none = packer.add("b", planes[1], plans[1])  # 4 tiles
+    c_chunks, full = packer.add("c", planes[2], plans[2])  # 3 tiles: 1 in the first batch, 2 in the next
+    first, second = full[0], packer.flush()
+    assert not none and first.readers == 2 and second.readers == 1 and first.output.shape == (5, 64, 64, 2)
+    outputs = [first.output, second.output]
+    packer.release(b_chunks)
+    assert first.output is outputs[0]  # "c" still reads it
+    packer.add("d", planes[0], plans[0])
+    assert packer.flush().output is not outputs[0]  # so a new batch may not have it
+    packer.release(c_chunks)
+    assert first.output is None and second.output is None
+    reused = [packer.add(name, planes[0], plans[0]) and packer.flush().output for name in "ef"]
+    assert {id(array) for array in reused} == {id(array) for array in outputs}

@@ -88,15 +88,18 @@ def test_a_batch_of_ones_own_is_read_in_place_and_checked(tmp_path):
             session.run(wrong)
 
 
-def test_a_kept_output_is_never_written_again(tmp_path):
+def test_the_output_goes_where_the_caller_asks_and_is_checked(tmp_path):
     session = ModelSession(affine_model(tmp_path / "m.onnx", gain=(1.0, 1.0)), provider="cpu", batch_size=2)
     batch = np.full_like(session.input_buffer, 1.0)
-    first = session.run(batch, keep=True)
+    first, second = (np.zeros((2, 64, 64, 2), np.float32) for _ in range(2))
+    assert session.run(batch, first) is first
     batch[:] = 2.0
-    second = session.run(batch, keep=True)
+    assert session.run(batch, second) is second
     shared = session.run(batch)
     batch[:] = 3.0
     session.run(batch)
     np.testing.assert_allclose(first, 1.0)
     np.testing.assert_allclose(second, 2.0)
-    np.testing.assert_allclose(shared, 3.0)  # without `keep`: the session's own array, written by every run
+    np.testing.assert_allclose(shared, 3.0)  # without `out`: the session's own array, written by every run
+    with pytest.raises(ValueError, match="C-contiguous float32"):
+        session.run(batch, np.zeros((2, 64, 64, 1), np.float32))
