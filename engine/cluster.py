@@ -148,7 +148,9 @@ def _worker_options(chunks: int, config: EngineConfig, retries: int) -> tuple[di
     share = max(1, min(largest, cpus // min(chunks, cpus)))
     threads = config.threads or share
     env = {"env_vars": {"NUMBA_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}}
-    return ({"num_cpus": share, "runtime_env": env, **retry}, replace(config, threads=threads),
+    # decoding threads too keep to the worker's share, not to the node's cores
+    worker_config = replace(config, threads=threads, decode_threads=config.decode_threads or share)
+    return ({"num_cpus": share, "runtime_env": env, **retry}, worker_config,
             {"gpus": 0, "cpus": cpus, "per_worker": f"{share} CPU"})
 
 

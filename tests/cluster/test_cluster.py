@@ -16,7 +16,7 @@ ray = pytest.importorskip("ray", reason="the cluster extra is not installed: pip
 
 from oppy.engine import Engine, EngineConfig, OppyError  # noqa: E402
 from oppy.engine.cli import main  # noqa: E402
-from oppy.engine.cluster import render_chunk, render_sharded  # noqa: E402
+from oppy.engine.cluster import _worker_options, render_chunk, render_sharded  # noqa: E402
 from tests.conftest import gradient_frame, write_image  # noqa: E402
 
 from .conftest import FRAMES, decode  # noqa: E402
@@ -247,3 +247,11 @@ def test_bad_cluster_options_are_one_line_errors(shard_archive, colour_model, tm
     assert code == 2 and len(err) == 1 and why in err[0]
     with pytest.raises(OppyError, match="at least 1"):
         render_sharded(shard_archive, tmp_path / "out.mp4", config(colour_model), shards=0)
+
+
+def test_cpu_workers_keep_their_threads_to_their_share_of_the_cores():
+    options, config, _ = _worker_options(2, EngineConfig(provider="cpu"), retries=1)  # 2 chunks on 2 CPUs
+    assert options["num_cpus"] == 1 and config.threads == 1 and config.decode_threads == 1
+    assert options["runtime_env"]["env_vars"]["NUMBA_NUM_THREADS"] == "1"
+    _, asked, _ = _worker_options(2, EngineConfig(provider="cpu", decode_threads=3, threads=2), retries=1)
+    assert asked.decode_threads == 3 and asked.threads == 2
