@@ -18,8 +18,10 @@ from typing import BinaryIO, Literal, TypeVar
 import av
 import cv2
 import numpy as np
+from numba import prange
 
 from .errors import OppyError
+from .parallel import parallel_kernel
 from .sources import FrameTiming
 
 log = logging.getLogger(__name__)
@@ -132,11 +134,47 @@ class _Sink:
         return width, height
 
 
+# BT.601 in limited range (Y 16..235, U and V 16..240), the matrix FFmpeg's scaler uses for yuv420p by default
+_Y = (0.256788, 0.504129, 0.097906)
+_U = (-0.148223, -0.290993, 0.439216)
+_V = (0.439216, -0.367788, -0.071427)
+
+
+@parallel_kernel(fastmath=True)
+def _yuv420p_kernel(rgb, out):
+    height, width = rgb.shape[0], rgb.shape[1]
+    half = width // 2
+    for row in prange(height // 2):
+        u_row = height + row // 2  # U rows follow the Y plane, two chroma rows of width/2 to a row of `out`
+        v_row = height + height // 4 + row // 2
+        offset = (row % 2) * half
+        for y in range(2 * row, 2 * row + 2):  # luma: plain arithmetic along the row, which vectorises
+            for x in range(width):
+                out[y, x] = np.uint8(np.float32(_Y[0]) * rgb[y, x, 0] + np.float32(_Y[1]) * rgb[y, x, 1]
+                                     + np.float32(_Y[2]) * rgb[y, x, 2] + np.float32(16.5))
+        for pair in range(half):  # chroma of the mean of each 2x2 block (chroma is affine in RGB)
+            r = g = b = np.float32(0.0)
+            for y in range(2 * row, 2 * row + 2):
+                for x in range(2 * pair, 2 * pair + 2):
+                    r += rgb[y, x, 0]
+                    g += rgb[y, x, 1]
+                    b += rgb[y, x, 2]
+            u = np.float32(_U[0] / 4) * r + np.float32(_U[1] / 4) * g + np.float32(_U[2] / 4) * b
+            v = np.float32(_V[0] / 4) * r + np.float32(_V[1] / 4) * g + np.float32(_V[2] / 4) * b
+            out[u_row, offset + pair] = np.uint8(u + np.float32(128.5))
+            out[v_row, offset + pair] = np.uint8(v + np.float32(128.5))
+
+
 def rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
-    """HxWx3 uint8 RGB (even sides) -> (H*3/2)xW uint8 planar YUV 4:2:0 (Y, then U, then V): BT.601, limited
-    range, as FFmpeg's scaler converts it, each chroma sample the mean of its 2x2 pixels. OpenCV does it about
-    five times as fast as the scaler, and without holding the GIL."""
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
+    """HxWx3 uint8 RGB (even sides) -> (H*3/2)xW uint8 planar YUV 4:2:0 (Y, then U, then V, as FFmpeg lays out
+    yuv420p): BT.601 in limited range, as FFmpeg's scaler converts it, each chroma sample from the mean of its 2x2
+    pixels. A Numba kernel: many times as fast as the scaler, and without holding the GIL."""
+    height, width = rgb.shape[:2]
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8 or height % 2 or width % 2:
+        raise ValueError(f"want HxWx3 uint8 RGB with even sides, not {rgb.dtype} {rgb.shape}")
+    out = np.empty((height * 3 // 2, width), np.uint8)
+    _yuv420p_kernel(np.ascontiguousarray(rgb), out)
+    return out
 
 
 def _encoder_frame(rgb: np.ndarray, pix_fmt: str) -> av.VideoFrame:
@@ -202,9 +240,6 @@ class VideoSink(_Sink):
         stream.pix_fmt = self.pix_fmt
         if self.codec.startswith("libx264") or self.codec.startswith("libx265"):
             stream.options = {"crf": str(self.crf), "preset": self.preset}
-            # frame threads (x264's own default) encode several frames at once; PyAV asks for slice threads,
-            # which keep latency low but use the cores less well
-            stream.codec_context.thread_type = "FRAME"
         self._stream = stream
         self.size = (width, height)
         if width % 2 or height % 2:

@@ -168,8 +168,8 @@ def test_output_checks(tmp_path):
 
 
 def test_yuv_conversion_matches_ffmpegs_scaler_on_smooth_colour():
-    # The engine's colour is smooth; there the two may differ only by rounding. (At hard colour edges they
-    # filter chroma differently: OpenCV averages each 2x2 block, the scaler interpolates.)
+    # On smooth colour the two may differ only by rounding; at hard colour edges they filter chroma differently
+    # (a 2x2 mean here, the scaler interpolates).
     y, x = np.mgrid[0:96, 0:128] / 128.0
     rgb = np.clip(np.dstack([200 * x + 30, 120 + 60 * y, 220 - 150 * x * y]), 0, 255).astype(np.uint8)
     ours = rgb_to_yuv420p(rgb)
@@ -179,3 +179,28 @@ def test_yuv_conversion_matches_ffmpegs_scaler_on_smooth_colour():
     assert difference[:96].max() <= 1 and difference[96:].max() <= 2 and difference.mean() < 0.5
     flat = np.full((8, 8, 3), (255, 255, 255), np.uint8)
     assert rgb_to_yuv420p(flat)[0, 0] == 235  # limited range: white is 235, as the scaler makes it
+
+
+def test_each_chroma_sample_is_that_of_the_mean_of_its_2x2_pixels():
+    # A one-pixel checkerboard of red, blue and black: taking any one pixel of a block would give pure red, pure
+    # blue or grey; the mean gives each block's blend.
+    rgb = np.zeros((4, 6, 3), np.uint8)
+    rgb[0::2, 0::2] = (255, 0, 0)
+    rgb[1::2, 1::2] = (0, 0, 255)
+    rgb[2:, 4:] = (40, 200, 90)  # and one flat block
+    mean = rgb.reshape(2, 2, 3, 2, 3).mean(axis=(1, 3))
+    u = 128 + mean @ np.array([-0.148223, -0.290993, 0.439216])  # BT.601, limited range (an independent reference)
+    v = 128 + mean @ np.array([0.439216, -0.367788, -0.071427])
+    y = 16 + rgb @ np.array([0.256788, 0.504129, 0.097906])
+    yuv = rgb_to_yuv420p(rgb).astype(int)
+    np.testing.assert_allclose(yuv[:4], y, atol=0.51)
+    np.testing.assert_allclose(yuv[4:5].reshape(2, 3), u, atol=0.51)  # U: two rows of 3 in one row of 6
+    np.testing.assert_allclose(yuv[5:6].reshape(2, 3), v, atol=0.51)
+    scaler = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p").to_ndarray().astype(int)
+    assert np.abs(yuv[4:, :4] - scaler[4:, :4]).max() <= 2  # where the scaler's filter sees the same blocks
+
+
+def test_yuv_conversion_wants_even_sided_rgb():
+    for wrong in (np.zeros((3, 4, 3), np.uint8), np.zeros((4, 4, 3), np.float32), np.zeros((4, 4), np.uint8)):
+        with pytest.raises(ValueError, match="even sides"):
+            rgb_to_yuv420p(wrong)
