@@ -27,10 +27,10 @@ def _probe(out):
 
 
 def threading_layer() -> str:
-    """The threading layer Numba runs parallel kernels on ("tbb", "omp" or "workqueue"); the first call launches
-    a small kernel, since Numba picks its layer at the first launch."""
+    """The threading layer Numba runs parallel kernels on ("tbb", "omp" or "workqueue"; "none" with
+    NUMBA_DISABLE_JIT); the first call launches a small kernel, since Numba picks its layer at the first launch."""
     launch_guard()
-    return numba.threading_layer()
+    return _layer()
 
 
 def launch_guard() -> AbstractContextManager:
@@ -39,9 +39,16 @@ def launch_guard() -> AbstractContextManager:
     if _guard is None:
         with _turns:
             if _guard is None:
-                _probe(np.empty(4, np.int64))
-                _guard = _turns if numba.threading_layer() == "workqueue" else nullcontext()
+                _guard = _turns if _layer() == "workqueue" else nullcontext()
     return _guard
+
+
+def _layer() -> str:
+    _probe(np.empty(4, np.int64))
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no layer was started: NUMBA_DISABLE_JIT runs kernels as Python, in the calling thread
+        return "none"
 
 
 def parallel_kernel(**options) -> Callable[[Callable], Callable]:

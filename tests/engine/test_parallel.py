@@ -36,7 +36,20 @@ def test_kernels_launched_from_many_threads_take_turns_under_numbas_workqueue_la
     assert done.stdout.split() == ["workqueue"]
 
 
+def test_kernels_run_as_python_under_numba_disable_jit():
+    script = ("import numpy as np\n"
+              "from oppy.engine.tiles import cut_tiles, plan_tiles\n"
+              "from oppy.engine.parallel import threading_layer\n"
+              "plan = plan_tiles(70, 90, 64, 16)\n"
+              "print(cut_tiles(np.ones((70, 90), np.float32), plan, 2.0).sum() == plan.count * 64 * 64 * 2, "
+              "threading_layer())\n")
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["True", "none"]
+
+
 def test_launches_take_turns_only_where_the_layer_is_not_thread_safe():
     layer = threading_layer()
-    assert layer in {"tbb", "omp", "workqueue"}
+    assert layer in {"tbb", "omp", "workqueue", "none"}
     assert (launch_guard() is _turns) == (layer == "workqueue")
