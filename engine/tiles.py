@@ -177,11 +177,14 @@ def blend_chunks(
     inferred in): each [n, tile, tile, C] float32, together the plan's tiles; no piece is copied."""
     first = 0
     for piece in chunks:
-        if piece.shape[1:3] != (plan.tile, plan.tile) or first + len(piece) > plan.count:
+        if piece.ndim != 4 or piece.shape[1:3] != (plan.tile, plan.tile) or first + len(piece) > plan.count:
             raise ValueError(f"a piece of {piece.shape} after {first} tiles does not fit the plan's "
-                             f"{plan.count} tiles of {plan.tile}x{plan.tile}")
+                             f"{plan.count} tiles of {plan.tile}x{plan.tile} x channels")
+        wanted = (piece.shape[3], plan.height, plan.width)
         if out is None:
-            out = np.empty((piece.shape[3], plan.height, plan.width), np.float32)
+            out = np.empty(wanted, np.float32)
+        if out.shape != wanted or out.dtype != np.float32:
+            raise ValueError(f"a piece of {piece.shape} blends into float32 {wanted}, not {out.dtype} {out.shape}")
         _blend_kernel(piece, first, first == 0, plan.row_weights, plan.col_weights, plan.pad_top, plan.pad_left,
                       plan.cols, plan.stride, np.float32(scale), out)
         first += len(piece)

@@ -121,3 +121,9 @@ def test_pieces_that_do_not_make_up_the_frame_are_refused():
         blend_chunks([tiles[:2], tiles[2:5]], plan)
     with pytest.raises(ValueError, match="does not fit"):
         blend_chunks([tiles, tiles[:1]], plan)
+    with pytest.raises(ValueError, match="blends into float32"):  # the kernel checks no bounds: nor may it read past
+        blend_chunks([tiles[:3], tiles[3:, ..., :1]], plan)
+    with pytest.raises(ValueError, match="blends into float32"):
+        blend_chunks([tiles], plan, out=np.zeros((2, 150, 91), np.float32))
+    with pytest.raises(ValueError, match="does not fit"):
+        blend_chunks([tiles[..., 0]], plan)
