@@ -234,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     encode = commands.add_parser("encode", help="RGB to yuv420p by the engine, FFmpeg's scaler and OpenCV; x264 "
                                  "frame vs slice threads")
-    encode.add_argument("--frames", type=int, default=16)
+    encode.add_argument("--frames", type=int, default=64, help="frames of each encode (default 64: frame threads "
+                        "need a few frames to start)")
     encode.add_argument("--size", type=_size, default=(1024, 1024))
     encode.add_argument("--preset", default="veryfast")
     encode.add_argument("--repeats", type=int, default=3)

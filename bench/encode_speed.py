@@ -46,7 +46,7 @@ def encode_seconds(planes: list[np.ndarray], thread_type: str, preset: str, crf:
     return time.perf_counter() - start
 
 
-def bench_encode(frames: int = 16, width: int = 1024, height: int = 1024, preset: str = "veryfast",
+def bench_encode(frames: int = 64, width: int = 1024, height: int = 1024, preset: str = "veryfast",
                  repeats: int = 3) -> dict:
     """Milliseconds per frame of each conversion (median over the frames, `repeats` rounds) and of each x264
     threading (median of `repeats` whole encodes, alternating, after a warm-up), with the ratios, and how far each

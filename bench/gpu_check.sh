@@ -26,11 +26,11 @@ py=${PYTHON:-python3}
 bench=("$py" -m oppy.bench.cli)
 model=(); [ -n "${MODEL:-}" ] && model=(--model "$MODEL")
 if [ "${OPPY_GPU_CHECK_CPU:-0}" = 1 ]; then
-  pipe_provider=cpu frames=3 size=128x128 batches=1,4 trt_batches=4 pipe_batch=16 repeats=2
+  pipe_provider=cpu frames=3 size=128x128 batches=1,4 trt_batches=4 pipe_batch=16 repeats=2 encode_frames=16
   max_seconds=0.5 limit_cuda=120 limit_cpu=120 limit_trt=60 limit_pipeline=120 limit_free=120 limit_encode=60
   limit_agreement=60
 else
-  pipe_provider=cuda frames=64 size=1024x1024 batches=1,16,64,256,1024,2048 trt_batches=64,256,1024
+  pipe_provider=cuda frames=64 size=1024x1024 batches=1,16,64,256,1024,2048 trt_batches=64,256,1024 encode_frames=64
   pipe_batch=1024 repeats=5 max_seconds=2 limit_cuda=180 limit_cpu=70 limit_trt=60 limit_pipeline=110
   limit_free=70 limit_encode=50 limit_agreement=60
 fi
@@ -69,7 +69,7 @@ step "pipeline-$pipe_provider-$tag" "$limit_pipeline" pipeline "$work/archive" "
   --provider "$pipe_provider" --batch-size "$pipe_batch" --repeats 2
 step "pipeline-free-$pipe_provider-$tag" "$limit_free" pipeline "$work/archive" --free-model \
   --provider "$pipe_provider" --batch-size "$pipe_batch" --repeats 2
-step "encode-$tag" "$limit_encode" encode --frames 16 --size "$size" --repeats "$repeats"
+step "encode-$tag" "$limit_encode" encode --frames "$encode_frames" --size "$size" --repeats 3
 step "agreement-$pipe_provider-$tag" "$limit_agreement" agreement "$work/archive" "${model[@]}" \
   --provider "$pipe_provider" --batch-size "$pipe_batch" --limit 16
 exit $status
