@@ -141,17 +141,20 @@ _V = (0.439216, -0.367788, -0.071427)
 
 
 @parallel_kernel(fastmath=True)
-def _yuv420p_kernel(rgb, out):
+def _yuv420p_kernel(rgb, planes):
+    # `planes` is flat: the Y plane (height x width), then U and V (height/2 x width/2 each), back to back
     height, width = rgb.shape[0], rgb.shape[1]
     half = width // 2
+    u_start = height * width
+    v_start = u_start + (height // 2) * half
     for row in prange(height // 2):
-        u_row = height + row // 2  # U rows follow the Y plane, two chroma rows of width/2 to a row of `out`
-        v_row = height + height // 4 + row // 2
-        offset = (row % 2) * half
+        u_line = planes[u_start + row * half : u_start + (row + 1) * half]
+        v_line = planes[v_start + row * half : v_start + (row + 1) * half]
         for y in range(2 * row, 2 * row + 2):  # luma: plain arithmetic along the row, which vectorises
+            line = planes[y * width : (y + 1) * width]
             for x in range(width):
-                out[y, x] = np.uint8(np.float32(_Y[0]) * rgb[y, x, 0] + np.float32(_Y[1]) * rgb[y, x, 1]
-                                     + np.float32(_Y[2]) * rgb[y, x, 2] + np.float32(16.5))
+                line[x] = np.uint8(np.float32(_Y[0]) * rgb[y, x, 0] + np.float32(_Y[1]) * rgb[y, x, 1]
+                                   + np.float32(_Y[2]) * rgb[y, x, 2] + np.float32(16.5))
         for pair in range(half):  # chroma of the mean of each 2x2 block (chroma is affine in RGB)
             r = g = b = np.float32(0.0)
             for y in range(2 * row, 2 * row + 2):
@@ -161,19 +164,19 @@ def _yuv420p_kernel(rgb, out):
                     b += rgb[y, x, 2]
             u = np.float32(_U[0] / 4) * r + np.float32(_U[1] / 4) * g + np.float32(_U[2] / 4) * b
             v = np.float32(_V[0] / 4) * r + np.float32(_V[1] / 4) * g + np.float32(_V[2] / 4) * b
-            out[u_row, offset + pair] = np.uint8(u + np.float32(128.5))
-            out[v_row, offset + pair] = np.uint8(v + np.float32(128.5))
+            u_line[pair] = np.uint8(u + np.float32(128.5))
+            v_line[pair] = np.uint8(v + np.float32(128.5))
 
 
 def rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
     """HxWx3 uint8 RGB (even sides) -> (H*3/2)xW uint8 planar YUV 4:2:0 (Y, then U, then V, as FFmpeg lays out
     yuv420p): BT.601 in limited range, as FFmpeg's scaler converts it, each chroma sample from the mean of its 2x2
-    pixels. A Numba kernel: many times as fast as the scaler, and without holding the GIL."""
+    pixels. A Numba kernel, about three times as fast as the scaler (`oppy-bench encode`), holding no GIL."""
     height, width = rgb.shape[:2]
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8 or height % 2 or width % 2:
         raise ValueError(f"want HxWx3 uint8 RGB with even sides, not {rgb.dtype} {rgb.shape}")
     out = np.empty((height * 3 // 2, width), np.uint8)
-    _yuv420p_kernel(np.ascontiguousarray(rgb), out)
+    _yuv420p_kernel(np.ascontiguousarray(rgb), out.reshape(-1))
     return out
 
 

@@ -200,6 +200,19 @@ def test_each_chroma_sample_is_that_of_the_mean_of_its_2x2_pixels():
     assert np.abs(yuv[4:, :4] - scaler[4:, :4]).max() <= 2  # where the scaler's filter sees the same blocks
 
 
+@pytest.mark.parametrize(("height", "width"), [(6, 10), (2, 8), (34, 18), (32, 20)])
+def test_yuv_planes_lie_where_ffmpeg_reads_them_whatever_the_height(height, width):
+    # With a height that is not a multiple of 4, the U and V planes start halfway along a row of the array. The
+    # colour changes slowly from top left to bottom right, and U and V differ, so a misplaced row would show.
+    y, x = np.mgrid[0:height, 0:width]
+    rgb = np.clip(np.dstack([200 - x - y, 90 + 0 * x, 40 + x + y]), 0, 255).astype(np.uint8)
+    ours = rgb_to_yuv420p(rgb).astype(int)
+    scaler = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p").to_ndarray().astype(int)
+    assert np.abs(ours - scaler).max() <= 2
+    back = av.VideoFrame.from_ndarray(rgb_to_yuv420p(rgb), format="yuv420p").to_ndarray(format="rgb24").astype(int)
+    assert np.abs(back - rgb).max() <= 4  # through FFmpeg's own reading of the planes
+
+
 def test_yuv_conversion_wants_even_sided_rgb():
     for wrong in (np.zeros((3, 4, 3), np.uint8), np.zeros((4, 4, 3), np.float32), np.zeros((4, 4), np.uint8)):
         with pytest.raises(ValueError, match="even sides"):
