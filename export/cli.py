@@ -1,6 +1,7 @@
 """`oppy-export RUN_DIR_or_KERAS_FILE OUT.onnx`: a trained network as an ONNX model the engine accepts.
 
-Prints a JSON report: the contract written, each file with its parity check, and the --optimize timings.
+Prints a JSON report: the contract written, each file with its parity check, and the --optimize timings. Given an
+exported .onnx model instead, it applies this version's graph rewrites to it, checked to change no output.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .parity import FP16_TOLERANCE, FP32_TOLERANCE
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="oppy-export", description=__doc__.splitlines()[0])
     parser.add_argument("source", help="run directory of `oppy-train fit` (model.keras, run.json, eval.json) "
-                        "or a .keras file")
+                        "or a .keras file; or an exported .onnx model, to give it this version's graph rewrites")
     parser.add_argument("out", type=Path, help="the ONNX model to write (.onnx)")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset, 17 or newer (default %(default)s)")
     parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP,
@@ -47,11 +48,20 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s: %(message)s")
     logging.getLogger("tf2onnx").setLevel(logging.WARNING)  # it logs every conversion step at INFO
     from .convert import ExportOptions, export_model
+    from .graph import rewrite_file
 
     options = ExportOptions(opset=args.opset, overlap=args.overlap, fp16=args.fp16, optimize=args.optimize,
                             parity_images=args.parity_images, parity_tiles=args.parity_tiles)
     try:
-        report = export_model(args.source, args.out, options)
+        if Path(args.source).suffix.lower() == ".onnx":
+            if args.fp16 or args.optimize or args.parity_images:
+                raise OppyError("--fp16, --optimize and --parity-images need the Keras network: give its run "
+                                "directory or .keras file")
+            rewrites = {"nearest_upsampling_to_resize": rewrite_file(args.source, args.out)}
+            report = {"source": args.source, "path": str(args.out), "graph_rewrites": rewrites,
+                      "outputs": "identical to the source's"}
+        else:
+            report = export_model(args.source, args.out, options)
     except OppyError as exc:
         if args.debug:
             raise

@@ -51,6 +51,10 @@ def test_the_metadata_holds_the_contract_training_and_metrics(exported, trained_
     exporter = json.loads(metadata[KEY_EXPORTER])
     assert {"tf2onnx", "tensorflow", "onnx", "onnxruntime"} <= set(exporter["tools"])
     assert exporter["parity"]["ok"] and exporter["precision"] == "float32"
+    # the unet's two nearest upsamplings are one Resize each (its bilinear output upsampling was one already)
+    assert exporter["graph_rewrites"] == {"nearest_upsampling_to_resize": 2}
+    ops = [node.op_type for node in onnx.load(exported[0]).graph.node]
+    assert ops.count("Resize") == 3 and "Tile" not in ops
 
 
 def test_the_engine_colourises_a_frame_as_tensorflow_would(exported, network):

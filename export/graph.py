@@ -1,0 +1,195 @@
+"""Rewrites of a converted ONNX graph that ONNX Runtime does not do itself, each exact and checked to be.
+
+tf2onnx turns Keras's nearest `UpSampling2D` into two repeats (Unsqueeze, Tile, Reshape each) in channels-last
+order between two transposes; one `Resize` (nearest) on the channels-first tensor computes the same values.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import helper, numpy_helper
+
+from oppy.engine.contract import KEY_EXPORTER
+from oppy.engine.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+#: Resize(nearest) that copies every value into a 2x2 block: source index = floor(output index / 2), exactly
+_NEAREST_2X = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+_TO_CHANNELS_LAST_5D = [0, 2, 3, 4, 1]
+_TO_CHANNELS_FIRST = [0, 3, 1, 2]
+_TO_CHANNELS_LAST = [0, 2, 3, 1]
+
+
+def _constant(graph: onnx.GraphProto, name: str) -> np.ndarray | None:
+    for initializer in graph.initializer:
+        if initializer.name == name:
+            return numpy_helper.to_array(initializer)
+    return None
+
+
+def _attribute(node: onnx.NodeProto, name: str):
+    for attribute in node.attribute:
+        if attribute.name == name:
+            return helper.get_attribute_value(attribute)
+    return None
+
+
+class _Graph:
+    """Who consumes each value, to follow a chain of single-consumer nodes."""
+
+    def __init__(self, graph: onnx.GraphProto):
+        self.graph = graph
+        self.consumers: dict[str, list[onnx.NodeProto]] = {}
+        for node in graph.node:
+            for name in node.input:
+                self.consumers.setdefault(name, []).append(node)
+        self.outputs = {value.name for value in graph.output}
+
+    def next(self, node: onnx.NodeProto, op_type: str) -> onnx.NodeProto | None:
+        """The one consumer of `node`'s output of type `op_type` (others may only read its shape), or None."""
+        if len(node.output) != 1 or node.output[0] in self.outputs:
+            return None
+        consumers = self.consumers.get(node.output[0], [])
+        chained = [c for c in consumers if c.op_type == op_type and c.input[0] == node.output[0]]
+        if len(chained) != 1 or any(c.op_type != "Shape" for c in consumers if c is not chained[0]):
+            return None
+        return chained[0]
+
+    def is_repeat(self, unsqueeze: onnx.NodeProto) -> onnx.NodeProto | None:
+        """The Tile of `unsqueeze` if the pair doubles axis 3 of a 5-D tensor (Keras's repeat), else None."""
+        if unsqueeze.op_type != "Unsqueeze" or len(unsqueeze.input) != 2:
+            return None
+        axes = _constant(self.graph, unsqueeze.input[1])
+        tile = self.next(unsqueeze, "Tile")
+        if axes is None or axes.tolist() != [3] or tile is None:
+            return None
+        repeats = _constant(self.graph, tile.input[1])
+        return tile if repeats is not None and repeats.tolist() == [1, 1, 1, 2, 1] else None
+
+
+def _match_upsampling(graph: _Graph, first: onnx.NodeProto) -> tuple[list[onnx.NodeProto], bool] | None:
+    """The nodes of one nearest 2x upsampling starting at `first` (an Unsqueeze of a channels-first tensor) and
+    whether it ends channels-first (a Transpose back) rather than channels-last (a graph output, say)."""
+    tile = graph.is_repeat(first)
+    to_last = tile and graph.next(tile, "Transpose")
+    if not to_last or _attribute(to_last, "perm") != _TO_CHANNELS_LAST_5D:
+        return None
+    reshape = graph.next(to_last, "Reshape")
+    second = reshape and graph.next(reshape, "Unsqueeze")
+    second_tile = second and graph.is_repeat(second)
+    last = second_tile and graph.next(second_tile, "Reshape")
+    if not last:
+        return None
+    nodes = [first, tile, to_last, reshape, second, second_tile, last]
+    to_first = graph.next(last, "Transpose")
+    if to_first is not None and _attribute(to_first, "perm") == _TO_CHANNELS_FIRST:
+        return [*nodes, to_first], True
+    return nodes, False
+
+
+def _prune(graph: onnx.GraphProto) -> None:
+    """Drop the nodes and initializers no graph output depends on (the repeats' shape arithmetic)."""
+    needed = {value.name for value in graph.output}
+    live = []
+    for node in reversed(graph.node):
+        if any(name in needed for name in node.output):
+            live.append(node)
+            needed.update(name for name in node.input if name)
+    live.reverse()
+    del graph.node[:]
+    graph.node.extend(live)
+    kept = [initializer for initializer in graph.initializer if initializer.name in needed]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    kept_info = [value for value in graph.value_info if value.name in needed]
+    del graph.value_info[:]
+    graph.value_info.extend(kept_info)
+
+
+def fold_nearest_upsampling(model: onnx.ModelProto) -> int:
+    """Replace each nearest 2x upsampling tf2onnx wrote as repeats by one Resize on the channels-first tensor
+    (followed by a transpose where the repeats' result was channels-last); in place. Returns how many.
+
+    Exact: every value is copied as before. `check_same_outputs` confirms it on a model."""
+    graph = model.graph
+    folded = 0
+    while True:
+        view = _Graph(graph)
+        match = next((m for node in graph.node if node.op_type == "Unsqueeze"
+                      and (m := _match_upsampling(view, node))), None)
+        if match is None:
+            break
+        nodes, ends_channels_first = match
+        source, result = nodes[0].input[0], nodes[-1].output[0]
+        prefix = f"oppy_upsample_{folded}"
+        scales = numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), f"{prefix}_scales")
+        graph.initializer.append(scales)
+        resized = result if ends_channels_first else f"{prefix}_nchw"
+        replacement = [helper.make_node("Resize", [source, "", scales.name], [resized], name=prefix, **_NEAREST_2X)]
+        if not ends_channels_first:
+            replacement.append(helper.make_node("Transpose", [resized], [result], name=f"{prefix}_to_nhwc",
+                                                perm=_TO_CHANNELS_LAST))
+        position = min(i for i, node in enumerate(graph.node) if node in nodes)
+        removed = {id(node) for node in nodes}
+        kept = [node for node in graph.node if id(node) not in removed]
+        kept[position:position] = replacement
+        del graph.node[:]
+        graph.node.extend(kept)
+        folded += 1
+    if folded:
+        _prune(graph)
+        onnx.checker.check_model(model)
+    return folded
+
+
+def check_same_outputs(before: onnx.ModelProto, after: onnx.ModelProto, batches: tuple[int, ...] = (1, 5),
+                       seed: int = 0) -> None:
+    """Raise ModelError unless both models give identical outputs (CPU provider) on random inputs of the first
+    input's shape at each batch size."""
+    import onnxruntime as ort
+
+    sessions = [ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+                for m in (before, after)]
+    first = sessions[0].get_inputs()[0]
+    rng = np.random.default_rng(seed)
+    for batch in batches:
+        shape = [batch, *(d if isinstance(d, int) else 1 for d in first.shape[1:])]
+        feed = {first.name: rng.uniform(-1, 1, shape).astype(np.float32)}
+        old, new = (s.run(None, feed)[0] for s in sessions)
+        if old.shape != new.shape or not np.array_equal(old, new):
+            difference = np.abs(old - new).max() if old.shape == new.shape else f"shape {new.shape}"
+            raise ModelError(f"the rewritten graph differs from the original at batch {batch} ({difference})")
+
+
+def _record(model: onnx.ModelProto, rewrites: dict[str, int]) -> None:
+    """Add `rewrites` to the exporter record in the model's metadata, where it has one."""
+    for prop in model.metadata_props:
+        if prop.key == KEY_EXPORTER:
+            exporter = json.loads(prop.value)
+            exporter["graph_rewrites"] = {**exporter.get("graph_rewrites", {}), **rewrites}
+            prop.value = json.dumps(exporter, separators=(",", ":"))
+
+
+def rewrite_file(source: str | Path, out: str | Path) -> int:
+    """`fold_nearest_upsampling` on the model in `source`, written to `out` (metadata kept, the rewrite added to
+    its exporter record) once its outputs are checked identical to the original's; returns how many
+    upsamplings were folded."""
+    try:
+        original = onnx.load(str(source))
+    except (OSError, DecodeError) as exc:
+        raise ModelError(f"cannot read the ONNX model {str(source)!r}: {exc}") from exc
+    model = onnx.ModelProto()
+    model.CopyFrom(original)
+    folded = fold_nearest_upsampling(model)
+    check_same_outputs(original, model)
+    if folded:
+        _record(model, {"nearest_upsampling_to_resize": folded})
+    onnx.save(model, str(out))
+    return folded
