@@ -163,11 +163,14 @@ def _variants(providers: list[str], precisions: list[str], cuda_graph: bool, nhw
             if provider == "cpu":
                 out.append(Variant(provider, precision))
             elif provider == "cuda":
-                out += [Variant(provider, precision, "host"), Variant(provider, precision, "device")]
+                # host buffers with the engine's own CUDA options (channels-last kernels): the engine's way
+                out += [Variant(provider, precision, "host", nhwc=True), Variant(provider, precision, "device")]
                 if cuda_graph:
                     out.append(Variant(provider, precision, "device", cuda_graph=True))
                 if nhwc:
                     out.append(Variant(provider, precision, "device", nhwc=True))
+                if cuda_graph and nhwc:
+                    out.append(Variant(provider, precision, "device", cuda_graph=True, nhwc=True))
             else:  # TensorRT: only the model's own speed
                 out.append(Variant(provider, precision, "device"))
     return out
@@ -292,14 +295,17 @@ def best_rows(rows: list[dict]) -> list[dict]:
 
 
 def _over_plain_device_buffers(rows: list[dict], feature: str) -> dict:
-    """Per precision and batch size: tiles/s of the CUDA rows with `feature` over those of plain device buffers."""
+    """Per precision and batch size: tiles/s of the CUDA rows with `feature` alone over those of plain device
+    buffers."""
     def ok(r: dict) -> bool:
         return r["status"] == "ok" and r["provider"] == "cuda" and r["binding"] == "device"
 
-    plain = {(r["precision"], r["batch_size"]): r["tiles_per_s"] for r in rows
-             if ok(r) and not r["cuda_graph"] and not r.get("nhwc")}
+    def features(r: dict) -> set[str]:
+        return {name for name in ("cuda_graph", "nhwc") if r.get(name)}
+
+    plain = {(r["precision"], r["batch_size"]): r["tiles_per_s"] for r in rows if ok(r) and not features(r)}
     return {f"{r['precision']} batch {r['batch_size']}": r["tiles_per_s"] / plain[(r["precision"], r["batch_size"])]
-            for r in rows if ok(r) and r.get(feature) and (r["precision"], r["batch_size"]) in plain}
+            for r in rows if ok(r) and features(r) == {feature} and (r["precision"], r["batch_size"]) in plain}
 
 
 def cuda_graph_speedup(rows: list[dict]) -> dict:

@@ -38,6 +38,9 @@ def _provider_options(name: str) -> dict[str, str]:
     if name == "TensorrtExecutionProvider":
         cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "oppy-stream" / "tensorrt"
         return {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache)}
+    if name == "CUDAExecutionProvider":
+        # channels-last convolution kernels: fewer layout transposes (`oppy-bench tiles --nhwc`)
+        return {"prefer_nhwc": "1"}
     return {}
 
 

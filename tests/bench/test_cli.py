@@ -22,7 +22,8 @@ def test_tiles_prints_a_table_writes_json_and_plots(tiny_seed, tmp_path, capsys)
     assert saved["machine"]["cores"] >= 1
     assert saved["tiles"]["model"] == str(tiny_seed)
     assert [r["batch_size"] for r in saved["tiles"]["rows"] if r["provider"] == "cpu"] == [1, 3]
-    assert len(saved["tiles"]["rows"]) == 2 + 4 * 2  # cpu; cuda host, device, graph, NHWC: two batch sizes each
+    # cpu; cuda host, device, graph, NHWC, graph and NHWC: two batch sizes each
+    assert len(saved["tiles"]["rows"]) == 2 + 5 * 2
     assert "channels-last kernels (tiles/s with / without" in out
     if "--plot" in args:
         assert plot.is_file()

@@ -18,6 +18,7 @@ from oppy.bench.tiles_speed import (
     sample_tiles,
     time_batches,
 )
+from oppy.engine import session as engine_session
 from oppy.engine.session import ModelSession, cuda_driver_present
 
 no_gpu = pytest.mark.skipif(cuda_driver_present(), reason="checks what a machine without an NVIDIA driver reports")
@@ -31,7 +32,8 @@ def result(tiny_seed):
 
 def test_every_combination_has_a_row_and_the_cpu_ones_ran(result, tiny_seed):
     variants = {(r["provider"], r["precision"], r["binding"], r["cuda_graph"], r["nhwc"]) for r in result["rows"]}
-    assert len(variants) == 2 + 2 * 4 + 2  # cpu: fp32, fp16; cuda: host, device, graph, NHWC each; tensorrt: both
+    # cpu: fp32, fp16; cuda: host, device, graph, NHWC, graph and NHWC each; tensorrt: both
+    assert len(variants) == 2 + 2 * 5 + 2
     assert len(result["rows"]) == 2 * len(variants)
     flops = flops_per_tile(tiny_seed)["flops_per_tile"]
     assert result["flops"]["flops_per_tile"] == flops > 0
@@ -101,6 +103,10 @@ def test_provider_options_ask_for_cuda_graphs_and_a_cached_tensorrt_engine(monke
     assert plain[0] == ("CUDAExecutionProvider", {})
     nhwc = tiles_speed._provider_options(Variant("cuda", "fp16", "device", nhwc=True), tmp_path)
     assert nhwc[0] == ("CUDAExecutionProvider", {"prefer_nhwc": "1"})
+    # the host-buffer rows are the engine's way: its own CUDA options
+    host = next(v for v in tiles_speed._variants(["cuda"], ["fp32"], False) if v.binding == "host")
+    assert tiles_speed._provider_options(host, tmp_path)[0] == (
+        "CUDAExecutionProvider", engine_session._provider_options("CUDAExecutionProvider"))
     trt = tiles_speed._provider_options(Variant("tensorrt", "fp16", "device"), tmp_path)
     assert trt[0] == ("TensorrtExecutionProvider", {"trt_fp16_enable": "True", "trt_engine_cache_enable": "True",
                                                     "trt_engine_cache_path": str(tmp_path)})
@@ -136,8 +142,9 @@ def test_best_rows_and_cuda_graph_speedup_read_the_rows():
 
     rows = [row("device", False, 1, 100.0), row("device", False, 64, 1000.0), row("device", True, 1, 300.0),
             row("device", True, 64, 1100.0), {**row("host", False, 1, 0.0), "status": "skipped"},
-            row("device", False, 64, 1500.0, nhwc=True)]
+            row("device", False, 64, 1500.0, nhwc=True), row("device", True, 64, 2000.0, nhwc=True)]
+    # the row with both features counts towards neither feature's own speed-up
     assert cuda_graph_speedup(rows) == {"fp16 batch 1": 3.0, "fp16 batch 64": 1.1}
     assert nhwc_speedup(rows) == {"fp16 batch 64": 1.5}
     assert [(r["variant"], r["batch_size"]) for r in best_rows(rows)] == [
-        ("deviceFalseFalse", 64), ("deviceTrueFalse", 64), ("deviceFalseTrue", 64)]
+        ("deviceFalseFalse", 64), ("deviceTrueFalse", 64), ("deviceFalseTrue", 64), ("deviceTrueTrue", 64)]
