@@ -49,7 +49,10 @@ def _encode(args: argparse.Namespace) -> dict:
                                                 "uv_mean_vs_scaler"]))
     print(f"\nthe engine's conversion is {result['conversion_speedup']:.3g}x the scaler\n")
     print(markdown_table(result["x264"], ["threads", "ms_per_frame"]))
-    print(f"\nframe threads are {result['frame_threads_speedup']:.3g}x slice threads")
+    print(f"\nframe threads are {result['frame_threads_speedup']:.3g}x slice threads\n")
+    print(markdown_table(result["sink"], ["conversion", "ms_per_frame"]))
+    print(f"\nthe video sink, frames prepared ahead: {result['prepare_ahead_speedup']:.3g}x converting them in the "
+          "writer's thread")
     return {"encode": result}
 
 
@@ -233,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     lab.set_defaults(run=_lab)
 
     encode = commands.add_parser("encode", help="RGB to yuv420p by the engine, FFmpeg's scaler and OpenCV; x264 "
-                                 "frame vs slice threads")
+                                 "frame vs slice threads; the sink's conversion ahead or in the writer's thread")
     encode.add_argument("--frames", type=int, default=64, help="frames of each encode (default 64: frame threads "
                         "need a few frames to start)")
     encode.add_argument("--size", type=_size, default=(1024, 1024))

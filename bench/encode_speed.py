@@ -1,10 +1,12 @@
-"""The encode stage's two choices, each against the alternatives in the same run: RGB -> yuv420p by the engine's
-kernel, FFmpeg's scaler or OpenCV, and x264 on frame threads or on slice threads (PyAV's default)."""
+"""The encode stage's choices, each against the alternatives in the same run: RGB -> yuv420p by the engine's
+kernel, FFmpeg's scaler or OpenCV; x264 on frame threads or on slice threads (PyAV's default); and the video sink
+converting each frame in the writer's thread or taking frames its `prepare` made ahead in a thread of their own."""
 
 from __future__ import annotations
 
 import io
 import time
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 
 import av
@@ -12,7 +14,7 @@ import cv2
 import numpy as np
 
 from oppy.engine.lab import gray_to_l, l_ab_to_rgb
-from oppy.engine.sinks import rgb_to_yuv420p
+from oppy.engine.sinks import VideoSink, rgb_to_yuv420p
 
 from .synth import synth_frames
 from .timing import median_seconds
@@ -46,6 +48,21 @@ def encode_seconds(planes: list[np.ndarray], thread_type: str, preset: str, crf:
     return time.perf_counter() - start
 
 
+def sink_seconds(rgb: list[np.ndarray], preset: str, ahead: bool, crf: int = 20) -> float:
+    """Wall seconds for the engine's video sink to take RGB frames into memory, flushed: converting each in the
+    writer's thread (`write(rgb)`), or, `ahead`, written as another thread `prepare`s them (the engine's way)."""
+    start = time.perf_counter()
+    with VideoSink(io.BytesIO(), 5.0, crf, "libx264", preset) as sink:
+        if ahead:
+            with ThreadPoolExecutor(1) as preparer:
+                for frame in preparer.map(sink.prepare, rgb):
+                    sink.write(frame)
+        else:
+            for frame in rgb:
+                sink.write(frame)
+    return time.perf_counter() - start
+
+
 def bench_encode(frames: int = 64, width: int = 1024, height: int = 1024, preset: str = "veryfast",
                  repeats: int = 3) -> dict:
     """Milliseconds per frame of each conversion (median over the frames, `repeats` rounds) and of each x264
@@ -68,15 +85,23 @@ def bench_encode(frames: int = 64, width: int = 1024, height: int = 1024, preset
                      "y_max_vs_scaler": int(difference[:, :height].max()),
                      "uv_max_vs_scaler": int(difference[:, height:].max()),
                      "uv_mean_vs_scaler": float(difference[:, height:].mean())})
-    threading = {"FRAME": [], "SLICE": []}
+    work = {"FRAME": lambda: encode_seconds(planes, "FRAME", preset),
+            "SLICE": lambda: encode_seconds(planes, "SLICE", preset),
+            "in the writer's thread": lambda: sink_seconds(rgb, preset, ahead=False),
+            "prepared ahead": lambda: sink_seconds(rgb, preset, ahead=True)}
     encode_seconds(planes[:2], "FRAME", preset)  # warm-up: the encoder's tables and threads
+    times = {name: [] for name in work}
     for _ in range(repeats):
-        for thread_type, times in threading.items():
-            times.append(encode_seconds(planes, thread_type, preset))
-    encode_ms = {name: 1e3 * float(np.median(times)) / frames for name, times in threading.items()}
+        for name, run in work.items():
+            times[name].append(run())
+    encode_ms = {name: 1e3 * float(np.median(t)) / frames for name, t in times.items()}
+    sink = [{"conversion": name, "ms_per_frame": encode_ms[name]} for name in ("in the writer's thread",
+                                                                              "prepared ahead")]
     return {
         "frames": frames, "size": f"{width}x{height}", "preset": preset, "repeats": repeats, "conversion": rows,
         "conversion_speedup": rows[1]["ms_per_frame"] / rows[0]["ms_per_frame"],
-        "x264": [{"threads": f"{name.lower()} threads", "ms_per_frame": ms} for name, ms in encode_ms.items()],
+        "x264": [{"threads": f"{name.lower()} threads", "ms_per_frame": encode_ms[name]}
+                 for name in ("FRAME", "SLICE")],
         "frame_threads_speedup": encode_ms["SLICE"] / encode_ms["FRAME"],
+        "sink": sink, "prepare_ahead_speedup": encode_ms["in the writer's thread"] / encode_ms["prepared ahead"],
     }

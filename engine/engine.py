@@ -58,6 +58,7 @@ class _Work:
     chunks: list[Chunk] | None = None  # where its tiles went in the batches
     ab: np.ndarray | None = None
     rgb: np.ndarray | None = None
+    prepared: object | None = None  # the frame as the sink's writer takes it (`_Sink.prepare`), in place of rgb
 
 
 def _each(step: Callable[[_Work], None]) -> Callable[[Iterator], Iterator]:
@@ -146,6 +147,13 @@ class Engine:
             work.rgb = place(work.rgb, work.placement)
         work.lightness = work.ab = None
 
+    @staticmethod
+    def _prepared(prepare: Callable[[np.ndarray], object]) -> Callable[[_Work], None]:
+        def step(work: _Work) -> None:
+            work.prepared, work.rgb = prepare(work.rgb), None
+
+        return step
+
     def _pack(self, packer: BatchPacker) -> Callable[[Iterator], Iterator[TileBatch]]:
         """The tile stage: each frame's tiles cut into the batches; full batches go on, and the one being filled
         goes too once the stage's inbox runs dry (a live source may not send more soon)."""
@@ -194,11 +202,13 @@ class Engine:
         return _as_given(work)
 
     def _pipeline(self, source: Iterable, fit: str | None = None, cancel: threading.Event | None = None,
-                  canvas: tuple[int, int] | None = None) -> Pipeline:
+                  canvas: tuple[int, int] | None = None,
+                  prepare: Callable[[np.ndarray], object] | None = None) -> Pipeline:
         """The stages over a source of `SourceFrame`s and `Skipped`s; `_Work`s and `Skipped`s come out in order.
 
         With `fit` ("letterbox" or "scale"), every frame of another size than `canvas` (width, height; default:
-        the first frame's) is fitted to it.
+        the first frame's) is fitted to it. With `prepare` (a sink's), a stage of its own turns each RGB frame
+        into `_Work.prepared`, off the thread that writes them.
         """
 
         def start(items: Iterator[SourceFrame]) -> Iterator[_Work]:
@@ -216,6 +226,8 @@ class Engine:
         packer = BatchPacker(self.session.batch_size, contract.tile_size, contract.l_scale, contract.l_shift)
         stages = [("to_l", start), ("tile", self._pack(packer)), ("infer", self._infer(packer)),
                   ("blend", _each(self._blend(packer))), ("to_rgb", _each(self._to_rgb))]
+        if prepare is not None:
+            stages.append(("prepare", _each(self._prepared(prepare))))
         return Pipeline(source, stages, self.config.queue_size, passthrough=Skipped, cancel=cancel,
                         idle_stages=("tile",))
 

@@ -76,7 +76,8 @@ def render(engine: Engine, src: str | Path, dst: str | Path, progress: ProgressC
     report = RenderReport(str(src), str(dst), str(engine.session.path), engine.provider, engine.session.fallback,
                           config={k: str(v) for k, v in asdict(config).items()})
     sink = open_sink(dst, config.fps, config.crf, config.codec, config.preset, config.format)
-    pipeline = engine._pipeline(source, fit=config.resize if sink.one_size else None, cancel=stop, canvas=canvas)
+    pipeline = engine._pipeline(source, fit=config.resize if sink.one_size else None, cancel=stop, canvas=canvas,
+                                prepare=sink.prepare)
     encode_seconds = 0.0
     outcome: Outcome = "failed"
     start = time.perf_counter()
@@ -93,7 +94,7 @@ def render(engine: Engine, src: str | Path, dst: str | Path, progress: ProgressC
                         log.info("%s is %dx%d: %s to %dx%d", item.name, *item.resized_from,
                                  "letterboxed" if config.resize == "letterbox" else "scaled", *item.placement.canvas)
                     began = time.perf_counter()
-                    sink.write(item.rgb, item.name)
+                    sink.write(item.prepared, item.name)
                     encode_seconds += time.perf_counter() - began
                     report.frames_out += 1
                     report.tiles += item.plan.count

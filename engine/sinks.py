@@ -11,6 +11,7 @@ import errno
 import logging
 import os
 import sys
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO, Literal, TypeVar
@@ -116,6 +117,11 @@ class _Sink:
         """Finish the output; returns where the frames are (a path, or `-`), or None where none are."""
         raise NotImplementedError
 
+    def prepare(self, rgb: np.ndarray) -> np.ndarray | EncoderFrame:
+        """The work on an HxWx3 uint8 RGB frame that may be done ahead, in another thread than the writer's: what
+        `write` takes in its place. Nothing here; a video converts it for its encoder."""
+        return rgb
+
     def __enter__(self: _S) -> _S:
         return self
 
@@ -127,8 +133,8 @@ class _Sink:
         else:
             self.close("failed")
 
-    def _check_size(self, rgb: np.ndarray, size: tuple[int, int] | None) -> tuple[int, int]:
-        height, width = rgb.shape[:2]
+    def _check_size(self, rgb: np.ndarray | EncoderFrame, size: tuple[int, int] | None) -> tuple[int, int]:
+        width, height = (rgb.width, rgb.height) if isinstance(rgb, EncoderFrame) else rgb.shape[1::-1]
         if size is not None and (width, height) != size:
             raise ValueError(f"frame is {width}x{height}, the output {size[0]}x{size[1]}: fit frames first")
         return width, height
@@ -178,6 +184,15 @@ def rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
     out = np.empty((height * 3 // 2, width), np.uint8)
     _yuv420p_kernel(np.ascontiguousarray(rgb), out.reshape(-1))
     return out
+
+
+@dataclass(frozen=True)
+class EncoderFrame:
+    """An RGB frame of `width` x `height` made into what a video's encoder takes (`VideoSink.prepare`)."""
+
+    frame: av.VideoFrame
+    width: int
+    height: int
 
 
 def _encoder_frame(rgb: np.ndarray, pix_fmt: str) -> av.VideoFrame:
@@ -251,12 +266,20 @@ class VideoSink(_Sink):
         if width % 2 or height % 2:
             log.info("%dx%d is odd: the video is padded to %dx%d", width, height, stream.width, stream.height)
 
-    def write(self, rgb: np.ndarray, name: str = "") -> None:
-        """Encode one HxWx3 uint8 RGB frame of the video's size (the first frame sets it)."""
+    def prepare(self, rgb: np.ndarray) -> EncoderFrame:
+        """The frame converted for the encoder (yuv420p by the engine's kernel), ready for `write`. The engine
+        has its last stage do this, since in the writer's thread the conversion holds up the encoder's threads
+        (`oppy-bench encode`)."""
+        height, width = rgb.shape[:2]
+        return EncoderFrame(_encoder_frame(_even_sized(rgb), self.pix_fmt), width, height)
+
+    def write(self, rgb: np.ndarray | EncoderFrame, name: str = "") -> None:
+        """Encode one HxWx3 uint8 RGB frame (or its `prepare`d form) of the video's size (the first frame sets
+        it)."""
         width, height = self._check_size(rgb, self.size)
         if self._container is None:
             self._open(width, height)
-        frame = _encoder_frame(_even_sized(rgb), self.pix_fmt)
+        frame = (rgb if isinstance(rgb, EncoderFrame) else self.prepare(rgb)).frame
         frame.pts = self.frames
         try:
             self._container.mux(self._stream.encode(frame))

@@ -35,7 +35,7 @@ def test_pipeline_names_the_slowest_stage_and_the_efficiency(tiny_seed, synth_ar
     out = capsys.readouterr().out
     assert "| **end to end** |" in out and "slowest stage: " in out and "pipeline efficiency" in out
     saved = json.loads((tmp_path / "p.json").read_text())["pipeline"]
-    assert len(saved["stages"]) == 7 and saved["slowest_stage"] in out
+    assert len(saved["stages"]) == 8 and saved["slowest_stage"] in out
 
 
 def test_pipeline_with_a_free_model_measures_the_hosts_ceiling(synth_archive, tmp_path, capsys):
@@ -78,8 +78,10 @@ def test_encode_compares_both_conversions_and_both_threadings(tmp_path, capsys):
                  "--repeats", "1"]) == 0
     out = capsys.readouterr().out
     assert "| engine (rgb_to_yuv420p, Numba) |" in out and "| frame threads |" in out
+    assert "| prepared ahead |" in out
     saved = json.loads((tmp_path / "e.json").read_text())["encode"]
     assert saved["conversion_speedup"] > 0 and saved["frame_threads_speedup"] > 0
+    assert saved["prepare_ahead_speedup"] > 0 and len(saved["sink"]) == 2
     engine, scaler, _ = saved["conversion"]
     assert scaler["y_max_vs_scaler"] == scaler["uv_max_vs_scaler"] == 0  # the reference against itself
     # the engine's colour is smooth: its conversion agrees with the scaler's on luma and nearly on chroma

@@ -53,6 +53,38 @@ def test_frames_of_another_size_are_refused(tmp_path):
     assert len(frames) == 1
 
 
+@pytest.mark.parametrize(("width", "height"), [(64, 48), (65, 47)])
+def test_prepared_frames_make_the_same_video_as_rgb_frames(tmp_path, width, height):
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(4)]
+    with VideoSink(tmp_path / "rgb.mp4") as sink:
+        for rgb in frames:
+            sink.write(rgb)
+    with VideoSink(tmp_path / "prepared.mp4") as sink:
+        prepared = [sink.prepare(rgb) for rgb in frames]  # before the video is opened, as the engine does
+        for frame in prepared:
+            sink.write(frame)
+    assert (prepared[0].width, prepared[0].height) == (width, height)
+    from_rgb, _ = decode(tmp_path / "rgb.mp4")
+    from_prepared, _ = decode(tmp_path / "prepared.mp4")
+    assert len(from_prepared) == 4
+    for a, b in zip(from_rgb, from_prepared, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_prepared_frame_of_another_size_is_refused(tmp_path):
+    with VideoSink(tmp_path / "out.mp4") as sink:
+        sink.write(sink.prepare(np.zeros((32, 48, 3), np.uint8)))
+        with pytest.raises(ValueError, match="frame is 47x31, the output 48x32"):
+            sink.write(sink.prepare(np.zeros((31, 47, 3), np.uint8)))
+
+
+def test_sinks_without_a_conversion_prepare_nothing(tmp_path):
+    rgb = np.zeros((4, 6, 3), np.uint8)
+    assert RawVideoSink(tmp_path / "raw.rgb").prepare(rgb) is rgb
+    assert ImageFolderSink(tmp_path / "pngs").prepare(rgb) is rgb
+
+
 def grey_frames(count: int, height: int = 48, width: int = 64) -> list[np.ndarray]:
     return [np.full((height, width, 3), (10 + 20 * i) % 256, np.uint8) for i in range(count)]
 
