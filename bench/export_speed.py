@@ -1,5 +1,6 @@
 """Exported graphs on the CPU provider: tf2onnx's inputs_as_nchw against ONNX Runtime's own layout pass, the
-offline ORT-optimized graph of `oppy-export --optimize`, and the float16 copy's speed and error.
+graph without `oppy-export`'s upsampling fold, the offline ORT-optimized graph of `oppy-export --optimize`, and the
+float16 copy's speed and error.
 
 Every variant is timed in the same process in alternating rounds (`oppy.export.speed`); needs the `train` extra.
 """
@@ -14,6 +15,7 @@ import numpy as np
 import onnx
 
 from oppy.export.convert import load_network, to_fp16, to_onnx
+from oppy.export.graph import fold_nearest_upsampling
 from oppy.export.metadata import run_contract, stamp
 from oppy.export.parity import FP16_TOLERANCE, check_parity, keras_predict, parity_tiles
 from oppy.export.speed import alternating_times, cpu_session, runner
@@ -22,6 +24,7 @@ from oppy.export.speed import alternating_times, cpu_session, runner
 VARIANTS = {
     "NHWC export, ORT all (shipped)": ("nhwc", "all"),
     "NHWC export, ORT extended (no layout pass)": ("nhwc", "extended"),
+    "tf2onnx's upsampling repeats (no fold), ORT all": ("unfolded", "all"),
     "inputs_as_nchw, ORT all": ("nchw", "all"),
     "inputs_as_nchw, ORT extended": ("nchw", "extended"),
     "--optimize (offline extended), ORT all": ("offline-extended", "all"),
@@ -63,8 +66,10 @@ def bench_export(source: str | Path | None = None, arch: str = "unet", batch_siz
     else:
         network, run_dir = load_network(source)
     contract = run_contract(run_dir, network.name, network.input_shape[1])
-    graphs = {"nhwc": stamp(to_onnx(network, contract), contract),
+    graphs = {"unfolded": stamp(to_onnx(network, contract), contract),
+              "nhwc": stamp(to_onnx(network, contract), contract),
               "nchw": stamp(to_onnx(network, contract, inputs_as_nchw=True), contract)}
+    folded = {name: fold_nearest_upsampling(graphs[name]) for name in ("nhwc", "nchw")}  # as oppy-export does
     graphs["fp16"] = to_fp16(graphs["nhwc"])
     tile_sets = parity_tiles(contract, images)
     batch = parity_tiles(contract, count=batch_size, seed=1)["random"]
@@ -95,6 +100,7 @@ def bench_export(source: str | Path | None = None, arch: str = "unet", batch_siz
                         for name, ops in nodes.items()},
         # the same operators in the same order once ONNX Runtime has optimized both at the engine's level
         "inputs_as_nchw_same_graph_as_nhwc_after_ort": nodes["nchw-offline-all"] == nodes["offline-all"],
+        "upsamplings_folded": folded,
         "session_load_ms": {graph: 1000 * float(np.median(s)) for graph, s in loads.items()},
         "fp16": {"ort_cpu_max_abs_ab": fp16.max_abs, "tolerance": FP16_TOLERANCE,
                  "tf_float16_arithmetic_max_abs_ab": _float16_arithmetic_error(network, tile_sets)},
