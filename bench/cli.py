@@ -146,7 +146,7 @@ def _pipeline(args: argparse.Namespace) -> dict:
     result["model"] = what
     print(f"{result['frames']} frames of {result['size']}, {result['tiles_per_frame']} tiles each; model: {what}; "
           f"provider {result['provider']}, batch {result['batch_size']}, {result['decode_threads']} decode "
-          "threads\n")
+          f"threads, {result['codec']} preset {result['preset']}\n")
     print(markdown_table([*result["stages"], {"stage": "**end to end**", "frames_per_s": result["e2e_frames_per_s"],
                                               "ms_per_frame": 1000 / result["e2e_frames_per_s"]}],
                          ["stage", "frames_per_s", "ms_per_frame"]))

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The GPU check of `oppy-bench` in one command: tiles/s on cuda (host buffers, device buffers, CUDA graphs,
 # channels-last kernels), cpu and tensorrt, float32 and float16, batch sizes 1..2048; then every pipeline stage
-# alone and end to end with --provider cuda on a generated 1024x1024 archive of 64 frames, with the model and with
-# a free stand-in (the host's ceiling); the encode stage's choices (`encode`); and whether the engine's frames on
-# the GPU are the CPU's (`agreement`, 16 frames). JSON, markdown tables, a plot and the logs go into OUT_DIR,
-# named after the GPU. About 3 minutes on an H200 with 16 cores; each step has its own time limit (at most 10
-# minutes in all), and one that fails or runs out leaves the others' results.
+# alone and end to end with --provider cuda on a generated 1024x1024 archive of 64 frames, with the model (x264 at
+# the default preset and at ultrafast) and with a free stand-in (the host's ceiling); the encode stage's choices
+# (`encode`, both presets); and whether the engine's frames on the GPU are the CPU's (`agreement`, 16 frames).
+# JSON, markdown tables, a plot and the logs go into OUT_DIR, named after the GPU. About 2 minutes on an H200 with
+# 16 cores; each step has its own time limit (at most 10 minutes in all), and one that fails or runs out leaves the
+# others' results.
 #
 #   bash bench/gpu_check.sh OUT_DIR
 #
@@ -28,11 +29,11 @@ model=(); [ -n "${MODEL:-}" ] && model=(--model "$MODEL")
 if [ "${OPPY_GPU_CHECK_CPU:-0}" = 1 ]; then
   pipe_provider=cpu frames=3 size=128x128 batches=1,4 trt_batches=4 pipe_batch=16 repeats=2 encode_frames=16
   max_seconds=0.5 limit_cuda=120 limit_cpu=120 limit_trt=60 limit_pipeline=120 limit_free=120 limit_encode=60
-  limit_agreement=60
+  limit_agreement=60 limit_ultrafast=120 limit_encode_ultrafast=60
 else
   pipe_provider=cuda frames=64 size=1024x1024 batches=1,16,64,256,1024,2048 trt_batches=64,256,1024 encode_frames=64
-  pipe_batch=1024 repeats=5 max_seconds=2 limit_cuda=180 limit_cpu=70 limit_trt=60 limit_pipeline=110
-  limit_free=70 limit_encode=50 limit_agreement=60
+  pipe_batch=1024 repeats=5 max_seconds=2 limit_cuda=150 limit_cpu=60 limit_trt=50 limit_pipeline=90
+  limit_free=60 limit_encode=40 limit_agreement=50 limit_ultrafast=60 limit_encode_ultrafast=40
 fi
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)
 tag=$(printf '%s' "${gpu:-cpu}" | tr -cs 'A-Za-z0-9' '-' | tr 'A-Z' 'a-z' | sed 's/^-//; s/-$//')
@@ -69,7 +70,12 @@ step "pipeline-$pipe_provider-$tag" "$limit_pipeline" pipeline "$work/archive" "
   --provider "$pipe_provider" --batch-size "$pipe_batch" --repeats 2
 step "pipeline-free-$pipe_provider-$tag" "$limit_free" pipeline "$work/archive" --free-model \
   --provider "$pipe_provider" --batch-size "$pipe_batch" --repeats 2
+# x264's fastest preset: how far the end to end moves when the encoder costs less
+step "pipeline-ultrafast-$pipe_provider-$tag" "$limit_ultrafast" pipeline "$work/archive" "${model[@]}" \
+  --provider "$pipe_provider" --batch-size "$pipe_batch" --preset ultrafast --repeats 2
 step "encode-$tag" "$limit_encode" encode --frames "$encode_frames" --size "$size" --repeats 3
+step "encode-ultrafast-$tag" "$limit_encode_ultrafast" encode --frames "$encode_frames" --size "$size" \
+  --preset ultrafast --repeats 3
 step "agreement-$pipe_provider-$tag" "$limit_agreement" agreement "$work/archive" "${model[@]}" \
   --provider "$pipe_provider" --batch-size "$pipe_batch" --limit 16
 exit $status

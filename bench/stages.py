@@ -132,7 +132,7 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
                 reports.append(report)
         seconds = {name: statistics.median(r[name] for r in rounds) for name in STAGES}
         median_report = sorted(reports, key=lambda r: r.frames_per_second)[len(reports) // 2]
-        provider_used, tiles_per_frame = engine.provider, plans[0].count
+        provider_used, tiles_per_frame, config = engine.provider, plans[0].count, engine.config
     rows = [{"stage": name, "seconds": seconds[name], "frames_per_s": count / seconds[name],
              "ms_per_frame": 1000 * seconds[name] / count} for name in STAGES]
     slowest = min(rows, key=lambda r: r["frames_per_s"])
@@ -142,7 +142,7 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
     return {
         "input": str(source), "frames": count, "size": f"{width}x{height}", "model": str(model),
         "provider": provider_used, "batch_size": batch_size, "overlap": overlap, "tiles_per_frame": tiles_per_frame,
-        "decode_threads": threads,
+        "decode_threads": threads, "codec": config.codec, "preset": config.preset,
         "repeats": repeats, "stages": rows, "slowest_stage": slowest["stage"],
         "slowest_frames_per_s": slowest["frames_per_s"], "e2e_frames_per_s": e2e,
         "efficiency": e2e / slowest["frames_per_s"], "serial_frames_per_s": serial,
