@@ -54,9 +54,13 @@ def main(argv: list[str] | None = None) -> int:
                             parity_images=args.parity_images, parity_tiles=args.parity_tiles)
     try:
         if Path(args.source).suffix.lower() == ".onnx":
-            if args.fp16 or args.optimize or args.parity_images:
-                raise OppyError("--fp16, --optimize and --parity-images need the Keras network: give its run "
-                                "directory or .keras file")
+            parser = build_parser()
+            given = [f"--{name.replace('_', '-')}" for name in ("opset", "overlap", "fp16", "optimize",
+                                                                 "parity_images", "parity_tiles")
+                     if getattr(args, name) != parser.get_default(name)]
+            if given:
+                raise OppyError(f"{', '.join(given)} need the Keras network: give its run directory or .keras "
+                                "file (an .onnx source only gets the graph rewrites)")
             rewrites = {"nearest_upsampling_to_resize": rewrite_file(args.source, args.out)}
             report = {"source": args.source, "path": str(args.out), "graph_rewrites": rewrites,
                       "outputs": "identical to the source's"}

@@ -8,7 +8,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from oppy.engine.contract import KEY_EXPORTER
-from oppy.engine.errors import ModelError
+from oppy.engine.errors import ModelError, OppyError
 from oppy.export.cli import main as export_main
 from oppy.export.convert import to_onnx
 from oppy.export.graph import check_same_outputs, fold_nearest_upsampling, rewrite_file
@@ -18,11 +18,13 @@ from oppy.training.data import CONTRACT
 N, C, H, W = 3, 4, 5, 6
 
 
-def repeats_graph(end_channels_first: bool = True, extra_reader: bool = False) -> onnx.ModelProto:
+def repeats_graph(end_channels_first: bool = True, extra_reader: bool = False,
+                  rows: tuple[int, ...] = (-1, 2 * H, W, C)) -> onnx.ModelProto:
     """The shape of tf2onnx's nearest UpSampling2D on a channels-first [N, C, H, W] input: repeat rows, then
-    columns, channels-last between two transposes. `extra_reader` lets another node read a repeat's result."""
+    columns, channels-last between two transposes. `extra_reader` lets another node read a repeat's result;
+    `rows` is the shape of the first repeat's result."""
     constants = [numpy_helper.from_array(np.array(v, np.int64), name) for name, v in [
-        ("axis3", [3]), ("twice", [1, 1, 1, 2, 1]), ("rows", [-1, 2 * H, W, C]), ("both", [-1, 2 * H, 2 * W, C])]]
+        ("axis3", [3]), ("twice", [1, 1, 1, 2, 1]), ("rows", list(rows)), ("both", [-1, 2 * H, 2 * W, C])]]
     nodes = [
         helper.make_node("Relu", ["x"], ["a"]),
         helper.make_node("Unsqueeze", ["a", "axis3"], ["u1"]),
@@ -67,11 +69,28 @@ def test_the_repeats_become_one_resize_that_copies_each_value_into_a_2x2_block(e
     np.testing.assert_array_equal(run(model, x), expected)
 
 
+def test_initializers_listed_as_inputs_go_with_the_repeats():
+    model = repeats_graph()  # older exporters list initializers among the graph's inputs too
+    model.graph.input.append(helper.make_tensor_value_info("twice", TensorProto.INT64, [5]))
+    assert fold_nearest_upsampling(model) == 1
+    assert [value.name for value in model.graph.input] == ["x"]
+
+
 def test_a_repeat_whose_result_is_read_elsewhere_is_left_alone():
     model = repeats_graph(extra_reader=True)
     before = model.SerializeToString()
     assert fold_nearest_upsampling(model) == 0
     assert model.SerializeToString() == before
+
+
+def test_the_same_operators_reshaping_otherwise_are_checked_and_left_alone(caplog):
+    """Operators in the order of the repeats, but the first Reshape lays the rows out differently: not an
+    upsampling, though the match reads only operators."""
+    model = repeats_graph(rows=(-1, 2 * H, W * C, 1))
+    before = model.SerializeToString()
+    assert fold_nearest_upsampling(model) == 0
+    assert model.SerializeToString() == before
+    assert "upsampling fold undone" in caplog.text
 
 
 def test_a_model_that_changed_is_caught():
@@ -106,14 +125,23 @@ def test_rewrite_file_keeps_the_metadata_and_records_the_rewrite(tmp_path):
     assert "Tile" not in {node.op_type for node in onnx.load(tmp_path / "out.onnx").graph.node}
 
 
+def test_rewrite_file_replaces_its_source_in_place_and_wants_an_existing_folder(tmp_path):
+    onnx.save(repeats_graph(), tmp_path / "m.onnx")
+    assert rewrite_file(tmp_path / "m.onnx", tmp_path / "m.onnx") == 1
+    assert "Resize" in {node.op_type for node in onnx.load(tmp_path / "m.onnx").graph.node}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]  # no partial file left
+    with pytest.raises(OppyError, match="folder does not exist"):
+        rewrite_file(tmp_path / "m.onnx", tmp_path / "missing" / "m.onnx")
+
+
 def test_oppy_export_rewrites_an_onnx_model_and_refuses_what_needs_keras(tmp_path, capsys):
     onnx.save(repeats_graph(), tmp_path / "in.onnx")
     assert export_main([str(tmp_path / "in.onnx"), str(tmp_path / "out.onnx")]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["graph_rewrites"] == {"nearest_upsampling_to_resize": 1}
     assert (tmp_path / "out.onnx").is_file()
-    assert export_main([str(tmp_path / "in.onnx"), str(tmp_path / "again.onnx"), "--fp16"]) == 2
-    assert "need the Keras network" in capsys.readouterr().err
+    assert export_main([str(tmp_path / "in.onnx"), str(tmp_path / "again.onnx"), "--fp16", "--overlap", "8"]) == 2
+    assert "--overlap, --fp16 need the Keras network" in capsys.readouterr().err
     (tmp_path / "broken.onnx").write_bytes(b"not a model")
     assert export_main([str(tmp_path / "broken.onnx"), str(tmp_path / "x.onnx")]) == 2
     assert "cannot read the ONNX model" in capsys.readouterr().err
