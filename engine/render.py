@@ -94,7 +94,7 @@ def render(engine: Engine, src: str | Path, dst: str | Path, progress: ProgressC
                         log.info("%s is %dx%d: %s to %dx%d", item.name, *item.resized_from,
                                  "letterboxed" if config.resize == "letterbox" else "scaled", *item.placement.canvas)
                     began = time.perf_counter()
-                    sink.write(item.prepared, item.name)
+                    sink.write(item.rgb if item.prepared is None else item.prepared, item.name)
                     encode_seconds += time.perf_counter() - began
                     report.frames_out += 1
                     report.tiles += item.plan.count

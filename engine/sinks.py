@@ -11,6 +11,7 @@ import errno
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -109,6 +110,9 @@ class _Sink:
 
     #: whether every frame must have the first frame's size (a video) or each may keep its own (images)
     one_size = True
+    #: the work on an HxWx3 uint8 RGB frame that may be done ahead, in another thread than the writer's; `write`
+    #: takes its result in place of the frame. None: this sink writes RGB as it is (a video converts it)
+    prepare: Callable[[np.ndarray], EncoderFrame] | None = None
 
     def __init__(self) -> None:
         self.frames = 0
@@ -117,10 +121,6 @@ class _Sink:
         """Finish the output; returns where the frames are (a path, or `-`), or None where none are."""
         raise NotImplementedError
 
-    def prepare(self, rgb: np.ndarray) -> np.ndarray | EncoderFrame:
-        """The work on an HxWx3 uint8 RGB frame that may be done ahead, in another thread than the writer's: what
-        `write` takes in its place. Nothing here; a video converts it for its encoder."""
-        return rgb
 
     def __enter__(self: _S) -> _S:
         return self

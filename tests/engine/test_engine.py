@@ -99,6 +99,7 @@ def test_render_reports_skips_and_writes_image_folders(archive, constant_model, 
     assert report.frames_in == 8 and report.frames_out == 7
     assert report.skipped == [{"name": "broken.png", "reason": "not a decodable image"}]
     assert (out / "sol7_colour.png").exists() and len(list(out.iterdir())) == 7
+    assert "prepare" not in report.stage_busy_seconds  # PNGs need no work ahead of the writer: no such stage
 
 
 def test_render_refuses_to_overwrite_and_to_render_nothing(archive, constant_model, tmp_path):

@@ -3,7 +3,7 @@ import pytest
 
 from oppy.engine.contract import KEY_AB_SCALE, ModelContract
 from oppy.engine.errors import ModelError, OppyError
-from oppy.engine.session import ModelSession, _provider_options, choose_providers
+from oppy.engine.session import ModelSession, choose_providers
 from tests.conftest import affine_model
 
 
@@ -103,9 +103,3 @@ def test_the_output_goes_where_the_caller_asks_and_is_checked(tmp_path):
     np.testing.assert_allclose(shared, 3.0)  # without `out`: the session's own array, written by every run
     with pytest.raises(ValueError, match="C-contiguous float32"):
         session.run(batch, np.zeros((2, 64, 64, 1), np.float32))
-
-
-def test_the_cuda_provider_is_asked_for_channels_last_kernels():
-    # 1.13x tiles/s at batch 1024 on an H200, outputs within 2e-4 (README, Performance: GPU)
-    assert _provider_options("CUDAExecutionProvider") == {"prefer_nhwc": "1"}
-    assert _provider_options("CPUExecutionProvider") == {}

@@ -79,12 +79,6 @@ def test_a_prepared_frame_of_another_size_is_refused(tmp_path):
             sink.write(sink.prepare(np.zeros((31, 47, 3), np.uint8)))
 
 
-def test_sinks_without_a_conversion_prepare_nothing(tmp_path):
-    rgb = np.zeros((4, 6, 3), np.uint8)
-    assert RawVideoSink(tmp_path / "raw.rgb").prepare(rgb) is rgb
-    assert ImageFolderSink(tmp_path / "pngs").prepare(rgb) is rgb
-
-
 def grey_frames(count: int, height: int = 48, width: int = 64) -> list[np.ndarray]:
     return [np.full((height, width, 3), (10 + 20 * i) % 256, np.uint8) for i in range(count)]
 
