@@ -47,7 +47,8 @@ def _encode(args: argparse.Namespace) -> dict:
     print(f"{result['frames']} frames of {result['size']}, x264 preset {result['preset']}\n")
     print(markdown_table(result["conversion"], ["how", "ms_per_frame", "y_max_vs_scaler", "uv_max_vs_scaler",
                                                 "uv_mean_vs_scaler"]))
-    print(f"\nthe engine's conversion is {result['conversion_speedup']:.3g}x the scaler\n")
+    print(f"\nthe engine's conversion is {result['conversion_speedup']:.3g}x the scaler; into a PyAV frame's planes, "
+          f"{result['into_frame_speedup']:.3g}x converting to an array and copying that in\n")
     print(markdown_table(result["x264"], ["threads", "ms_per_frame"]))
     print(f"\nframe threads are {result['frame_threads_speedup']:.3g}x slice threads\n")
     print(markdown_table(result["sink"], ["conversion", "ms_per_frame"]))

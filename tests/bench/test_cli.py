@@ -81,11 +81,13 @@ def test_encode_compares_both_conversions_and_both_threadings(tmp_path, capsys):
     assert "| prepared ahead |" in out
     saved = json.loads((tmp_path / "e.json").read_text())["encode"]
     assert saved["conversion_speedup"] > 0 and saved["frame_threads_speedup"] > 0
-    assert saved["prepare_ahead_speedup"] > 0 and len(saved["sink"]) == 2
-    engine, scaler, _ = saved["conversion"]
+    assert saved["prepare_ahead_speedup"] > 0 and len(saved["sink"]) == 2 and saved["into_frame_speedup"] > 0
+    engine, scaler, _, into_frame, copied = saved["conversion"]
     assert scaler["y_max_vs_scaler"] == scaler["uv_max_vs_scaler"] == 0  # the reference against itself
     # the engine's colour is smooth: its conversion agrees with the scaler's on luma and nearly on chroma
     assert engine["y_max_vs_scaler"] <= 1 and engine["uv_mean_vs_scaler"] < 0.5
+    for key in ("y_max_vs_scaler", "uv_max_vs_scaler", "uv_mean_vs_scaler"):  # the same kernel, either way
+        assert into_frame[key] == copied[key] == engine[key]
 
 
 def test_agreement_compares_a_provider_with_the_cpu_frame_by_frame(tiny_seed, synth_archive, tmp_path, capsys):

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from oppy.engine.errors import OppyError
-from oppy.engine.sinks import ImageFolderSink, RawVideoSink, VideoSink, check_output, open_sink, rgb_to_yuv420p
+from oppy.engine.sinks import (
+    ImageFolderSink,
+    RawVideoSink,
+    VideoSink,
+    check_output,
+    open_sink,
+    rgb_to_yuv420p,
+    rgb_to_yuv420p_frame,
+)
 
 
 def decode(path):
@@ -243,3 +251,13 @@ def test_yuv_conversion_wants_even_sided_rgb():
     for wrong in (np.zeros((3, 4, 3), np.uint8), np.zeros((4, 4, 3), np.float32), np.zeros((4, 4), np.uint8)):
         with pytest.raises(ValueError, match="even sides"):
             rgb_to_yuv420p(wrong)
+
+
+@pytest.mark.parametrize(("width", "height"), [(1000, 750), (66, 48), (64, 2)])
+def test_a_frame_converted_in_place_holds_the_planes_of_the_array_whatever_its_row_padding(width, height):
+    # PyAV pads rows to its alignment (1000 px: Y rows of 1008 bytes, U and V of 512): the kernel writes past none
+    # of it into the picture, as PyAV's own reading of the frame shows
+    rgb = np.random.default_rng(width).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    frame = rgb_to_yuv420p_frame(rgb)
+    assert (frame.width, frame.height, frame.format.name) == (width, height, "yuv420p")
+    np.testing.assert_array_equal(frame.to_ndarray(), rgb_to_yuv420p(rgb))
