@@ -66,8 +66,8 @@ def bench_export(source: str | Path | None = None, arch: str = "unet", batch_siz
     else:
         network, run_dir = load_network(source)
     contract = run_contract(run_dir, network.name, network.input_shape[1])
-    graphs = {"unfolded": stamp(to_onnx(network, contract), contract),
-              "nhwc": stamp(to_onnx(network, contract), contract),
+    unfolded = stamp(to_onnx(network, contract), contract)
+    graphs = {"unfolded": unfolded, "nhwc": onnx.ModelProto.FromString(unfolded.SerializeToString()),
               "nchw": stamp(to_onnx(network, contract, inputs_as_nchw=True), contract)}
     folded = {name: fold_nearest_upsampling(graphs[name]) for name in ("nhwc", "nchw")}  # as oppy-export does
     graphs["fp16"] = to_fp16(graphs["nhwc"])

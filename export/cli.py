@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s: %(message)s")
     logging.getLogger("tf2onnx").setLevel(logging.WARNING)  # it logs every conversion step at INFO
     from .convert import ExportOptions, export_model
-    from .graph import rewrite_file
+    from .graph import FOLD_RECORD, rewrite_file
 
     options = ExportOptions(opset=args.opset, overlap=args.overlap, fp16=args.fp16, optimize=args.optimize,
                             parity_images=args.parity_images, parity_tiles=args.parity_tiles)
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             if given:
                 raise OppyError(f"{', '.join(given)} need the Keras network: give its run directory or .keras "
                                 "file (an .onnx source only gets the graph rewrites)")
-            rewrites = {"nearest_upsampling_to_resize": rewrite_file(args.source, args.out)}
+            rewrites = {FOLD_RECORD: rewrite_file(args.source, args.out)}
             report = {"source": args.source, "path": str(args.out), "graph_rewrites": rewrites,
                       "outputs": "identical to the source's"}
         else:

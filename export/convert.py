@@ -19,7 +19,7 @@ from oppy.engine.contract import DEFAULT_OVERLAP, ModelContract
 from oppy.engine.errors import ModelError, OppyError
 from oppy.engine.session import choose_providers
 
-from .graph import fold_nearest_upsampling
+from .graph import FOLD_RECORD, fold_nearest_upsampling
 from .metadata import RUN_SUMMARY, exporter_versions, run_contract, stamp, with_exporter
 from .parity import FP16_TOLERANCE, FP32_TOLERANCE, Parity, check_parity, parity_tiles
 from .speed import alternating_times, cpu_session, runner
@@ -216,7 +216,7 @@ def export_model(source: str | Path, out: str | Path, options: ExportOptions = E
     exporter = {"tools": exporter_versions(), "opset": options.opset, "source": str(source),
                 "precision": "float32"}
     model = to_onnx(network, contract, options.opset)
-    exporter["graph_rewrites"] = {"nearest_upsampling_to_resize": fold_nearest_upsampling(model)}
+    exporter["graph_rewrites"] = {FOLD_RECORD: fold_nearest_upsampling(model)}
     report = {"source": str(source), "run_dir": str(run_dir) if run_dir else None,
               "contract": contract.to_metadata(),
               "float32": _write_checked(model, out, contract, exporter, network, tiles, FP32_TOLERANCE, "cpu")}

@@ -19,8 +19,12 @@ from onnx import helper, numpy_helper
 from oppy.engine.contract import KEY_EXPORTER
 from oppy.engine.errors import ModelError, OppyError
 
+from .metadata import _compact
+
 log = logging.getLogger(__name__)
 
+#: the name under which an exporter record (`graph_rewrites`) counts the folds
+FOLD_RECORD = "nearest_upsampling_to_resize"
 #: Resize(nearest) that copies every value into a 2x2 block: source index = floor(output index / 2), exactly
 _NEAREST_2X = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
 _TO_CHANNELS_LAST_5D = [0, 2, 3, 4, 1]
@@ -203,7 +207,7 @@ def _record(model: onnx.ModelProto, rewrites: dict[str, int]) -> None:
         if prop.key == KEY_EXPORTER:
             exporter = json.loads(prop.value)
             exporter["graph_rewrites"] = {**exporter.get("graph_rewrites", {}), **rewrites}
-            prop.value = json.dumps(exporter, separators=(",", ":"))
+            prop.value = _compact(exporter)
 
 
 def rewrite_file(source: str | Path, out: str | Path) -> int:
@@ -219,7 +223,7 @@ def rewrite_file(source: str | Path, out: str | Path) -> int:
         raise ModelError(f"cannot read the ONNX model {str(source)!r}: {exc}") from exc
     folded = fold_nearest_upsampling(model)
     if folded:
-        _record(model, {"nearest_upsampling_to_resize": folded})
+        _record(model, {FOLD_RECORD: folded})
     partial = out.with_name(f".{out.name}.partial")
     try:
         onnx.save(model, str(partial))
