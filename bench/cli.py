@@ -13,6 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from oppy.engine.scale import AUTO, chroma_scale_argument
+
 from .timing import machine, markdown_table
 
 
@@ -142,10 +144,11 @@ def _pipeline(args: argparse.Namespace) -> dict:
         else:
             model, what = benchmark_model(args.model, tmp)
         result = bench_pipeline(args.input, model, args.provider, args.batch_size, args.repeats, args.warmup,
-                                overlap=args.overlap, threads=args.threads,
+                                overlap=args.overlap, chroma_scale=args.chroma_scale, threads=args.threads,
                                 decode_threads=args.decode_threads, preset=args.preset, codec=args.codec)
     result["model"] = what
-    print(f"{result['frames']} frames of {result['size']}, {result['tiles_per_frame']} tiles each; model: {what}; "
+    print(f"{result['frames']} frames of {result['size']}, {result['tiles_per_frame']} tiles each at chroma scale "
+          f"{result['chroma_scale']:.3g} ({result['chroma_scale_setting']}); model: {what}; "
           f"provider {result['provider']}, batch {result['batch_size']}, {result['decode_threads']} decode "
           f"threads, {result['codec']} preset {result['preset']}\n")
     print(markdown_table([*result["stages"], {"stage": "**end to end**", "frames_per_s": result["e2e_frames_per_s"],
@@ -290,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline.add_argument("--provider", default="cpu")
     pipeline.add_argument("--batch-size", type=int, default=256)
     pipeline.add_argument("--overlap", type=int, help="default: the model's recommendation")
+    pipeline.add_argument("--chroma-scale", type=chroma_scale_argument, default=AUTO, metavar="auto|S",
+                          help="the engine's chroma scale (default: %(default)s)")
     pipeline.add_argument("--threads", type=int, default=0)
     pipeline.add_argument("--decode-threads", type=int, default=0, help="0: one per core, up to 8 (the engine's "
                           "default)")

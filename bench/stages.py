@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from oppy.engine import Engine, OppyError
-from oppy.engine.batches import BatchPacker, Chunk, TileBatch
-from oppy.engine.lab import l_ab_to_rgb, to_lightness
+from oppy.engine.batches import TileBatch
 from oppy.engine.sinks import EncoderFrame, VideoSink
 from oppy.engine.sources import SourceFrame, decode_threads, open_source
-from oppy.engine.tiles import blend_chunks, plan_tiles
+from oppy.engine.stages import STAGE_NAMES, Stages, Work
 
-STAGES = ("decode", "to_l", "tile", "infer", "blend", "to_rgb", "prepare", "encode")
+#: the engine's own stages, between the source's decoding and the video sink's preparing and encoding
+STAGES = ("decode", *STAGE_NAMES, "prepare", "encode")
 
 
 def decode(source: str | Path, threads: int = 1) -> list[np.ndarray]:
@@ -29,33 +29,17 @@ def decode(source: str | Path, threads: int = 1) -> list[np.ndarray]:
     return [item.pixels for item in open_source(source, threads=threads) if isinstance(item, SourceFrame)]
 
 
-def tile(packer: BatchPacker, lightness: list[np.ndarray], plans: list) -> tuple[list[list[Chunk]], list[TileBatch]]:
-    """Every frame's tiles cut into batches as the engine cuts them: each frame's chunks, and the batches (the
-    last one padded)."""
-    chunks, batches = [], []
-    for frame, (plane, plan) in enumerate(zip(lightness, plans, strict=True)):
-        frame_chunks, full = packer.add(frame, plane, plan)
-        chunks.append(frame_chunks)
-        batches += full
-    if (last := packer.flush()) is not None:
+def tile(stages: Stages, works: list[Work]) -> list[TileBatch]:
+    """Every frame's tiles cut into batches by the engine's tile stage: the batches, the last one padded."""
+    batches = [batch for work in works for batch in stages.tile(work)]
+    if (last := stages.flush()) is not None:
         batches.append(last)
-    return chunks, batches
+    return batches
 
 
-def infer(engine: Engine, packer: BatchPacker, batches: list[TileBatch]) -> None:
-    """Every batch through the engine's session, as the engine's infer stage runs them."""
-    for batch in batches:
-        engine.session.run(batch.tiles, batch.output)
-        packer.recycle(batch)
-
-
-def blend(packer: BatchPacker, chunks: list[list[Chunk]], plans: list, scale: float) -> list[np.ndarray]:
-    """Every frame's a, b planes from its results in the batch outputs, as the engine's blend stage makes them."""
-    planes = []
-    for frame_chunks, plan in zip(chunks, plans, strict=True):
-        planes.append(blend_chunks([c.output for c in frame_chunks], plan, scale))
-        packer.release(frame_chunks)
-    return planes
+def each(step: Callable[[Work], None], works: list[Work]) -> Callable[[], None]:
+    """One stage over every frame, as a call to time."""
+    return lambda: [step(work) for work in works]
 
 
 def video_sink(path: Path, engine: Engine) -> VideoSink:
@@ -96,10 +80,8 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
     count = len(pixels)
     with tempfile.TemporaryDirectory() as tmp, Engine(model, provider=provider, batch_size=batch_size,
                                                       overwrite=True, **engine_options) as engine:
-        contract, overlap = engine.contract, engine.overlap
         threads = decode_threads(engine.config.decode_threads)
-        plans = [plan_tiles(*p.shape[:2], contract.tile_size, overlap) for p in pixels]
-        packer = BatchPacker(batch_size, contract.tile_size, contract.l_scale, contract.l_shift)
+        stages = engine.stages()
         preparer = video_sink(Path(tmp) / "unused.mp4", engine)  # only its `prepare`: it opens no file
 
         def one_round() -> dict[str, float]:
@@ -113,15 +95,19 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
                 return result
 
             frames = timed("decode", lambda: decode(source, threads))
-            lightness = timed("to_l", lambda: [to_lightness(p) for p in frames])
-            chunks, batches = timed("tile", lambda: tile(packer, lightness, plans))
-            timed("infer", lambda: infer(engine, packer, batches))
-            ab = timed("blend", lambda: blend(packer, chunks, plans, contract.ab_scale))
-            rgb = timed("to_rgb", lambda: [l_ab_to_rgb(lum, chroma) for lum, chroma in zip(lightness, ab, strict=True)])
-            prepared = timed("prepare", lambda: [preparer.prepare(frame) for frame in rgb])
+            works = [Work(index, f"frame {index}", pixels) for index, pixels in enumerate(frames)]
+            timed("to_l", each(stages.to_l, works))
+            timed("shrink", each(stages.shrink, works))
+            batches = timed("tile", lambda: tile(stages, works))
+            timed("infer", lambda: [stages.infer(batch) for batch in batches])
+            for name in ("blend", "grow", "to_rgb"):
+                timed(name, each(getattr(stages, name), works))
+            prepared = timed("prepare", lambda: [preparer.prepare(work.rgb) for work in works])
             timed("encode", lambda: encode(prepared, Path(tmp) / "encode.mp4", engine))
+            last_round[:] = works
             return seconds
 
+        last_round: list[Work] = []
         # rounds alternate with whole renders, so that a change in the machine's load hits both alike
         rounds, reports = [], []
         for i in range(warmup + repeats):
@@ -132,7 +118,8 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
                 reports.append(report)
         seconds = {name: statistics.median(r[name] for r in rounds) for name in STAGES}
         median_report = sorted(reports, key=lambda r: r.frames_per_second)[len(reports) // 2]
-        provider_used, tiles_per_frame, config = engine.provider, plans[0].count, engine.config
+        provider_used, config, overlap = engine.provider, engine.config, engine.overlap
+        tiles_per_frame, chroma_scale = last_round[0].plan.count, last_round[0].scale
     rows = [{"stage": name, "seconds": seconds[name], "frames_per_s": count / seconds[name],
              "ms_per_frame": 1000 * seconds[name] / count} for name in STAGES]
     slowest = min(rows, key=lambda r: r["frames_per_s"])
@@ -141,7 +128,8 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
     height, width = pixels[0].shape[:2]
     return {
         "input": str(source), "frames": count, "size": f"{width}x{height}", "model": str(model),
-        "provider": provider_used, "batch_size": batch_size, "overlap": overlap, "tiles_per_frame": tiles_per_frame,
+        "provider": provider_used, "batch_size": batch_size, "overlap": overlap, "chroma_scale": chroma_scale,
+        "chroma_scale_setting": str(config.chroma_scale), "tiles_per_frame": tiles_per_frame,
         "decode_threads": threads, "codec": config.codec, "preset": config.preset,
         "repeats": repeats, "stages": rows, "slowest_stage": slowest["stage"],
         "slowest_frames_per_s": slowest["frames_per_s"], "e2e_frames_per_s": e2e,

@@ -22,8 +22,9 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from .config import EngineConfig
 from .engine import Engine
 from .errors import OppyError
-from .render import RenderReport
+from .render import FrameDone, RenderReport
 from .resize import RESIZE_MODES
+from .scale import chroma_scale_argument
 from .session import PROVIDERS
 from .sinks import OUTPUT_FORMATS, STDOUT, check_output
 from .sources import open_source
@@ -62,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="tiles per inference batch (default: %(default)s)")
     parser.add_argument("--overlap", type=int, default=_DEFAULTS.overlap,
                         help="pixels shared by neighbouring tiles (default: the model's recommendation)")
+    parser.add_argument("--chroma-scale", type=chroma_scale_argument, default=_DEFAULTS.chroma_scale, metavar="auto|S",
+                        help="predict the colour on a copy of the frame's lightness scaled by S in (0, 1], then grow "
+                             "it back guided by the full-resolution lightness; auto: the scale of the model's "
+                             "training scenes, from its metadata (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=_DEFAULTS.threads,
                         help="ONNX Runtime threads, 0 = automatic (default: %(default)s)")
     parser.add_argument("--decode-threads", type=int, default=_DEFAULTS.decode_threads,
@@ -103,9 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> EngineConfig:
     return EngineConfig(
         model=args.model, provider=args.provider, batch_size=args.batch_size, overlap=args.overlap,
-        threads=args.threads, decode_threads=args.decode_threads, queue_size=args.queue_size, fps=args.fps,
-        crf=args.crf, codec=args.codec, preset=args.preset, overwrite=args.overwrite, resize=args.resize,
-        format=args.format, input_size=args.input_size,
+        chroma_scale=args.chroma_scale, threads=args.threads, decode_threads=args.decode_threads,
+        queue_size=args.queue_size, fps=args.fps, crf=args.crf, codec=args.codec, preset=args.preset,
+        overwrite=args.overwrite, resize=args.resize, format=args.format, input_size=args.input_size,
     )
 
 
@@ -134,6 +139,22 @@ def _stop_on_signals(stop: threading.Event, received: list[signal.Signals]) -> I
             signal.signal(sig, handler)
 
 
+def _progress(bar: tqdm, set_total: bool = False):
+    """The progress callback that moves `bar` and shows the chroma scale and the tiles inferred so far."""
+    tiles = 0
+
+    def progress(done: int, total: int | None, event) -> None:
+        nonlocal tiles
+        if set_total:
+            bar.total = total
+        if isinstance(event, FrameDone):
+            tiles += event.tiles
+            bar.set_postfix_str(f"chroma x{event.chroma_scale:.3g}, {tiles} tiles", refresh=False)
+        bar.update(done - bar.n)
+
+    return progress
+
+
 def _render(args: argparse.Namespace, stop: threading.Event) -> RenderReport:
     config = config_from_args(args)
     # input and output problems surface before the model loads
@@ -143,9 +164,7 @@ def _render(args: argparse.Namespace, stop: threading.Event) -> RenderReport:
         bar = tqdm(desc="colourising", total=total, unit="frame", disable=True if args.quiet else None,
                    file=sys.stderr, dynamic_ncols=True)
 
-        def progress(done: int, total: int | None, skipped) -> None:
-            bar.update(done - bar.n)
-
+        progress = _progress(bar)
         with bar, logging_redirect_tqdm():
             report = engine.render(args.input, args.output, progress=progress, stop=stop)
     if args.report:
@@ -160,11 +179,7 @@ def _render_sharded(args: argparse.Namespace, stop: threading.Event) -> RenderRe
         raise OppyError(f"--shards and --cluster need Ray ({exc}): pip install 'oppy-stream[cluster]'") from exc
     bar = tqdm(desc="colourising", unit="frame", disable=True if args.quiet else None, file=sys.stderr,
                dynamic_ncols=True)
-
-    def progress(done: int, total: int | None, skipped) -> None:
-        bar.total = total
-        bar.update(done - bar.n)
-
+    progress = _progress(bar, set_total=True)
     with bar, logging_redirect_tqdm():
         report = cluster.render_sharded(args.input, args.output, config_from_args(args), shards=args.shards,
                                         address=args.cluster, keep=args.keep_segments, retries=args.retries,
@@ -175,8 +190,10 @@ def _render_sharded(args: argparse.Namespace, stop: threading.Event) -> RenderRe
 
 
 def _summary(report: RenderReport, received: list[signal.Signals]) -> str:
-    done = (f"{report.frames_out} frames, {len(report.skipped)} skipped, {report.tiles} tiles in "
-            f"{report.wall_seconds:.1f} s ({report.frames_per_second:.2f} frames/s) on {report.provider}")
+    scales = ", ".join(f"x{scale:.3g} for {size}" for size, scale in report.chroma_scales.items())
+    done = (f"{report.frames_out} frames, {len(report.skipped)} skipped, {report.tiles} tiles"
+            f"{f' (chroma {scales})' if scales else ''} in {report.wall_seconds:.1f} s "
+            f"({report.frames_per_second:.2f} frames/s) on {report.provider}")
     if getattr(report, "shards", 0):
         done += (f", {report.shards} chunks ({report.chunks_rendered} rendered now, {report.chunks_reused} from an "
                  f"earlier run) on {len(report.workers)} workers")

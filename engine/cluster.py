@@ -24,7 +24,7 @@ from .errors import NothingToRender, OppyError
 from .render import ProgressCallback, RenderReport
 from .shards import SEGMENT_SUFFIX, Chunk, WorkFolder, input_record, join_raw, join_video, plan_chunks, video_canvas
 from .sinks import CONTAINER_FORMATS, OUTPUT_FORMATS, STDOUT, check_output
-from .sources import STDIN, ImageFolder, display_name
+from .sources import STDIN, ImageFolder, Skipped, display_name
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def render_chunk(job: ChunkJob, progress=None) -> dict:
     told = [0.0]
 
     def tell(done: int, total: int | None, skip) -> None:
-        if skip is not None:
+        if isinstance(skip, Skipped):
             skipped.append({"name": skip.name, "reason": skip.reason})
         now = time.perf_counter()
         if progress is not None and (now - told[0] >= _PROGRESS_SECONDS or done == total):
@@ -173,6 +173,8 @@ def _merge(report: ClusterReport, chunks: list[Chunk], results: dict[str, dict],
         entry.update(frames_out=part["frames_out"], worker=_worker_key(result))
         for key in ("frames_in", "frames_out", "skipped", "frames_resized", "tiles"):
             setattr(report, key, getattr(report, key) + part[key])
+        for size, scale in part.get("chroma_scales", {}).items():
+            report.chroma_scales.setdefault(size, scale)
         report.provider, report.provider_fallback = part["provider"], part.get("provider_fallback")
         if chunk.name in rendered:
             worker = report.workers.setdefault(_worker_key(result), {

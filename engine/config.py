@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .errors import OppyError
 from .resize import RESIZE_MODES
+from .scale import AUTO, parse_chroma_scale
 from .session import PROVIDERS
 from .sinks import OUTPUT_FORMATS
 
@@ -20,8 +21,12 @@ class EngineConfig:
     provider: str = "auto"
     #: tiles per inference call; tiles of consecutive frames share batches, the last one is padded
     batch_size: int = 256
-    #: pixels shared by neighbouring tiles; None: the model's recommended overlap
+    #: pixels shared by neighbouring tiles (at the chroma scale); None: the model's recommended overlap
     overlap: int | None = None
+    #: the scale the chroma is predicted at, on a smaller copy of L and grown back guided by full-resolution L:
+    #: "auto" (from the model's scene size and the frame's size, never above 1) or a number in (0, 1]; 1 is the
+    #: frame's own resolution
+    chroma_scale: str | float = AUTO
     #: ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose
     threads: int = 0
     #: frames in flight between two pipeline stages
@@ -50,6 +55,10 @@ class EngineConfig:
             problems.append(f"batch size must be at least 1, not {self.batch_size}")
         if self.overlap is not None and self.overlap < 0:
             problems.append(f"overlap must be 0 or more pixels, not {self.overlap}")
+        try:
+            object.__setattr__(self, "chroma_scale", parse_chroma_scale(self.chroma_scale))
+        except ValueError as exc:
+            problems.append(str(exc))
         if self.threads < 0:
             problems.append(f"threads must be 0 (automatic) or more, not {self.threads}")
         if self.decode_threads < 0:

@@ -12,6 +12,7 @@ a model that lacks a required one. Nothing about a model's scaling or tile size 
 | `oppy.l_scale`, `oppy.l_shift` | yes | the model sees `L* * l_scale + l_shift` (L* in [0, 100]) |
 | `oppy.ab_scale` | yes | a*, b* = model output * ab_scale |
 | `oppy.overlap` | no | recommended tile overlap in pixels (the engine's default when none is asked for) |
+| `oppy.scene_size` | no | median long side, px, of the photos the model learned from (the scale of `auto`) |
 | `oppy.architecture` | no | the architecture's registry name, e.g. `"unet"` |
 | `oppy.training` | no | JSON: data, epochs, time, machine |
 | `oppy.metrics` | no | JSON: validation metrics |
@@ -33,6 +34,7 @@ KEY_L_SCALE = "oppy.l_scale"
 KEY_L_SHIFT = "oppy.l_shift"
 KEY_AB_SCALE = "oppy.ab_scale"
 KEY_OVERLAP = "oppy.overlap"
+KEY_SCENE_SIZE = "oppy.scene_size"
 KEY_ARCHITECTURE = "oppy.architecture"
 KEY_TRAINING = "oppy.training"
 KEY_METRICS = "oppy.metrics"
@@ -40,6 +42,8 @@ KEY_EXPORTER = "oppy.exporter"
 
 REQUIRED_KEYS = (KEY_CONTRACT, KEY_INPUT, KEY_OUTPUT, KEY_TILE_SIZE, KEY_L_SCALE, KEY_L_SHIFT, KEY_AB_SCALE)
 DEFAULT_OVERLAP = 16
+#: the largest scene size a model may state, in pixels (larger frames than this are not known to exist)
+MAX_SCENE_SIZE = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,8 @@ class ModelContract:
     l_shift: float
     ab_scale: float
     overlap: int = DEFAULT_OVERLAP
+    #: median long side in pixels of the photos the model learned from; None: not stated (auto runs at scale 1)
+    scene_size: int | None = None
     info: dict[str, str] = field(default_factory=dict)
 
     def to_metadata(self) -> dict[str, str]:
@@ -66,6 +72,7 @@ class ModelContract:
             KEY_L_SHIFT: repr(self.l_shift),
             KEY_AB_SCALE: repr(self.ab_scale),
             KEY_OVERLAP: str(self.overlap),
+            **({KEY_SCENE_SIZE: str(self.scene_size)} if self.scene_size is not None else {}),
             **self.info,
         }
 
@@ -92,6 +99,7 @@ class ModelContract:
                 l_shift=float(metadata[KEY_L_SHIFT]),
                 ab_scale=float(metadata[KEY_AB_SCALE]),
                 overlap=int(metadata.get(KEY_OVERLAP, DEFAULT_OVERLAP)),
+                scene_size=int(metadata[KEY_SCENE_SIZE]) if KEY_SCENE_SIZE in metadata else None,
                 info={k: v for k, v in metadata.items() if k in (KEY_ARCHITECTURE, KEY_TRAINING,
                                                                    KEY_METRICS, KEY_EXPORTER)},
             )
@@ -101,5 +109,10 @@ class ModelContract:
             raise ModelError(
                 f"{source} declares tile size {contract.tile_size} and overlap {contract.overlap}: "
                 "the tile must be at least 8 px and the overlap in [0, tile)"
+            )
+        if contract.scene_size is not None and not contract.tile_size <= contract.scene_size <= MAX_SCENE_SIZE:
+            raise ModelError(
+                f"{source} declares a scene size of {contract.scene_size} px: it must lie between the tile "
+                f"({contract.tile_size} px) and {MAX_SCENE_SIZE} px; re-export the model with a sane --scene-size"
             )
         return contract

@@ -9,23 +9,22 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import av
 import numpy as np
 
-from .batches import BatchPacker, Chunk, TileBatch
+from .batches import TileBatch
 from .config import EngineConfig
 from .errors import ModelError, OppyError
-from .lab import l_ab_to_rgb, to_lightness
 from .pipeline import IDLE, Pipeline
 from .render import ProgressCallback, RenderReport, render
-from .resize import Placement, frame_size, place, placement, scale_pixels
+from .resize import frame_size
 from .session import ModelSession
 from .sinks import to_video_frame
 from .sources import FrameTiming, Skipped, SourceFrame, frame_pixels
-from .tiles import TilePlan, blend_chunks, blend_tiles, cut_tiles, plan_tiles
+from .stages import Stages, Work
 
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default.onnx"
 
@@ -43,25 +42,7 @@ def default_model_path() -> Path:
     return DEFAULT_MODEL
 
 
-@dataclass
-class _Work:
-    """One frame on its way through the stages; each stage fills its field and drops what is spent."""
-
-    index: int
-    name: str
-    pixels: np.ndarray | None
-    timing: FrameTiming | None = None
-    placement: Placement | None = None  # where a frame of another size goes in the video
-    resized_from: tuple[int, int] | None = None  # its own (width, height) then
-    lightness: np.ndarray | None = None
-    plan: TilePlan | None = None
-    chunks: list[Chunk] | None = None  # where its tiles went in the batches
-    ab: np.ndarray | None = None
-    rgb: np.ndarray | None = None
-    prepared: object | None = None  # the frame as the sink's writer takes it (`_Sink.prepare`), in place of rgb
-
-
-def _each(step: Callable[[_Work], None]) -> Callable[[Iterator], Iterator]:
+def _each(step: Callable[[Work], None]) -> Callable[[Iterator], Iterator]:
     def stage(items: Iterator) -> Iterator:
         for work in items:
             step(work)
@@ -76,7 +57,7 @@ def _source_frame(index: int, item: Frame) -> SourceFrame:
     return SourceFrame(index, f"frame {index}", np.asarray(item))
 
 
-def _as_given(work: _Work) -> Frame:
+def _as_given(work: Work) -> Frame:
     return work.rgb if work.timing is None else to_video_frame(work.rgb, work.timing)
 
 
@@ -115,72 +96,46 @@ class Engine:
         if self.closed:
             raise ValueError("this Engine is closed: create a new one to go on")
 
-    # -- the stages, one frame at a time ----------------------------------------------------------------
-    def _fit(self, work: _Work, canvas: tuple[int, int], mode: str) -> None:
-        """Scale a frame of another size for its place on the video's canvas, before it is colourised."""
-        work.resized_from = frame_size(work.pixels)
-        work.placement = placement(work.resized_from, canvas, mode)
-        work.pixels = scale_pixels(work.pixels, work.placement.width, work.placement.height)
+    def _run_batch(self, batch: TileBatch) -> None:
+        with self._infer_lock:
+            self.session.run(batch.tiles, batch.output)
+            self.tiles_inferred += batch.filled
 
-    def _to_l(self, work: _Work) -> None:
-        try:
-            work.lightness = to_lightness(work.pixels)
-        except (ValueError, TypeError) as exc:
-            raise OppyError(f"frame {work.name or work.index}: {exc}") from exc
-        work.pixels = None
-
-    def _plan(self, work: _Work) -> TilePlan:
-        work.plan = plan_tiles(*work.lightness.shape, self.contract.tile_size, self.overlap)
-        return work.plan
-
-    def _blend(self, packer: BatchPacker) -> Callable[[_Work], None]:
-        def blend(work: _Work) -> None:
-            work.ab = blend_chunks([chunk.output for chunk in work.chunks], work.plan, self.contract.ab_scale)
-            packer.release(work.chunks)  # a batch's output is reused once every frame in it is blended
-            work.chunks = None
-
-        return blend
-
-    def _to_rgb(self, work: _Work) -> None:
-        work.rgb = l_ab_to_rgb(work.lightness, work.ab)
-        if work.placement is not None:
-            work.rgb = place(work.rgb, work.placement)
-        work.lightness = work.ab = None
+    def stages(self) -> Stages:
+        """The stages of one stream of frames through this engine's model (`oppy-bench pipeline` times them)."""
+        return Stages(self.contract, self.overlap, self.config.chroma_scale, self.session.batch_size,
+                      self._run_batch)
 
     @staticmethod
-    def _prepared(prepare: Callable[[np.ndarray], object]) -> Callable[[_Work], None]:
-        def step(work: _Work) -> None:
+    def _prepared(prepare: Callable[[np.ndarray], object]) -> Callable[[Work], None]:
+        def step(work: Work) -> None:
             work.prepared, work.rgb = prepare(work.rgb), None
 
         return step
 
-    def _pack(self, packer: BatchPacker) -> Callable[[Iterator], Iterator[TileBatch]]:
+    @staticmethod
+    def _pack(stages: Stages) -> Callable[[Iterator], Iterator[TileBatch]]:
         """The tile stage: each frame's tiles cut into the batches; full batches go on, and the one being filled
         goes too once the stage's inbox runs dry (a live source may not send more soon)."""
 
         def stage(works: Iterator) -> Iterator[TileBatch]:
             for work in works:
                 if work is not IDLE:
-                    work.chunks, full = packer.add(work, work.lightness, self._plan(work))
-                    yield from full
-                elif (batch := packer.flush()) is not None:
+                    yield from stages.tile(work)
+                elif (batch := stages.flush()) is not None:
                     yield batch
-            if (batch := packer.flush()) is not None:
+            if (batch := stages.flush()) is not None:
                 yield batch
 
         return stage
 
-    def _infer(self, packer: BatchPacker) -> Callable[[Iterator[TileBatch]], Iterator[_Work]]:
+    @staticmethod
+    def _infer(stages: Stages) -> Callable[[Iterator[TileBatch]], Iterator[Work]]:
         """The infer stage: each batch through the model; then the frames it finishes go on, in order."""
 
-        def stage(batches: Iterator[TileBatch]) -> Iterator[_Work]:
+        def stage(batches: Iterator[TileBatch]) -> Iterator[Work]:
             for batch in batches:
-                with self._infer_lock:
-                    self.session.run(batch.tiles, batch.output)
-                    self.tiles_inferred += batch.filled
-                packer.recycle(batch)
-                yield from batch.finished
-                batch.finished = []
+                yield from stages.infer(batch)
 
         return stage
 
@@ -190,45 +145,39 @@ class Engine:
         HxWx3 uint8 RGB; a PyAV `VideoFrame` -> an rgb24 `VideoFrame` with the same pts."""
         self._check_open()
         frame = _source_frame(0, gray)
-        work = _Work(0, "", frame.pixels, frame.timing)
-        self._to_l(work)
-        plan = self._plan(work)
-        tiles = cut_tiles(work.lightness, plan, self.contract.l_scale, self.contract.l_shift)
-        with self._infer_lock:
-            ab_tiles = self.session.predict(tiles)
-            self.tiles_inferred += len(tiles)
-        work.ab = blend_tiles(ab_tiles, plan, self.contract.ab_scale)
-        self._to_rgb(work)
+        work = Work(0, "", frame.pixels, frame.timing)
+        self.stages().colorize(work)
         return _as_given(work)
 
     def _pipeline(self, source: Iterable, fit: str | None = None, cancel: threading.Event | None = None,
                   canvas: tuple[int, int] | None = None,
                   prepare: Callable[[np.ndarray], object] | None = None) -> Pipeline:
-        """The stages over a source of `SourceFrame`s and `Skipped`s; `_Work`s and `Skipped`s come out in order.
+        """The stages over a source of `SourceFrame`s and `Skipped`s; `Work`s and `Skipped`s come out in order.
 
         With `fit` ("letterbox" or "scale"), every frame of another size than `canvas` (width, height; default:
         the first frame's) is fitted to it. With `prepare` (a sink's), a stage of its own turns each RGB frame
-        into `_Work.prepared`, off the thread that writes them.
+        into `Work.prepared`, off the thread that writes them.
         """
 
-        def start(items: Iterator[SourceFrame]) -> Iterator[_Work]:
+        stages = self.stages()
+
+        def start(items: Iterator[SourceFrame]) -> Iterator[Work]:
             nonlocal canvas
             for frame in items:
-                work = _Work(frame.index, frame.name, frame.pixels, frame.timing)
+                work = Work(frame.index, frame.name, frame.pixels, frame.timing)
                 if fit is not None:
                     canvas = canvas or frame_size(work.pixels)
                     if frame_size(work.pixels) != canvas:
-                        self._fit(work, canvas, fit)
-                self._to_l(work)
+                        stages.fit(work, canvas, fit)
+                stages.to_l(work)
                 yield work
 
-        contract = self.contract
-        packer = BatchPacker(self.session.batch_size, contract.tile_size, contract.l_scale, contract.l_shift)
-        stages = [("to_l", start), ("tile", self._pack(packer)), ("infer", self._infer(packer)),
-                  ("blend", _each(self._blend(packer))), ("to_rgb", _each(self._to_rgb))]
+        steps = [("to_l", start), ("shrink", _each(stages.shrink)), ("tile", self._pack(stages)),
+                 ("infer", self._infer(stages)), ("blend", _each(stages.blend)), ("grow", _each(stages.grow)),
+                 ("to_rgb", _each(stages.to_rgb))]
         if prepare is not None:
-            stages.append(("prepare", _each(self._prepared(prepare))))
-        return Pipeline(source, stages, self.config.queue_size, passthrough=Skipped, cancel=cancel,
+            steps.append(("prepare", _each(self._prepared(prepare))))
+        return Pipeline(source, steps, self.config.queue_size, passthrough=Skipped, cancel=cancel,
                         idle_stages=("tile",))
 
     def stream(self, frames: Iterable[Frame]) -> Iterator[Frame]:

@@ -25,8 +25,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: called after every input item with (items done, items in all or None, the skip if it was one)
-ProgressCallback = Callable[[int, "int | None", "Skipped | None"], None]
+
+
+@dataclass(frozen=True)
+class FrameDone:
+    """A frame written: its name, the chroma scale it was colourised at and the tiles inferred for it."""
+
+    name: str
+    chroma_scale: float
+    tiles: int
+
+
+#: called after every input item with (items done, items in all or None, what became of it: `Skipped` or
+#: `FrameDone`)
+ProgressCallback = Callable[[int, "int | None", "Skipped | FrameDone"], None]
 
 
 @dataclass
@@ -49,7 +61,10 @@ class RenderReport:
     frames_resized: int = 0
     interrupted: bool = False
     written: str | None = None
+    #: tiles inferred, over all frames
     tiles: int = 0
+    #: the chroma scale each frame size was colourised at ("WxH" of the frame as colourised -> scale)
+    chroma_scales: dict[str, float] = field(default_factory=dict)
     wall_seconds: float = 0.0
     frames_per_second: float = 0.0
     stage_busy_seconds: dict[str, float] = field(default_factory=dict)
@@ -85,6 +100,7 @@ def render(engine: Engine, src: str | Path, dst: str | Path, progress: ProgressC
         with closing(iter(pipeline)) as items:
             for item in items:
                 report.frames_in += 1
+                event = item
                 if isinstance(item, Skipped):
                     report.skipped.append({"name": item.name, "reason": item.reason})
                     log.warning("skipped %s: %s", item.name, item.reason)
@@ -98,8 +114,10 @@ def render(engine: Engine, src: str | Path, dst: str | Path, progress: ProgressC
                     encode_seconds += time.perf_counter() - began
                     report.frames_out += 1
                     report.tiles += item.plan.count
+                    report.chroma_scales.setdefault("{}x{}".format(*item.size), item.scale)
+                    event = FrameDone(item.name, item.scale, item.plan.count)
                 if progress is not None:
-                    progress(report.frames_in, total, item if isinstance(item, Skipped) else None)
+                    progress(report.frames_in, total, event)
         if report.frames_out == 0 and pipeline.finished:
             first = report.skipped[0] if report.skipped else None
             why = f" (first: {first['name']}: {first['reason']})" if first else ""

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from oppy.engine.contract import DEFAULT_OVERLAP
+from oppy.engine.contract import DEFAULT_OVERLAP, KEY_SCENE_SIZE
 from oppy.engine.errors import OppyError
 
 from .parity import FP16_TOLERANCE, FP32_TOLERANCE
@@ -27,6 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset, 17 or newer (default %(default)s)")
     parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP,
                         help="recommended tile overlap written into the model (default %(default)s)")
+    parser.add_argument("--scene-size", type=int, metavar="PX",
+                        help="the median long side of the photos the network learned from, written into the model "
+                        "for the engine's auto chroma scale (default: what the run recorded); with an .onnx source, "
+                        "the model's metadata is rewritten, its weights unchanged")
     parser.add_argument("--fp16", action="store_true",
                         help=f"also write OUT.fp16.onnx (float16 inside, float32 I/O), checked to max |Δab| "
                         f"{FP16_TOLERANCE:g} (float32: {FP32_TOLERANCE:g})")
@@ -51,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     from .graph import FOLD_RECORD, rewrite_file
 
     options = ExportOptions(opset=args.opset, overlap=args.overlap, fp16=args.fp16, optimize=args.optimize,
-                            parity_images=args.parity_images, parity_tiles=args.parity_tiles)
+                            scene_size=args.scene_size, parity_images=args.parity_images,
+                            parity_tiles=args.parity_tiles)
     try:
         if Path(args.source).suffix.lower() == ".onnx":
             parser = build_parser()
@@ -60,10 +65,11 @@ def main(argv: list[str] | None = None) -> int:
                      if getattr(args, name) != parser.get_default(name)]
             if given:
                 raise OppyError(f"{', '.join(given)} need the Keras network: give its run directory or .keras "
-                                "file (an .onnx source only gets the graph rewrites)")
-            rewrites = {FOLD_RECORD: rewrite_file(args.source, args.out)}
+                                "file (an .onnx source only gets the graph rewrites and --scene-size)")
+            metadata = {KEY_SCENE_SIZE: str(args.scene_size)} if args.scene_size is not None else {}
+            rewrites = {FOLD_RECORD: rewrite_file(args.source, args.out, metadata)}
             report = {"source": args.source, "path": str(args.out), "graph_rewrites": rewrites,
-                      "outputs": "identical to the source's"}
+                      "metadata_set": metadata, "outputs": "identical to the source's"}
         else:
             report = export_model(args.source, args.out, options)
     except OppyError as exc:

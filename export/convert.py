@@ -43,6 +43,8 @@ class ExportOptions:
     fp16: bool = False
     #: also write STEM.optimized.onnx, ONNX Runtime's graph optimized offline, if it runs faster
     optimize: bool = False
+    #: the median long side, px, of the photos the network learned from; None: what the run recorded
+    scene_size: int | None = None
     #: a folder of photos whose tiles join the parity check
     parity_images: Path | None = None
     #: tiles in each parity set
@@ -211,7 +213,7 @@ def export_model(source: str | Path, out: str | Path, options: ExportOptions = E
     if not out.parent.is_dir():
         raise OppyError(f"cannot write {str(out)!r}: its folder does not exist")
     network, run_dir = load_network(source)
-    contract = run_contract(run_dir, network.name, network.input_shape[1], options.overlap)
+    contract = run_contract(run_dir, network.name, network.input_shape[1], options.overlap, options.scene_size)
     tiles = parity_tiles(contract, options.parity_images, options.parity_tiles)
     exporter = {"tools": exporter_versions(), "opset": options.opset, "source": str(source),
                 "precision": "float32"}

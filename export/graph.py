@@ -16,7 +16,7 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import helper, numpy_helper
 
-from oppy.engine.contract import KEY_EXPORTER
+from oppy.engine.contract import KEY_EXPORTER, ModelContract
 from oppy.engine.errors import ModelError, OppyError
 
 from .metadata import _compact
@@ -210,10 +210,19 @@ def _record(model: onnx.ModelProto, rewrites: dict[str, int]) -> None:
             prop.value = _compact(exporter)
 
 
-def rewrite_file(source: str | Path, out: str | Path) -> int:
+def _set_metadata(model: onnx.ModelProto, entries: dict[str, str], source: str) -> None:
+    """Set `entries` in the model's `metadata_props`, refusing a result that breaks the model contract."""
+    merged = {prop.key: prop.value for prop in model.metadata_props} | entries
+    ModelContract.from_metadata(merged, source=repr(source))
+    del model.metadata_props[:]
+    for key, value in merged.items():
+        model.metadata_props.add(key=key, value=value)
+
+
+def rewrite_file(source: str | Path, out: str | Path, metadata: dict[str, str] | None = None) -> int:
     """`fold_nearest_upsampling` on the model in `source`, written to `out` (metadata kept, the rewrite added to
-    its exporter record; `out` may be `source`: it is replaced only once the new file is whole); returns how many
-    upsamplings were folded."""
+    its exporter record, and the entries of `metadata` set, checked against the model contract; `out` may be
+    `source`: it is replaced only once the new file is whole); returns how many upsamplings were folded."""
     out = Path(out)
     if not out.parent.is_dir():
         raise OppyError(f"cannot write {str(out)!r}: its folder does not exist")
@@ -221,6 +230,8 @@ def rewrite_file(source: str | Path, out: str | Path) -> int:
         model = onnx.load(str(source))
     except (OSError, DecodeError) as exc:
         raise ModelError(f"cannot read the ONNX model {str(source)!r}: {exc}") from exc
+    if metadata:
+        _set_metadata(model, metadata, str(source))
     folded = fold_nearest_upsampling(model)
     if folded:
         _record(model, {FOLD_RECORD: folded})

@@ -55,11 +55,12 @@ def _trained_contract(run: dict | None, where: Path | None) -> ModelContract:
 
 
 def run_contract(run_dir: Path | None, architecture: str, tile: int,
-                 overlap: int = DEFAULT_OVERLAP) -> ModelContract:
+                 overlap: int = DEFAULT_OVERLAP, scene_size: int | None = None) -> ModelContract:
     """The contract of a trained network: scaling and names from `run_dir/run.json` (the training package's
     `CONTRACT` when there is none), `tile` from the network itself, and as `info` the architecture, the
     training summary (run.json less its contract) and the validation metrics (eval.json), each saying
-    "none" with the reason when the run directory lacks it."""
+    "none" with the reason when the run directory lacks it. `scene_size` (the median long side of the training
+    photos, px) overrides what the run recorded."""
     summary_path = run_dir / RUN_SUMMARY if run_dir else None
     run = _read_json(summary_path) if summary_path else None
     base = _trained_contract(run, summary_path)
@@ -78,8 +79,13 @@ def run_contract(run_dir: Path | None, architecture: str, tile: int,
                               {"none": f"no {EVALUATION} in {where}: write it with `oppy-train evaluate RUN "
                                        f"DATASET --json RUN/{EVALUATION}` before exporting"}),
     }
-    return ModelContract(base.input_name, base.output_name, tile, base.l_scale, base.l_shift, base.ab_scale,
-                         overlap, info)
+    scene_size = scene_size if scene_size is not None else base.scene_size
+    if scene_size is None:
+        log.warning("no scene size in %s: the engine's auto chroma scale will colourise at full resolution; pass "
+                    "--scene-size PX (the median long side of the training photos)", summary_path or "the run")
+    contract = ModelContract(base.input_name, base.output_name, tile, base.l_scale, base.l_shift, base.ab_scale,
+                             overlap, scene_size, info)
+    return ModelContract.from_metadata(contract.to_metadata(), source="the exported model")  # checks the ranges
 
 
 def exporter_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:

@@ -30,6 +30,19 @@ def split_files(dataset_dir: str | Path, split: str) -> list[Path]:
     return sorted((Path(dataset_dir) / split).glob("*.png"))
 
 
+def scene_size(dataset_dir: str | Path, split: str = "train") -> int:
+    """The median long side, px, of the photos of one split: the scale of the scenes a model learns from there."""
+    sides = []
+    for path in split_files(dataset_dir, split):
+        pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if pixels is None:
+            raise OSError(f"cannot read prepared photo {path}")
+        sides.append(max(pixels.shape[:2]))
+    if not sides:
+        raise FileNotFoundError(f"no {split} photos in {dataset_dir}")
+    return int(np.median(sides))
+
+
 def load_lab(path: Path) -> np.ndarray:
     """A prepared photo as HxWx3 float32 LAB (engine kernels)."""
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)

@@ -11,13 +11,13 @@ import json
 import math
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import keras
 
 from .architectures import build, conv_flops
-from .data import CONTRACT, split_files, tile_dataset
+from .data import CONTRACT, scene_size, split_files, tile_dataset
 
 LOSSES = {"mse": "mean_squared_error", "l1": "mean_absolute_error", "huber": keras.losses.Huber(delta=0.1)}
 # The seed is trained as it originally was (MSE, RMSprop); the default fights MSE's grey-brown average with L1.
@@ -96,6 +96,7 @@ def fit(dataset_dir: str | Path, run_dir: str | Path, options: FitOptions = FitO
     if options.schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {options.schedule!r}: choose one of {', '.join(SCHEDULES)}")
     train_photos = len(split_files(dataset_dir, "train"))
+    scenes = scene_size(dataset_dir, "train") if train_photos else None
     val_photos = len(split_files(dataset_dir, "val"))
     steps_per_epoch = max(1, train_photos * options.crops_per_photo // options.batch_size)
     learning_rate = options.learning_rate
@@ -137,7 +138,8 @@ def fit(dataset_dir: str | Path, run_dir: str | Path, options: FitOptions = FitO
         "stopped_by_time_limit": bool(limit and limit.stopped),
         "machine": {"processor": platform.processor() or platform.machine(), "python": platform.python_version(),
                     "keras": keras.__version__},
-        "contract": CONTRACT.to_metadata(),
+        "scene_size": scenes,
+        "contract": replace(CONTRACT, scene_size=scenes).to_metadata(),
     }
     (run_dir / "run.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

@@ -1,27 +1,28 @@
 import numpy as np
 import pytest
 
-from oppy.bench.stages import STAGES, bench_pipeline, decode, infer, tile, wall
+from oppy.bench.stages import STAGES, bench_pipeline, decode, tile, wall
 from oppy.engine import Engine, OppyError
-from oppy.engine.batches import BatchPacker
-from oppy.engine.lab import to_lightness
-from oppy.engine.tiles import cut_tiles, plan_tiles
+from oppy.engine.stages import Work
+from oppy.engine.tiles import cut_tiles
 from tests.conftest import gradient_frame, write_image
 
 
 def test_tile_and_infer_pack_frames_into_full_batches_and_give_each_frame_its_own_results(tiny_seed, synth_archive):
     frames = decode(synth_archive)
     with Engine(tiny_seed, provider="cpu", batch_size=4) as engine:  # 9 tiles a frame: batches straddle frames
-        contract = engine.contract
-        lightness = [to_lightness(f) for f in frames]
-        plans = [plan_tiles(*f.shape, 64, engine.overlap) for f in frames]
-        packer = BatchPacker(4, 64, contract.l_scale, contract.l_shift)
-        chunks, batches = tile(packer, lightness, plans)
+        contract, stages = engine.contract, engine.stages()
+        works = [Work(i, str(i), frame) for i, frame in enumerate(frames)]
+        for work in works:
+            stages.to_l(work)
+            stages.shrink(work)
+        batches = tile(stages, works)
         assert len(batches) == 7 and [b.filled for b in batches] == [4] * 6 + [3]
-        infer(engine, packer, batches)
-        for plane, plan, frame_chunks in zip(lightness, plans, chunks, strict=True):
-            alone = engine.session.predict(cut_tiles(plane, plan, contract.l_scale, contract.l_shift))
-            np.testing.assert_allclose(np.concatenate([c.output for c in frame_chunks]), alone, atol=1e-6)
+        finished = [work for batch in batches for work in stages.infer(batch)]
+        assert finished == works
+        for work in works:
+            alone = engine.session.predict(cut_tiles(work.small, work.plan, contract.l_scale, contract.l_shift))
+            np.testing.assert_allclose(np.concatenate([c.output for c in work.chunks]), alone, atol=1e-6)
 
 
 def test_each_stage_alone_and_the_whole_render_on_the_same_frames(tiny_seed, synth_archive):

@@ -87,7 +87,8 @@ def test_render_video_keeps_size_count_and_natural_order(archive, lightness_mode
     assert report.frames_in == report.frames_out == 6 and report.skipped == []
     assert report.tiles == 6 * 2 * 3  # 96x128 frames: 2 x 3 tiles of 64 at stride 48
     assert report.provider == "CPUExecutionProvider"
-    assert set(report.stage_busy_seconds) == {"decode", "to_l", "tile", "infer", "blend", "to_rgb", "prepare", "encode"}
+    assert set(report.stage_busy_seconds) == {"decode", "to_l", "shrink", "tile", "infer", "blend", "grow", "to_rgb",
+                                              "prepare", "encode"}
 
 
 def test_render_reports_skips_and_writes_image_folders(archive, constant_model, tmp_path):

@@ -14,6 +14,7 @@ from oppy.engine.contract import (
     KEY_L_SCALE,
     KEY_METRICS,
     KEY_OUTPUT,
+    KEY_SCENE_SIZE,
     KEY_TRAINING,
     REQUIRED_KEYS,
 )
@@ -48,6 +49,7 @@ def test_the_metadata_holds_the_contract_training_and_metrics(exported, trained_
     assert {k: training[k] for k in ("loss", "epochs_run", "train_seconds", "machine")} == \
         {k: run[k] for k in ("loss", "epochs_run", "train_seconds", "machine")}
     assert json.loads(metadata[KEY_METRICS]) == json.loads((trained_run / "eval.json").read_text())
+    assert int(metadata[KEY_SCENE_SIZE]) == run["scene_size"] == 128  # the long side of every training photo
     exporter = json.loads(metadata[KEY_EXPORTER])
     assert {"tf2onnx", "tensorflow", "onnx", "onnxruntime"} <= set(exporter["tools"])
     assert exporter["parity"]["ok"] and exporter["precision"] == "float32"
@@ -59,7 +61,7 @@ def test_the_metadata_holds_the_contract_training_and_metrics(exported, trained_
 
 def test_the_engine_colourises_a_frame_as_tensorflow_would(exported, network):
     gray = gradient_frame(100, 150)
-    with Engine(model=exported[0], provider="cpu", batch_size=32) as engine:
+    with Engine(model=exported[0], provider="cpu", batch_size=32, chroma_scale=1) as engine:
         rgb = engine.colorize(gray)
         overlap = engine.session.contract.overlap
     lightness = to_lightness(gray)
