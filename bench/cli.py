@@ -96,6 +96,13 @@ def _csv(kind: type = str):
     return lambda text: [kind(v) for v in text.split(",") if v]
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return value
+
+
 def _tiles(args: argparse.Namespace) -> dict:
     from .models import benchmark_model
     from .tiles_speed import bench_tiles
@@ -181,11 +188,14 @@ def _quality(args: argparse.Namespace) -> dict:
 
     model = args.model or default_model_path()
     result = bench_quality(args.dataset_dir, model, args.split, args.limit, args.overlap, args.sequence,
-                           args.flicker_photos, args.flicker_frames, args.pan)
-    print(f"{result['photos']} {result['split']} photos ({result['skipped_greyscale']} greyscale skipped); "
-          f"model {model}; flicker on {result['flicker']['sequence']} ({result['flicker']['unit']})\n")
+                           args.flicker_photos, args.flicker_frames, args.pan, args.chroma_scale, args.upscale)
+    used = result["chroma_scales_used"]
+    print(f"{result['photos']} {result['split']} photos ({result['skipped_greyscale']} greyscale skipped), enlarged "
+          f"{result['upscale']:g}x; chroma scale {result['chroma_scale']} ({used['min']:.3g} to {used['max']:.3g}, "
+          f"median {used['median']:.3g}); model {model}; flicker on {result['flicker']['sequence']} "
+          f"({result['flicker']['unit']})\n")
     print(markdown_table(result["rows"], ["method", "delta_e00", "ab_psnr", "colourfulness_ratio", "seam_blockiness",
-                                          "grid_stride", "flicker"]))
+                                          "grid_stride", "flicker", "tiles_per_photo"]))
     truth = result["truth_blockiness"]
     print(f"\nthe ground truth's own blockiness on the blended grid: {'n/a' if truth is None else f'{truth:.3g}'}")
     return {"quality": result}
@@ -195,12 +205,14 @@ def _compare_seed(args: argparse.Namespace) -> dict:
     from .seed_compare import bench_compare_seed
 
     result = bench_compare_seed(args.input, args.seed_model, args.provider, args.batch_size, args.repeats,
-                                overlap=args.overlap)
-    print(f"{result['frames']} frames of {result['size']}; weights: {result['weights']}\n")
+                                args.model, overlap=args.overlap)
+    print(f"{result['frames']} frames of {result['size']}; seed weights: {result['weights']}\n")
     print(markdown_table([{"approach": "seed (original)", **result["seed"]},
-                          {"approach": "oppy-stream", **result["oppy"]}],
-                         ["approach", "seconds", "frames_per_s", "tiles", "how"]))
-    print(f"\nwall time ratio seed / oppy-stream: {result['ratio']:.3g}x")
+                          {"approach": "oppy-stream, its defaults", **result["oppy"]},
+                          {"approach": "oppy-stream, the seed's weights", **result["oppy_same_weights"]}],
+                         ["approach", "seconds", "frames_per_s", "tiles", "ratio", "model", "how"]))
+    print(f"\nwall time ratio seed / oppy-stream: {result['ratio']:.3g}x with its defaults, "
+          f"{result['ratio_same_weights']:.3g}x on the same weights")
     return {"compare_seed": result}
 
 
@@ -325,18 +337,26 @@ def build_parser() -> argparse.ArgumentParser:
                          "(absolute); default: slow pans over colour photos of the split (relative to the truth)")
     quality.add_argument("--flicker-photos", type=int, default=4)
     quality.add_argument("--flicker-frames", type=int, default=8)
-    quality.add_argument("--pan", type=int, default=2, help="pixels a frame of the pans")
+    quality.add_argument("--pan", type=int, default=2, help="pixels a frame of the pans (times --upscale)")
+    quality.add_argument("--chroma-scale", type=chroma_scale_argument, default=AUTO, metavar="auto|S",
+                         help="the engine's chroma scale for the model (default: %(default)s); where it is not 1, "
+                              "the model at scale 1 and grown back bilinearly are rows too")
+    quality.add_argument("--upscale", type=_positive_float, default=1.0, metavar="K",
+                         help="enlarge the photos K times (bicubic) first, as if a camera of K times the "
+                              "resolution had taken them (default: %(default)s)")
     quality.set_defaults(run=_quality)
 
     compare = commands.add_parser("compare-seed", help="the original approach against oppy-stream, same weights "
                                   "and archive (needs the train extra)")
     compare.add_argument("input", help="a folder of frames")
     compare.add_argument("--seed-model", help="run directory or .keras file of a seed (default: an untrained seed)")
+    compare.add_argument("--model", help="oppy-stream's .onnx model for the defaults row (default: the packaged "
+                         "default model)")
     compare.add_argument("--provider", default="cpu")
     compare.add_argument("--batch-size", type=int, default=256)
     compare.add_argument("--repeats", type=int, default=1)
-    compare.add_argument("--overlap", type=int, help="oppy-stream's overlap (default: the model's recommendation; 0: "
-                         "the seed's tiles exactly)")
+    compare.add_argument("--overlap", type=int, help="the same-weights row's overlap (default: the model's "
+                         "recommendation; 0: the seed's tiles exactly)")
     compare.set_defaults(run=_compare_seed)
 
     shards = commands.add_parser("shards", help="--shards N against one process on this machine (needs the "

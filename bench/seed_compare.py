@@ -1,4 +1,5 @@
-"""The original approach, re-implemented as it worked, against oppy-stream on the same archive and weights.
+"""The original approach, re-implemented as it worked, against oppy-stream on the same archive: with oppy-stream's
+defaults, and with the same weights.
 
 The seed colourised a frame by cutting it into non-overlapping 64x64 tiles, running Keras' `model.predict` on
 them, writing each tile's colour result to its own image file, reading the files back to stitch the frame, and
@@ -19,6 +20,7 @@ import numpy as np
 
 from oppy.engine import Engine
 from oppy.engine.contract import ModelContract
+from oppy.engine.engine import default_model_path
 from oppy.engine.sources import IMAGE_SUFFIXES, natural_key
 
 log = logging.getLogger(__name__)
@@ -76,13 +78,21 @@ def seed_network(seed_model: str | Path | None, workdir: Path) -> tuple[object, 
     return network, path, "untrained seed (random weights: the same cost as trained ones)"
 
 
-def bench_compare_seed(source: str | Path, seed_model: str | Path | None = None, provider: str = "cpu",
-                       batch_size: int = 256, repeats: int = 1, **engine_options) -> dict:
-    """Wall seconds of the seed's way and of `Engine.render`, same frames and weights (exported by
-    `oppy.export`), each after a warm-up, median of `repeats` alternating runs; the ratio seed / oppy-stream.
+def _timed_render(engine: Engine, source: Path, out: Path) -> tuple[float, object]:
+    start = time.perf_counter()
+    report = engine.render(source, out)
+    return time.perf_counter() - start, report
 
-    `engine_options` go to the `Engine`: `overlap=0` gives it the seed's tiles exactly, where its default (the
-    model's recommended overlap, 16 px) runs about 1.7 times as many to hide the seams."""
+
+def bench_compare_seed(source: str | Path, seed_model: str | Path | None = None, provider: str = "cpu",
+                       batch_size: int = 256, repeats: int = 1, model: str | Path | None = None,
+                       **engine_options) -> dict:
+    """Wall seconds of the seed's way (the seed network) against oppy-stream twice: with its defaults (`model`,
+    default the packaged default model, at the default chroma scale) and with the seed's own weights (exported by
+    `oppy.export`); each after a warm-up, median of `repeats` alternating runs; ratios seed / oppy-stream.
+
+    `engine_options` go to the same-weights engine: `overlap=0` gives it the seed's tiles exactly, where its
+    default (the model's recommended overlap, 16 px) runs about 1.7 times as many to hide the seams."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.getLogger("tf2onnx").setLevel(logging.WARNING)
     from oppy.export.convert import export_model
@@ -92,39 +102,56 @@ def bench_compare_seed(source: str | Path, seed_model: str | Path | None = None,
                     key=lambda p: natural_key(p.name))
     if not frames:
         raise FileNotFoundError(f"no image files in {source}")
+    own_model = Path(model) if model is not None else default_model_path()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         network, keras_file, weights = seed_network(seed_model, tmp)
         onnx_model = tmp / "seed.onnx"
         export_model(keras_file, onnx_model)
-        with Engine(onnx_model, provider=provider, batch_size=batch_size, overwrite=True, **engine_options) as engine:
-            contract = engine.contract
+        with Engine(own_model, provider=provider, batch_size=batch_size, overwrite=True) as defaults, \
+                Engine(onnx_model, provider=provider, batch_size=batch_size, overwrite=True,
+                       **engine_options) as same_weights:
+            contract = same_weights.contract
             tile = contract.tile_size
             first = cv2.imread(str(frames[0]), cv2.IMREAD_GRAYSCALE)
             network.predict(np.zeros((1, tile, tile, 1), np.float32), verbose=0)  # warm-up: traced, initialised
-            engine.colorize(first)  # warm-up: kernels compiled, session initialised
-            seed_times, oppy_times, reports = [], [], []
-            for i in range(repeats):  # alternating, so that a change in the machine's load hits both
+            for engine in (defaults, same_weights):
+                engine.colorize(first)  # warm-up: kernels compiled, session initialised
+            times: dict[str, list[float]] = {"seed": [], "defaults": [], "same_weights": []}
+            reports: dict[str, object] = {}
+            for i in range(repeats):  # alternating, so that a change in the machine's load hits every side alike
                 tile_dir = tmp / f"tiles{i}"
                 tile_dir.mkdir()
                 start = time.perf_counter()
-                tile_files = seed_render(network, contract, frames, tmp / "seed.mp4", tile_dir, engine.config.fps)
-                seed_times.append(time.perf_counter() - start)
-                start = time.perf_counter()
-                reports.append(engine.render(source, tmp / "oppy.mp4"))
-                oppy_times.append(time.perf_counter() - start)
-            provider_used, overlap = engine.provider, engine.overlap
-            oppy_tiles = reports[0].tiles
-    seed_s, oppy_s = float(np.median(seed_times)), float(np.median(oppy_times))
+                tile_files = seed_render(network, contract, frames, tmp / "seed.mp4", tile_dir, same_weights.config.fps)
+                times["seed"].append(time.perf_counter() - start)
+                for name, engine in (("defaults", defaults), ("same_weights", same_weights)):
+                    seconds, reports[name] = _timed_render(engine, source, tmp / f"{name}.mp4")
+                    times[name].append(seconds)
+            sides = {name: (engine.provider, engine.overlap, engine.session.path)
+                     for name, engine in (("defaults", defaults), ("same_weights", same_weights))}
+    seconds = {name: float(np.median(t)) for name, t in times.items()}
     height, width = first.shape
+
+    def side(name: str, how: str) -> dict:
+        provider_used, overlap, path = sides[name]
+        report = reports[name]
+        return {"seconds": seconds[name], "frames_per_s": len(frames) / seconds[name], "tiles": report.tiles,
+                "chroma_scales": report.chroma_scales, "provider": provider_used, "batch_size": batch_size,
+                "overlap": overlap, "model": str(path) if name == "defaults" else weights,
+                "ratio": seconds["seed"] / seconds[name], "how": how}
+
     return {
         "input": str(source), "frames": len(frames), "size": f"{width}x{height}", "weights": weights,
         "repeats": repeats,
-        "seed": {"seconds": seed_s, "frames_per_s": len(frames) / seed_s, "tiles": tile_files,
+        "seed": {"seconds": seconds["seed"], "frames_per_s": len(frames) / seconds["seed"], "tiles": tile_files,
+                 "model": weights,
                  "how": "Keras model.predict on non-overlapping tiles, one PNG file per tile, re-read and stitched, "
                         "cv2.VideoWriter mp4v"},
-        "oppy": {"seconds": oppy_s, "frames_per_s": len(frames) / oppy_s, "tiles": oppy_tiles,
-                 "provider": provider_used, "batch_size": batch_size, "overlap": overlap,
-                 "how": "Engine.render: ONNX Runtime, blended overlapping tiles, pipelined stages, libx264"},
-        "ratio": seed_s / oppy_s,
+        "oppy": side("defaults", "Engine.render with its defaults: the given model, chroma at the model's scale, "
+                                 "blended overlapping tiles, ONNX Runtime, pipelined stages, libx264"),
+        "oppy_same_weights": side("same_weights", "Engine.render on the seed's own weights (exported to ONNX), at "
+                                                  "the options given"),
+        "ratio": seconds["seed"] / seconds["defaults"],
+        "ratio_same_weights": seconds["seed"] / seconds["same_weights"],
     }

@@ -2,14 +2,15 @@
 and the blended a*, b* brought back to full resolution, guided by full-resolution L.
 
 A model learns from whole scenes of some size (`ModelContract.scene_size`); a frame far larger than that is
-colourised on a copy of its lightness shrunk to about that size, and the chroma is grown back with a fast guided
-filter (He & Sun, 2015), so that its edges follow the edges of L, which carries all of the frame's detail.
+colourised on a copy of its lightness shrunk to about that size, and the chroma is grown back with the local linear
+model of a guided filter (He & Sun), so that its edges follow the edges of L, which carries the frame's detail.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -21,9 +22,9 @@ AUTO = "auto"
 #: validation photos enlarged 1, 2 and 4 times (bench/results/chroma-scale-rule-cpu-epyc-2core.json): ΔE00 is
 #: lowest where the copy spans what a training photo spans.
 AUTO_SCENE_MULTIPLE = 1.0
-#: the guided filter's window radius, in pixels of the small copy, and its regulariser, in (L* units)^2: below
-#: a local variance of L of about `GUIDE_EPSILON` the chroma stays smooth; above it, it follows L's edges
-#: (both chosen by measurement, bench/results/chroma-guide-cpu-epyc-2core.json)
+#: the guided filter's window radius, in pixels of the small copy, and its regulariser, in (L* units)^2: where
+#: L varies less than about `GUIDE_EPSILON` within a window, the chroma does not follow it (measured: ΔE00 and
+#: colourfulness change by under 0.1% between 1 and 16, and between radius 1 and 2; see the README)
 GUIDE_RADIUS = 1
 GUIDE_EPSILON = 4.0
 
@@ -82,42 +83,61 @@ def _box(plane: np.ndarray, radius: int) -> np.ndarray:
     return cv2.boxFilter(plane, -1, (side, side), normalize=True, borderType=cv2.BORDER_REFLECT_101)
 
 
-def guide_coefficients(ab: np.ndarray, guide: np.ndarray, radius: int = GUIDE_RADIUS,
-                       epsilon: float = GUIDE_EPSILON) -> tuple[np.ndarray, np.ndarray]:
-    """The guided filter's local linear model of each chroma plane in L, at the small copy's resolution: (A, B),
-    each 2xhxw float32, such that chroma = A * L + B (box-averaged over windows of `radius`)."""
+def guide_slopes(ab: np.ndarray, guide: np.ndarray, radius: int = GUIDE_RADIUS,
+                 epsilon: float = GUIDE_EPSILON) -> np.ndarray:
+    """The guided filter's local linear model of each chroma plane in L at the small copy's resolution: the slope
+    of a*, b* against L over each window of `radius` (regularised by `epsilon`), box-averaged; 2xhxw float32."""
     guide = guide.astype(np.float32, copy=False)
     mean_guide = _box(guide, radius)
-    variance = _box(guide * guide, radius) - mean_guide * mean_guide
-    gain, offset = np.empty_like(ab), np.empty_like(ab)
+    variance = np.maximum(_box(guide * guide, radius) - mean_guide * mean_guide, 0) + np.float32(epsilon)
+    slopes = np.empty_like(ab)
     for channel, plane in enumerate(ab):
-        mean_plane = _box(plane, radius)
-        covariance = _box(guide * plane, radius) - mean_guide * mean_plane
-        slope = covariance / (np.maximum(variance, 0) + np.float32(epsilon))
-        gain[channel] = _box(slope, radius)
-        offset[channel] = _box(mean_plane - slope * mean_guide, radius)
-    return gain, offset
+        covariance = _box(guide * plane, radius) - mean_guide * _box(plane, radius)
+        slopes[channel] = _box(covariance / variance, radius)
+    return slopes
+
+
+def _linear(plane: np.ndarray, height: int, width: int) -> np.ndarray:
+    return cv2.resize(plane, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def grow(ab: np.ndarray, guide: np.ndarray, lightness: np.ndarray, radius: int = GUIDE_RADIUS,
          epsilon: float = GUIDE_EPSILON) -> np.ndarray:
     """2xhxw float32 a*, b* blended on the small copy `guide` (hxw L*) -> 2xHxW float32 a*, b* at the resolution
-    of `lightness` (HxW L*): the guided filter's coefficients, grown bilinearly, applied to full-resolution L.
-    `ab` itself when the sizes already agree."""
+    of `lightness` (HxW L*); `ab` itself when the sizes already agree.
+
+    The chroma grown bilinearly, plus the detail of full-resolution L that the small copy lacks (L minus the
+    copy grown bilinearly) times the local slope of chroma against L (`guide_slopes`): where chroma follows L
+    (a rock's colour against the sky's), its edges become L's edges; where it does not, or L is flat, it stays
+    the bilinear chroma, so no colour is smoothed away."""
     height, width = lightness.shape
     if ab.shape[1:] == (height, width):
         return ab
-    gain, offset = guide_coefficients(ab, guide, radius, epsilon)
+    slopes = guide_slopes(ab, guide, radius, epsilon)
+    detail = lightness - _linear(guide.astype(np.float32, copy=False), height, width)
     out = np.empty((2, height, width), np.float32)
     for channel in range(2):
-        grown_gain = cv2.resize(gain[channel], (width, height), interpolation=cv2.INTER_LINEAR)
-        grown_offset = cv2.resize(offset[channel], (width, height), interpolation=cv2.INTER_LINEAR)
-        np.multiply(grown_gain, lightness, out=out[channel])
-        out[channel] += grown_offset
+        np.multiply(_linear(slopes[channel], height, width), detail, out=out[channel])
+        out[channel] += _linear(ab[channel], height, width)
     return out
 
 
-def grow_bilinear(ab: np.ndarray, lightness: np.ndarray) -> np.ndarray:
-    """2xhxw a*, b* -> 2xHxW by plain bilinear interpolation, ignoring L (the comparison `oppy-bench` draws)."""
+def grow_bilinear(ab: np.ndarray, guide: np.ndarray, lightness: np.ndarray) -> np.ndarray:
+    """2xhxw a*, b* -> 2xHxW at the size of `lightness` by plain bilinear interpolation, ignoring L (`guide`
+    unused): the comparison `oppy-bench quality` draws."""
     height, width = lightness.shape
-    return np.stack([cv2.resize(plane, (width, height), interpolation=cv2.INTER_LINEAR) for plane in ab])
+    return np.stack([_linear(plane, height, width) for plane in ab])
+
+
+#: how chroma on the small copy comes back to full resolution: (2xhxw a*b*, hxw small L, HxW L) -> 2xHxW
+Upsampler = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def chroma_at_scale(lightness: np.ndarray, chroma_of: Callable[[np.ndarray], np.ndarray], setting: str | float,
+                    contract: ModelContract, upsample: Upsampler = grow) -> np.ndarray:
+    """The engine's path around the model for one frame, outside the pipeline: HxW float32 L* shrunk to the
+    chroma scale (`setting`: "auto" or a number), `chroma_of` (small L* -> 2xhxw a*, b*) on the copy, and the result
+    grown back to 2xHxW by `upsample`."""
+    small = shrink(lightness, choose_scale(*lightness.shape, setting, contract))
+    ab = np.ascontiguousarray(chroma_of(small), np.float32)
+    return upsample(ab, small, lightness) if small is not lightness else ab

@@ -15,6 +15,7 @@ import numpy as np
 from oppy.engine.contract import DEFAULT_OVERLAP, ModelContract
 from oppy.engine.lab import l_ab_to_rgb, rgb_to_lab
 from oppy.engine.metrics import ab_psnr, colourfulness, delta_e_ciede2000
+from oppy.engine.scale import Upsampler, chroma_at_scale, grow
 from oppy.engine.tiles import predict_chroma
 
 from .data import CONTRACT, split_files
@@ -24,9 +25,14 @@ Predictor = Callable[[np.ndarray], np.ndarray]  # L tiles [n, T, T, 1] -> raw ab
 ChromaMethod = Callable[[np.ndarray], np.ndarray]  # HxW L* -> 2xHxW a*, b*
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    """A prepared photo as HxWx3 uint8 RGB."""
-    return cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+def read_rgb(path: Path, upscale: float = 1) -> np.ndarray:
+    """A prepared photo as HxWx3 uint8 RGB; with `upscale` K, enlarged K times (bicubic), as if a camera of K times
+    the resolution had taken the same scene (for measuring only: never train on enlarged photos)."""
+    rgb = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    if upscale != 1:
+        height, width = rgb.shape[:2]
+        rgb = cv2.resize(rgb, (round(width * upscale), round(height * upscale)), interpolation=cv2.INTER_CUBIC)
+    return rgb
 
 
 def fit_lightness_table(dataset_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -64,15 +70,22 @@ def baselines(dataset_dir: str | Path) -> dict[str, ChromaMethod]:
     return {"constant": constant, "lightness": from_lightness, "grey": grey}
 
 
-def model_method(predict: Predictor, contract: ModelContract = CONTRACT,
-                 overlap: int = DEFAULT_OVERLAP) -> ChromaMethod:
-    """A model as a chroma method, through the engine's tiling and blending."""
-    return lambda lightness: predict_chroma(lightness, predict, contract, overlap)
+def model_method(predict: Predictor, contract: ModelContract = CONTRACT, overlap: int = DEFAULT_OVERLAP,
+                 chroma_scale: str | float = 1.0, upsample: Upsampler = grow) -> ChromaMethod:
+    """A model as a chroma method, through the engine's tiling and blending at `chroma_scale` ("auto" or a number in
+    (0, 1], as `EngineConfig.chroma_scale`), grown back to full resolution by `upsample`."""
+
+    def method(lightness: np.ndarray) -> np.ndarray:
+        return chroma_at_scale(lightness, lambda small: predict_chroma(small, predict, contract, overlap),
+                               chroma_scale, contract, upsample)
+
+    return method
 
 
 def evaluate(methods: dict[str, ChromaMethod], dataset_dir: str | Path, split: str = "val",
-             min_chroma: float = DEFAULT_MIN_CHROMA, limit: int | None = None) -> dict:
-    """Mean CIEDE2000, mean ab PSNR and the colourfulness ratio of each method on `split`.
+             min_chroma: float = DEFAULT_MIN_CHROMA, limit: int | None = None, upscale: float = 1) -> dict:
+    """Mean CIEDE2000, mean ab PSNR and the colourfulness ratio of each method on `split` (its photos enlarged
+    `upscale` times, see `read_rgb`).
 
     The output compared is what a viewer gets: the method's chroma with the photo's own L*, converted to
     8-bit RGB (gamut clipped) and back. Photos whose ground truth is greyscale are skipped and counted.
@@ -81,7 +94,7 @@ def evaluate(methods: dict[str, ChromaMethod], dataset_dir: str | Path, split: s
     totals = {name: {"delta_e00": 0.0, "ab_psnr": 0.0, "colourfulness": 0.0} for name in methods}
     truth_colourfulness, photos, skipped = 0.0, 0, 0
     for path in files:
-        rgb = read_rgb(path)
+        rgb = read_rgb(path, upscale)
         truth = rgb_to_lab(rgb)
         chroma = np.hypot(truth[..., 1], truth[..., 2]).mean()
         if chroma < min_chroma:
@@ -101,7 +114,7 @@ def evaluate(methods: dict[str, ChromaMethod], dataset_dir: str | Path, split: s
     results = {name: {"delta_e00": t["delta_e00"] / photos, "ab_psnr": t["ab_psnr"] / photos,
                       "colourfulness_ratio": t["colourfulness"] / truth_colourfulness}
                for name, t in totals.items()}
-    return {"split": split, "photos": photos, "skipped_greyscale": skipped, "methods": results}
+    return {"split": split, "photos": photos, "skipped_greyscale": skipped, "upscale": upscale, "methods": results}
 
 
 def load_predictor(model: str | Path, batch_size: int = 256) -> tuple[Predictor, ModelContract]:

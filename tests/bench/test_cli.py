@@ -59,17 +59,20 @@ def test_quality_prints_every_method(blur, lawful_dataset, tmp_path, capsys):
 def test_compare_seed_prints_both_approaches_and_the_ratio(synth_archive, tmp_path, capsys, monkeypatch):
     calls = []
 
-    def fake(source, seed_model, provider, batch_size, repeats, **options):
-        calls.append((str(source), seed_model, provider, batch_size, repeats, options))
-        return {"frames": 3, "size": "128x128", "weights": "untrained seed", "ratio": 25.0,
+    def fake(source, seed_model, provider, batch_size, repeats, model, **options):
+        calls.append((str(source), seed_model, provider, batch_size, repeats, model, options))
+        return {"frames": 3, "size": "128x128", "weights": "untrained seed", "ratio": 25.0, "ratio_same_weights": 2.5,
                 "seed": {"seconds": 5.0, "frames_per_s": 0.6, "tiles": 12, "how": "keras"},
-                "oppy": {"seconds": 0.2, "frames_per_s": 15.0, "tiles": 27, "how": "engine"}}
+                "oppy": {"seconds": 0.2, "frames_per_s": 15.0, "tiles": 3, "ratio": 25.0, "how": "engine"},
+                "oppy_same_weights": {"seconds": 2.0, "frames_per_s": 1.5, "tiles": 27, "ratio": 2.5, "how": "e"}}
 
     monkeypatch.setattr("oppy.bench.seed_compare.bench_compare_seed", fake)
-    assert main(["--json", str(tmp_path / "c.json"), "compare-seed", str(synth_archive), "--overlap", "0"]) == 0
-    assert calls == [(str(synth_archive), None, "cpu", 256, 1, {"overlap": 0})]
+    assert main(["--json", str(tmp_path / "c.json"), "compare-seed", str(synth_archive), "--overlap", "0",
+                 "--model", "m.onnx"]) == 0
+    assert calls == [(str(synth_archive), None, "cpu", 256, 1, "m.onnx", {"overlap": 0})]
     out = capsys.readouterr().out
-    assert "| seed (original) | 5 |" in out and "| oppy-stream | 0.2 |" in out and "25x" in out
+    assert "| seed (original) | 5 |" in out and "| oppy-stream, its defaults | 0.2 |" in out
+    assert "| oppy-stream, the seed's weights | 2 |" in out and "25x with its defaults, 2.5x on the same" in out
     assert json.loads((tmp_path / "c.json").read_text())["compare_seed"]["ratio"] == 25.0
 
 

@@ -100,3 +100,25 @@ def test_quality_puts_the_model_blended_and_stitched_beside_the_baselines(blur, 
     assert (rows["model"]["grid_stride"], rows["model, stitched (seed-style)"]["grid_stride"]) == (48, 64)
     assert rows["model, stitched (seed-style)"]["seam_blockiness"] > 2 * rows["model"]["seam_blockiness"]
     assert result["truth_blockiness"] == pytest.approx(1.0, abs=0.5)
+
+
+def test_quality_at_a_chroma_scale_puts_scale_one_and_bilinear_growth_beside_it(blur, lawful_dataset, tmp_path):
+    import onnx
+
+    model = onnx.load(blur)
+    model.metadata_props.add(key="oppy.scene_size", value="128")  # the lawful photos' long side
+    onnx.save(model, tmp_path / "scene.onnx")
+    result = bench_quality(lawful_dataset, tmp_path / "scene.onnx", photos=1, frames=2, upscale=2)
+    rows = {row["method"]: row for row in result["rows"]}
+    assert {"model", "model, chroma scale 1", "model, bilinear growth"} <= set(rows)
+    assert result["upscale"] == 2 and result["chroma_scale"] == "auto" and result["scene_size"] == 128
+    assert result["chroma_scales_used"] == {"min": 0.5, "median": 0.5, "max": 0.5}  # 192x256 photos
+    assert rows["model"]["tiles_per_photo"] == 2 * 3 and rows["model, chroma scale 1"]["tiles_per_photo"] == 4 * 5
+    # the guided growth keeps more of the colour's contrast than bilinear growth does
+    assert rows["model"]["colourfulness_ratio"] > rows["model, bilinear growth"]["colourfulness_ratio"]
+    assert rows["model"]["seam_blockiness"] < 1.5
+    at_one = bench_quality(lawful_dataset, tmp_path / "scene.onnx", photos=1, frames=2, upscale=2, chroma_scale=1)
+    assert {row["method"] for row in at_one["rows"]} == {"model", "model, stitched (seed-style)", "constant",
+                                                         "lightness", "grey"}
+    one = next(row for row in at_one["rows"] if row["method"] == "model")
+    assert one["delta_e00"] == pytest.approx(rows["model, chroma scale 1"]["delta_e00"])

@@ -4,6 +4,7 @@ import pytest
 
 from oppy.bench.seed_compare import seed_render
 from oppy.engine.contract import ModelContract
+from tests.conftest import affine_model
 
 CONTRACT = ModelContract("L", "ab", 64, l_scale=1 / 50, l_shift=-1.0, ab_scale=128.0)
 
@@ -58,9 +59,16 @@ def test_seed_and_oppy_stream_render_the_same_archive_with_the_same_weights(synt
     inputs = keras.Input((64, 64, 1), name="L")
     outputs = keras.layers.Conv2D(2, 3, padding="same", activation="tanh", name="ab")(inputs)
     keras.Model(inputs, outputs, name="seed").save(tmp_path / "tiny.keras")
-    result = bench_compare_seed(synth_archive, tmp_path / "tiny.keras", batch_size=16)
+    # oppy-stream's own side: a model whose scene is 64 px colourises the 128x128 frames at half scale, one tile
+    own = affine_model(tmp_path / "own.onnx", metadata={
+        **ModelContract("L", "ab", 64, 0.01, 0.0, 128.0).to_metadata(), "oppy.scene_size": "64"})
+    result = bench_compare_seed(synth_archive, tmp_path / "tiny.keras", batch_size=16, model=own)
     assert result["frames"] == 3 and result["weights"].endswith("tiny.keras")
-    assert result["seed"]["tiles"] == 3 * 4 and result["oppy"]["tiles"] == 3 * 9
-    assert result["seed"]["seconds"] > 0 and result["oppy"]["seconds"] > 0
-    assert result["ratio"] == pytest.approx(result["seed"]["seconds"] / result["oppy"]["seconds"])
-    assert result["oppy"]["provider"] == "CPUExecutionProvider"
+    assert result["seed"]["tiles"] == 3 * 4 and result["oppy_same_weights"]["tiles"] == 3 * 9
+    assert result["oppy"]["tiles"] == 3 * 1 and result["oppy"]["chroma_scales"] == {"128x128": 0.5}
+    assert result["oppy"]["model"] == str(own) and result["oppy_same_weights"]["model"].endswith("tiny.keras")
+    for name in ("oppy", "oppy_same_weights"):
+        assert result[name]["ratio"] == pytest.approx(result["seed"]["seconds"] / result[name]["seconds"])
+        assert result[name]["provider"] == "CPUExecutionProvider"
+    assert (result["ratio"], result["ratio_same_weights"]) == (result["oppy"]["ratio"],
+                                                               result["oppy_same_weights"]["ratio"])

@@ -19,7 +19,7 @@ from oppy.engine import Engine, OppyError
 from oppy.engine import engine as engine_module
 from oppy.engine.cli import main
 from oppy.engine.contract import ModelContract
-from tests.conftest import affine_model, gradient_frame, hostile_archive
+from tests.conftest import affine_model, gradient_frame, hostile_archive, write_image
 
 
 def test_renders_and_writes_a_report(archive, constant_model, tmp_path, capsys):
@@ -39,6 +39,24 @@ def test_renders_and_writes_a_report(archive, constant_model, tmp_path, capsys):
     assert report["config"]["decode_threads"] == "3"
     assert report["tiles"] == 6 * 2 * 3 and report["wall_seconds"] > 0
     assert "wrote" in capsys.readouterr().err
+
+
+def test_the_report_and_the_summary_state_the_chroma_scale_and_the_tiles(tmp_path, capsys):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(2):
+        write_image(folder / f"{i}.png", gradient_frame(256, 512, seed=i))
+    contract = ModelContract("L", "ab", 64, 0.01, 0.0, 128.0, scene_size=128)
+    model = affine_model(tmp_path / "scene.onnx", offset=(0.1, 0.2), contract=contract)
+    report_path = tmp_path / "report.json"
+    assert main([str(folder), str(tmp_path / "out.mp4"), "--model", str(model), "--report", str(report_path)]) == 0
+    report = json.loads(report_path.read_text())
+    assert report["chroma_scales"] == {"512x256": 0.25} and report["tiles"] == 2 * 3  # 128x64: 3 tiles a frame
+    assert report["config"]["chroma_scale"] == "auto"
+    assert "6 tiles (chroma x0.25 for 512x256)" in capsys.readouterr().err
+    assert main([str(folder), str(tmp_path / "one.mp4"), "--model", str(model), "--chroma-scale", "1",
+                 "--report", str(report_path)]) == 0
+    assert json.loads(report_path.read_text())["chroma_scales"] == {"512x256": 1.0}
 
 
 def test_refuses_to_overwrite_with_one_clear_line(archive, constant_model, tmp_path, capsys):
@@ -172,6 +190,8 @@ def test_a_signal_keeps_a_playable_video_of_every_frame_encoded(constant_model, 
     (["--batch-size", "0"], "batch size must be at least 1, not 0"),
     (["--resize", "crop"], "argument --resize: invalid choice: 'crop'"),
     (["--input-size", "64"], "'64' is not WIDTHxHEIGHT"),
+    *[(["--chroma-scale", bad], f"argument --chroma-scale: chroma scale must be 'auto' or a number in (0, 1], "
+                                f"not '{bad}'") for bad in ("0", "-0.5", "1.5", "abc", "nan", "inf", "")],
 ])
 def test_bad_models_and_options_are_one_line_with_a_non_zero_exit(archive, constant_model, tmp_path, capsys,
                                                                    options, message):

@@ -9,6 +9,10 @@ CONTRACT = ModelContract("L", "ab", 64, l_scale=0.01, l_shift=0.0, ab_scale=128.
 
 def test_metadata_round_trip():
     assert ModelContract.from_metadata(CONTRACT.to_metadata()) == CONTRACT
+    with_scene = ModelContract("L", "ab", 64, 0.01, 0.0, 128.0, scene_size=256)
+    assert with_scene.to_metadata()["oppy.scene_size"] == "256"
+    assert ModelContract.from_metadata(with_scene.to_metadata()) == with_scene
+    assert "oppy.scene_size" not in CONTRACT.to_metadata() and CONTRACT.scene_size is None
 
 
 def test_every_missing_key_is_named():
@@ -26,6 +30,10 @@ def test_every_missing_key_is_named():
     (KEY_TILE_SIZE, "sixty-four", "malformed"),
     (KEY_TILE_SIZE, "4", "at least 8"),
     ("oppy.overlap", "64", "overlap"),
+    ("oppy.scene_size", "32", "scene size of 32 px"),
+    ("oppy.scene_size", "100000", "scene size"),
+    ("oppy.scene_size", "nan", "malformed"),
+    ("oppy.scene_size", "256.5", "malformed"),
 ])
 def test_bad_values_are_refused(key, value, message):
     metadata = {**CONTRACT.to_metadata(), key: value}

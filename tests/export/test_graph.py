@@ -145,3 +145,18 @@ def test_oppy_export_rewrites_an_onnx_model_and_refuses_what_needs_keras(tmp_pat
     (tmp_path / "broken.onnx").write_bytes(b"not a model")
     assert export_main([str(tmp_path / "broken.onnx"), str(tmp_path / "x.onnx")]) == 2
     assert "cannot read the ONNX model" in capsys.readouterr().err
+
+
+def test_oppy_export_sets_the_scene_size_of_an_onnx_model_and_changes_nothing_else(tmp_path, capsys):
+    from tests.conftest import affine_model
+
+    source = affine_model(tmp_path / "in.onnx", gain=(0.3, -0.2))
+    assert export_main([str(source), str(tmp_path / "out.onnx"), "--scene-size", "300"]) == 0
+    assert json.loads(capsys.readouterr().out)["metadata_set"] == {"oppy.scene_size": "300"}
+    before, after = onnx.load(source), onnx.load(tmp_path / "out.onnx")
+    assert before.graph.SerializeToString() == after.graph.SerializeToString()  # the weights untouched
+    metadata = {p.key: p.value for p in after.metadata_props}
+    assert metadata == {**{p.key: p.value for p in before.metadata_props}, "oppy.scene_size": "300"}
+    # a scene smaller than the model's own tile is refused, and nothing is written
+    assert export_main([str(source), str(tmp_path / "bad.onnx"), "--scene-size", "10"]) == 2
+    assert "scene size of 10 px" in capsys.readouterr().err and not (tmp_path / "bad.onnx").exists()
