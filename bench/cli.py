@@ -42,6 +42,14 @@ def _lab(args: argparse.Namespace) -> dict:
     return {"lab": rows}
 
 
+def _grow(args: argparse.Namespace) -> dict:
+    from .grow_speed import bench_grow
+
+    rows = bench_grow(*args.size, scale=args.scale, repeats=args.repeats)
+    print(markdown_table(rows, ["step", "size", "copy", "ms_per_frame", "vs_bilinear"]))
+    return {"grow": rows}
+
+
 def _encode(args: argparse.Namespace) -> dict:
     from .encode_speed import bench_encode
 
@@ -250,6 +258,13 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--size", type=_size, default=(1024, 1024))
     lab.add_argument("--repeats", type=int, default=20)
     lab.set_defaults(run=_lab)
+
+    grow = commands.add_parser("grow", help="the chroma scale's steps on one frame: shrinking L, growing a*, b* "
+                               "back guided by L against bilinearly")
+    grow.add_argument("--size", type=_size, default=(1024, 1024))
+    grow.add_argument("--scale", type=float, default=0.25)
+    grow.add_argument("--repeats", type=int, default=20)
+    grow.set_defaults(run=_grow)
 
     encode = commands.add_parser("encode", help="RGB to yuv420p by the engine, FFmpeg's scaler and OpenCV; x264 "
                                  "frame vs slice threads; the sink's conversion ahead or in the writer's thread")

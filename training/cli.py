@@ -13,6 +13,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from oppy.engine.errors import OppyError
+from oppy.engine.scale import AUTO, chroma_scale_argument
 
 
 def _prepare(args: argparse.Namespace) -> dict:
@@ -74,7 +75,8 @@ def _sheet(args: argparse.Namespace) -> dict:
         if len(args.model) > 1:
             raise ValueError("a frames sheet shows one model: give --model at most once")
         model = _named_model(args.model[0])[1] if args.model else None
-        sheet = frames_sheet(args.source, model, count=args.count, cell=args.cell)
+        sheet = frames_sheet(args.source, model, count=args.count, cell=args.cell,
+                             chroma_scales=tuple(args.chroma_scales), crop=args.crop)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     save_sheet(args.out, sheet)
     print(f"sheet: {args.out} ({sheet.shape[1]}x{sheet.shape[0]})", file=sys.stderr)
@@ -142,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run directory, .keras or .onnx model (repeatable for val; frames: default packaged)")
     sheet.add_argument("--count", type=int, default=8, help="photos or frames, evenly spread (default 8)")
     sheet.add_argument("--cell", type=int, default=160, help="thumbnail size in pixels")
+    sheet.add_argument("--chroma-scales", type=lambda text: [chroma_scale_argument(v) for v in text.split(",")],
+                       default=[AUTO], metavar="S,S", help="frames: colour each frame at these chroma scales, side by "
+                       "side (e.g. 1,auto; default: auto)")
+    sheet.add_argument("--crop", type=int, metavar="PX", help="frames: show the central PX pixels of each frame at "
+                       "full resolution")
     sheet.set_defaults(run=_sheet)
     return parser
 

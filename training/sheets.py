@@ -72,21 +72,36 @@ def validation_sheet(dataset_dir: str | Path, models: dict[str, str | Path], cou
 
 
 def frames_sheet(frames_dir: str | Path, model: str | Path | None = None, count: int = 12, pairs_per_row: int = 2,
-                 cell: int = 200) -> np.ndarray:
-    """Before/after pairs of real greyscale frames, coloured by the engine itself (`model`: the packaged
-    default when None)."""
+                 cell: int = 200, chroma_scales: tuple[str | float, ...] = ("auto",), crop: int | None = None
+                 ) -> np.ndarray:
+    """Real greyscale frames beside their colouring by the engine itself (`model`: the packaged default when None)
+    at each of `chroma_scales` (e.g. 1 and "auto", to compare them); with `crop`, the central `crop` px of each
+    frame at full resolution rather than the whole frame."""
     from oppy.engine import Engine
     from oppy.engine.sources import ImageFolder, read_image
 
+    def cropped(image: np.ndarray) -> np.ndarray:
+        if crop is None:
+            return image
+        top, left = max(0, (image.shape[0] - crop) // 2), max(0, (image.shape[1] - crop) // 2)
+        return image[top : top + crop, left : left + crop]
+
     items = []
-    with Engine(model) as engine:
+    engines = [Engine(model, chroma_scale=scale) for scale in chroma_scales]
+    try:
         for path in spread(ImageFolder(frames_dir).files, count):
             pixels = read_image(path)
             if isinstance(pixels, str):  # not a frame: the sheet shows the frames there are
                 continue
-            coloured = engine.colorize(pixels)
             before = pixels if pixels.dtype == np.uint8 else (pixels >> 8).astype(np.uint8)
             if before.ndim == 3:
                 before = cv2.cvtColor(np.ascontiguousarray(before[..., :3]), cv2.COLOR_RGB2GRAY)
-            items += [(path.stem, before), ("coloured", coloured)]
-    return contact_sheet(items, columns=2 * pairs_per_row, cell=cell)
+            items.append((path.stem, cropped(before)))
+            for engine in engines:
+                coloured = engine.colorize(pixels)
+                label = "coloured" if len(engines) == 1 else f"chroma {engine.config.chroma_scale}"
+                items.append((label, cropped(coloured)))
+    finally:
+        for engine in engines:
+            engine.close()
+    return contact_sheet(items, columns=(1 + len(engines)) * pairs_per_row, cell=cell)

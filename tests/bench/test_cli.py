@@ -100,3 +100,13 @@ def test_agreement_compares_a_provider_with_the_cpu_frame_by_frame(tiny_seed, sy
     saved = json.loads((tmp_path / "a.json").read_text())["agreement"]
     assert saved["frames"] == 2 and saved["provider"] == saved["reference"] == "CPUExecutionProvider"
     assert saved["rgb_max"] == 0 and saved["rgb_mean"] == 0.0 and saved["share_over_1"] == 0.0
+
+
+def test_grow_times_the_shrink_and_both_growths_on_one_frame(tmp_path, capsys):
+    assert main(["--json", str(tmp_path / "g.json"), "grow", "--size", "200x120", "--scale", "0.5",
+                 "--repeats", "1"]) == 0
+    rows = {row["step"]: row for row in json.loads((tmp_path / "g.json").read_text())["grow"]}
+    assert set(rows) == {"shrink (area)", "grow, guided by L (the engine's)", "grow, bilinear"}
+    assert {row["copy"] for row in rows.values()} == {"100x60"} and rows["grow, bilinear"]["vs_bilinear"] == 1
+    assert rows["shrink (area)"]["vs_bilinear"] is None
+    assert "| grow, guided by L (the engine's) | 200x120 | 100x60 |" in capsys.readouterr().out

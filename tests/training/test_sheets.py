@@ -1,5 +1,6 @@
 import cv2
 import numpy as np
+import pytest
 
 from oppy.training.cli import main
 from oppy.training.sheets import frames_sheet, spread, validation_sheet
@@ -35,6 +36,23 @@ def test_frames_sheet_pairs_frames_before_and_after(tmp_path):
     before, after = sheet[:64, :64].astype(int), sheet[:64, 64:128].astype(int)
     assert np.abs(before[..., 0] - before[..., 2]).max() == 0
     assert (after[..., 0] - after[..., 2]).mean() > 30
+
+
+def test_frames_sheet_sets_chroma_scales_side_by_side_and_crops_at_full_resolution(tmp_path):
+    folder = tmp_path / "grey"
+    folder.mkdir()
+    write_image(folder / "sol1.png", gradient_frame(256, 256))
+    model = affine_model(tmp_path / "red.onnx", offset=(60 / 128, 40 / 128))
+    out = tmp_path / "sheet.png"
+    assert main(["sheet", "frames", str(folder), str(out), "--model", str(model), "--chroma-scales", "1,0.25",
+                 "--crop", "32", "--cell", "64"]) == 0
+    sheet = cv2.imread(str(out))
+    assert sheet.shape == (64 + 18, 2 * 3 * 64, 3)  # one frame: grey and two scales, room for two in a row
+    grey = sheet[:64, :64].astype(int)
+    assert np.abs(grey[..., 0] - grey[..., 2]).max() == 0 and grey.std() < 5  # 32 px of a gentle gradient, enlarged
+    with pytest.raises(SystemExit) as usage:
+        main(["sheet", "frames", str(folder), str(out), "--model", str(model), "--chroma-scales", "0"])
+    assert usage.value.code == 2
 
 
 def test_sheet_command_writes_png(lawful_dataset, tmp_path):
