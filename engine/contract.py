@@ -42,6 +42,12 @@ KEY_EXPORTER = "oppy.exporter"
 
 REQUIRED_KEYS = (KEY_CONTRACT, KEY_INPUT, KEY_OUTPUT, KEY_TILE_SIZE, KEY_L_SCALE, KEY_L_SHIFT, KEY_AB_SCALE)
 DEFAULT_OVERLAP = 16
+#: the largest tile a model may declare, px (a batch of 256 such tiles takes 3 GB)
+MAX_TILE_SIZE = 1024
+#: the largest |l_scale|, |l_shift| and |ab_scale| a model may declare: past it, the scaling is not of L* or a*b*
+MAX_SCALING = 1e4
+#: |a*|, |b*| beyond this are no colour a display shows: a model that answers past it (or with NaN) is broken
+CHROMA_LIMIT = 500.0
 #: the largest scene size a model may state, in pixels (larger frames than this are not known to exist)
 MAX_SCENE_SIZE = 1 << 16
 
@@ -105,11 +111,18 @@ class ModelContract:
             )
         except ValueError as exc:
             raise ModelError(f"{source} has malformed contract metadata: {exc}") from exc
-        if contract.tile_size < 8 or not 0 <= contract.overlap < contract.tile_size:
+        if not 8 <= contract.tile_size <= MAX_TILE_SIZE or not 0 <= contract.overlap < contract.tile_size:
             raise ModelError(
                 f"{source} declares tile size {contract.tile_size} and overlap {contract.overlap}: "
-                "the tile must be at least 8 px and the overlap in [0, tile)"
+                f"the tile must be 8 to {MAX_TILE_SIZE} px and the overlap in [0, tile)"
             )
+        scaling = {KEY_L_SCALE: contract.l_scale, KEY_L_SHIFT: contract.l_shift, KEY_AB_SCALE: contract.ab_scale}
+        for key, value in scaling.items():
+            if not abs(value) <= MAX_SCALING or (key != KEY_L_SHIFT and value == 0):  # NaN fails the first test
+                raise ModelError(
+                    f"{source} declares {key} = {value!r}: a scaling must be a finite number, not 0, of magnitude "
+                    f"at most {MAX_SCALING:g}; re-export the model with oppy-export"
+                )
         if contract.scene_size is not None and not contract.tile_size <= contract.scene_size <= MAX_SCENE_SIZE:
             raise ModelError(
                 f"{source} declares a scene size of {contract.scene_size} px: it must lie between the tile "

@@ -17,7 +17,7 @@ import numpy as np
 
 from .batches import TileBatch
 from .config import EngineConfig
-from .errors import ModelError, OppyError
+from .errors import FrameError, ModelError, OppyError
 from .pipeline import IDLE, Pipeline
 from .render import ProgressCallback, RenderReport, render
 from .resize import frame_size
@@ -43,9 +43,15 @@ def default_model_path() -> Path:
 
 
 def _each(step: Callable[[Work], None]) -> Callable[[Iterator], Iterator]:
+    """A stage that runs `step` on each frame; a frame it cannot colourise (`FrameError`) goes on as a skip."""
+
     def stage(items: Iterator) -> Iterator:
         for work in items:
-            step(work)
+            try:
+                step(work)
+            except FrameError as exc:
+                yield Skipped(work.name, str(exc))
+                continue
             yield work
 
     return stage
@@ -169,7 +175,11 @@ class Engine:
                     canvas = canvas or frame_size(work.pixels)
                     if frame_size(work.pixels) != canvas:
                         stages.fit(work, canvas, fit)
-                stages.to_l(work)
+                try:
+                    stages.to_l(work)
+                except FrameError as exc:
+                    yield Skipped(work.name, str(exc))
+                    continue
                 yield work
 
         steps = [("to_l", start), ("shrink", _each(stages.shrink)), ("tile", self._pack(stages)),
@@ -188,6 +198,8 @@ class Engine:
         source = (_source_frame(index, item) for index, item in enumerate(frames))
         with closing(iter(self._pipeline(source))) as works:
             for work in works:
+                if isinstance(work, Skipped):  # a stream gives back every frame or stops
+                    raise FrameError(f"{work.name}: {work.reason}")
                 yield _as_given(work)
 
     def render(self, src: str | Path, dst: str | Path, progress: ProgressCallback | None = None,

@@ -16,3 +16,8 @@ class ModelError(OppyError):
 
 class NothingToRender(OppyError):
     """The input holds no readable frame."""
+
+
+class FrameError(OppyError):
+    """One frame cannot be colourised (its pixels, or the model's answer for it, are not usable); a render skips
+    it with this reason and goes on."""

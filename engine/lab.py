@@ -82,6 +82,19 @@ def _f_inv(f):
     return max(cube if cube > _EPSILON32 else linear, _ZERO)
 
 
+#: fast-math without the assumption that no value is NaN or infinite, for kernels that index tables by data
+_NAN_AWARE = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+
+@njit(nogil=True, inline="always", fastmath=_NAN_AWARE)
+def _index(value, bins, last):
+    """A linear-light value -> its entry of a table of `last` + 1 bins: [0, 1] spread over them, NaN to 0."""
+    clamped = value if value > _ZERO else _ZERO  # NaN fails the comparison: it becomes 0
+    clamped = clamped if clamped < _ONE else _ONE
+    index = np.int32(clamped * bins)
+    return min(max(index, np.int32(0)), last)
+
+
 @njit(nogil=True, inline="always")
 def _srgb_decode_scalar(c):
     c = min(max(c, 0.0), 1.0)
@@ -134,9 +147,13 @@ def _rgb_to_lab_kernel(rgb, lin, m, out):
         _linear_rows_to_lab(r, g, b, m, out[y])
 
 
-@parallel_kernel(fastmath=True)
+@parallel_kernel(fastmath=_NAN_AWARE)
 def _lab_to_rgb8_kernel(lightness, ab, ab_scale, m, encode, out):
+    # Every float becomes a valid table index: NaN and -inf go to 0, inf and overflows to the last entry. The
+    # comparisons keep their meaning for NaN (no "nnan" in the fast-math flags), and the integer index is clamped
+    # again, whatever a float-to-int conversion of a non-finite value gives on this machine.
     height, width = lightness.shape
+    last = np.int32(encode.shape[0] - 1)
     bins = np.float32(encode.shape[0] - 1)
     a_scale = np.float32(ab_scale / 500.0)
     b_scale = np.float32(ab_scale / 200.0)
@@ -149,9 +166,9 @@ def _lab_to_rgb8_kernel(lightness, ab, ab_scale, m, encode, out):
             xx = _f_inv(fy + ab[0, y, x] * a_scale)
             yy = _f_inv(fy)
             zz = _f_inv(fy - ab[1, y, x] * b_scale)
-            r[x] = np.int32(min(max(m[0, 0] * xx + m[0, 1] * yy + m[0, 2] * zz, _ZERO), _ONE) * bins)
-            g[x] = np.int32(min(max(m[1, 0] * xx + m[1, 1] * yy + m[1, 2] * zz, _ZERO), _ONE) * bins)
-            b[x] = np.int32(min(max(m[2, 0] * xx + m[2, 1] * yy + m[2, 2] * zz, _ZERO), _ONE) * bins)
+            r[x] = _index(m[0, 0] * xx + m[0, 1] * yy + m[0, 2] * zz, bins, last)
+            g[x] = _index(m[1, 0] * xx + m[1, 1] * yy + m[1, 2] * zz, bins, last)
+            b[x] = _index(m[2, 0] * xx + m[2, 1] * yy + m[2, 2] * zz, bins, last)
         for x in range(width):
             out[y, x, 0] = encode[r[x]]
             out[y, x, 1] = encode[g[x]]
@@ -233,7 +250,8 @@ def to_lightness(pixels: np.ndarray) -> np.ndarray:
         return gray_to_l(np.ascontiguousarray(pixels[..., 0]))
     if pixels.ndim == 3 and pixels.shape[2] in (3, 4):
         rgb = pixels[..., :3]
-        if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
+        grey = np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2])
+        if grey and rgb.dtype in (np.uint8, np.uint16):  # the grey table is for integer pixels
             return gray_to_l(np.ascontiguousarray(rgb[..., 0]))
         return np.ascontiguousarray(rgb_to_lab(np.ascontiguousarray(rgb))[..., 0])
     raise ValueError(f"cannot take lightness of pixels shaped {pixels.shape}")

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .batches import BatchPacker, Chunk, TileBatch
-from .contract import ModelContract
-from .errors import OppyError
+from .contract import CHROMA_LIMIT, ModelContract
+from .errors import FrameError, OppyError
 from .lab import l_ab_to_rgb, to_lightness
 from .resize import Placement, frame_size, place, placement, scale_pixels
 from .scale import choose_scale, grow, shrink
@@ -69,8 +69,11 @@ class Stages:
 
     @staticmethod
     def to_l(work: Work) -> None:
+        pixels = work.pixels
+        if pixels.dtype.kind == "f" and not np.isfinite(pixels).all():
+            raise FrameError("the frame holds NaN or infinite values: float pixels must be finite, in [0, 1]")
         try:
-            work.lightness = to_lightness(work.pixels)
+            work.lightness = to_lightness(pixels)
         except (ValueError, TypeError) as exc:
             raise OppyError(f"frame {work.name or work.index}: {exc}") from exc
         work.pixels = None
@@ -100,9 +103,16 @@ class Stages:
         return finished
 
     def blend(self, work: Work) -> None:
+        """The frame's a*, b* from its tiles' results; a `FrameError` when the model's answer is not a colour."""
         work.ab = blend_chunks([chunk.output for chunk in work.chunks], work.plan, self.contract.ab_scale)
         self.packer.release(work.chunks)  # a batch's output is reused once every frame in it is blended
         work.chunks = None
+        peak = float(np.abs(work.ab).max())
+        if not peak <= CHROMA_LIMIT:  # NaN fails it too
+            answer = "NaN or infinity" if not np.isfinite(peak) else f"|a*|, |b*| up to {peak:.3g}"
+            work.ab = None
+            raise FrameError(f"the model's answer for this frame is not a colour ({answer}, where colours lie "
+                             f"within ±{CHROMA_LIMIT:g}): the model is broken for this input")
 
     @staticmethod
     def grow(work: Work) -> None:

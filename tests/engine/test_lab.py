@@ -83,3 +83,37 @@ def test_to_lightness_reduces_every_input_layout():
         to_lightness(np.zeros((2, 2, 5), np.uint8))
     with pytest.raises(TypeError):
         gray_to_l(np.zeros((2, 2), np.float32))
+
+
+SPECIAL = np.array([np.nan, np.inf, -np.inf, 1e30, -1e30, 3.4e38, -3.4e38, 1e-45, -0.0], np.float32)
+
+
+def test_lab_to_rgb_takes_every_float_and_leaves_the_finite_pixels_as_they_were():
+    # NaN and infinities, in L and in a, b, at random places among ordinary values: no read outside the tables
+    rng = np.random.default_rng(7)
+    lightness = rng.uniform(0, 100, (64, 96)).astype(np.float32)
+    ab = rng.uniform(-80, 80, (2, 64, 96)).astype(np.float32)
+    clean = l_ab_to_rgb(lightness, ab)
+    spoiled = rng.random((64, 96)) < 0.3
+    hostile_l, hostile_ab = lightness.copy(), ab.copy()
+    hostile_l[spoiled] = rng.choice(SPECIAL, spoiled.sum())
+    hostile_ab[:, spoiled] = rng.choice(SPECIAL, (2, spoiled.sum()))
+    out = l_ab_to_rgb(hostile_l, hostile_ab)
+    assert out.dtype == np.uint8 and out.shape == (64, 96, 3)
+    np.testing.assert_array_equal(out[~spoiled], clean[~spoiled])
+
+
+@pytest.mark.parametrize("value", SPECIAL)
+def test_a_frame_of_one_special_float_converts_to_a_defined_colour(value):
+    plane = np.full((8, 8), value, np.float32)
+    for lightness, ab in ((plane, np.zeros((2, 8, 8), np.float32)), (np.full((8, 8), 50, np.float32),
+                                                                     np.stack([plane, plane]))):
+        out = l_ab_to_rgb(lightness, ab)
+        assert (out == out[0, 0]).all()  # the same colour everywhere, whatever it is
+    assert (l_ab_to_rgb(np.full((8, 8), np.nan, np.float32), np.full((2, 8, 8), np.nan, np.float32)) == 0).all()
+
+
+def test_float_pixels_with_equal_channels_are_lightness_too():
+    grey = np.arange(256, dtype=np.uint8)[None].repeat(4, 0)
+    as_float = np.dstack([grey / 255] * 3).astype(np.float32)
+    np.testing.assert_allclose(to_lightness(as_float), gray_to_l(grey), atol=1e-4)

@@ -146,3 +146,59 @@ def test_a_border_sensitive_model_shows_no_tile_grid_at_a_quarter_scale(tmp_path
             meter(lightness)
     assert stitched.blockiness > 2  # the meter sees the copy's grid, 4x coarser in the frame
     assert blended.blockiness < 1.5 and stitched.blockiness > 1.8 * blended.blockiness
+
+
+def log_model(path):
+    """a* = b* = 128 ln(L*/100): finite for every lit pixel, minus infinity where a tile is black."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Log", ["L"], ["log"]), helper.make_node("Concat", ["log", "log"], ["ab"], axis=3)],
+        "log", [helper.make_tensor_value_info("L", TensorProto.FLOAT, ["N", 64, 64, 1])],
+        [helper.make_tensor_value_info("ab", TensorProto.FLOAT, ["N", 64, 64, 2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    for key, value in ModelContract("L", "ab", 64, 0.01, 0.0, 1.0).to_metadata().items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["nan", "huge", "infinite"])
+def test_a_model_whose_answer_is_not_a_colour_skips_the_frame_with_the_reason(tmp_path, kind):
+    from oppy.engine.errors import FrameError, NothingToRender
+
+    model = {"nan": lambda: affine_model(tmp_path / "m.onnx", gain=(float("nan"), 0.0)),
+             "huge": lambda: affine_model(tmp_path / "m.onnx", offset=(1e30, 0.0)),
+             "infinite": lambda: log_model(tmp_path / "m.onnx")}[kind]()
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    write_image(folder / "1.png", np.zeros((64, 64), np.uint8))  # black: the log model's -inf
+    write_image(folder / "2.png", gradient_frame(64, 64))
+    with Engine(model, provider="cpu", chroma_scale=1) as engine:
+        with pytest.raises(FrameError, match="not a colour"):
+            engine.colorize(np.zeros((64, 64), np.uint8))
+        with pytest.raises(FrameError, match="frame 0: the model's answer"):
+            list(engine.stream([np.zeros((64, 64), np.uint8)]))
+        if kind == "infinite":  # the other frame is rendered, and a lit frame colourised
+            report = engine.render(folder, tmp_path / "out.mp4")
+            assert report.frames_out == 1 and [s["name"] for s in report.skipped] == ["1.png"]
+            assert "NaN or infinity" in report.skipped[0]["reason"]
+            assert engine.colorize(gradient_frame(64, 64)).shape == (64, 64, 3)
+        else:
+            with pytest.raises(NothingToRender, match="not a colour"):
+                engine.render(folder, tmp_path / "out.mp4")
+
+
+def test_a_float_frame_with_nan_is_refused_with_the_reason(scene_model):
+    from oppy.engine.errors import FrameError
+
+    frame = np.full((80, 80, 3), 0.5, np.float32)
+    frame[3, 4, 1] = np.nan
+    with Engine(scene_model, provider="cpu") as engine:
+        with pytest.raises(FrameError, match="NaN or infinite"):
+            engine.colorize(frame)
+        with pytest.raises(FrameError, match="NaN or infinite"):
+            list(engine.stream([np.full((80, 80, 3), np.inf, np.float32)]))
+        assert engine.colorize(np.full((80, 80, 3), 0.5, np.float32)).shape == (80, 80, 3)
