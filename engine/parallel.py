@@ -1,16 +1,24 @@
-"""Numba parallel kernels that several pipeline threads may launch at once, whatever threading layer Numba found.
+"""Numba parallel kernels that several pipeline threads may launch at once, whatever threading layer Numba found,
+compiled once per machine into the user's cache folder.
 
 Numba's TBB and OpenMP layers take concurrent launches. Where neither library is installed (a slim container,
 macOS without libomp), Numba falls back to its workqueue layer, which aborts the whole process on a concurrent
 launch; there, launches take turns instead.
+
+Compiled kernels go to `$NUMBA_CACHE_DIR` if set, else to `$XDG_CACHE_HOME/oppy-stream/numba` (`~/.cache/...`),
+never beside the installed package: files there would outlive an uninstall (and a read-only installation has no
+room for them). Where no cache folder can be written, kernels are compiled at each start instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -20,7 +28,49 @@ _turns = threading.Lock()
 _guard: AbstractContextManager | None = None
 
 
-@njit(parallel=True, cache=True)
+def cache_folder() -> Path | None:
+    """The folder the engine's compiled kernels are kept in, created if need be; None where none can be written."""
+    given = os.environ.get("NUMBA_CACHE_DIR")
+    if given:
+        return Path(given)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = Path(base) / "oppy-stream" / "numba"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".probe-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError:
+        return None
+    return folder
+
+
+_CACHE = cache_folder()
+
+
+@contextlib.contextmanager
+def _caching_into_our_folder() -> Iterator[None]:
+    """Numba reads its cache folder when a function is decorated: point it at ours for our decorations only, so
+    that other Numba code in the process keeps its own."""
+    before = numba.config.CACHE_DIR
+    numba.config.CACHE_DIR = str(_CACHE) if _CACHE is not None else before
+    try:
+        yield
+    finally:
+        numba.config.CACHE_DIR = before
+
+
+def cached_njit(**options) -> Callable[[Callable], Callable]:
+    """`numba.njit(**options)`, cached in `cache_folder()` (not cached where there is none)."""
+
+    def wrap(function: Callable) -> Callable:
+        with _caching_into_our_folder():
+            return njit(cache=_CACHE is not None, **options)(function)
+
+    return wrap
+
+
+@cached_njit(parallel=True)
 def _probe(out):
     for i in prange(out.shape[0]):
         out[i] = i
@@ -52,10 +102,10 @@ def _layer() -> str:
 
 
 def parallel_kernel(**options) -> Callable[[Callable], Callable]:
-    """`numba.njit(parallel=True, nogil=True, cache=True, **options)`, launched inside `launch_guard()`."""
+    """`numba.njit(parallel=True, nogil=True, **options)`, cached (`cached_njit`), launched inside `launch_guard()`."""
 
     def wrap(function: Callable) -> Callable:
-        kernel = njit(parallel=True, nogil=True, cache=True, **options)(function)
+        kernel = cached_njit(parallel=True, nogil=True, **options)(function)
 
         @functools.wraps(function)
         def launch(*args):

@@ -19,6 +19,7 @@ from .contract import ModelContract
 from .errors import ModelError, OppyError
 
 log = logging.getLogger(__name__)
+ort.disable_telemetry_events()  # and no telemetry events from sessions (ORT_DISABLE_TELEMETRY: see __init__)
 
 PROVIDERS = {
     "cpu": ("CPUExecutionProvider",),

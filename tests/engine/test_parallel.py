@@ -53,3 +53,43 @@ def test_launches_take_turns_only_where_the_layer_is_not_thread_safe():
     layer = threading_layer()
     assert layer in {"tbb", "omp", "workqueue", "none"}
     assert (launch_guard() is _turns) == (layer == "workqueue")
+
+
+_RENDER = textwrap.dedent("""
+    import sys
+    from oppy.engine.cli import main
+    sys.exit(main([sys.argv[1], sys.argv[2], "--model", sys.argv[3], "-q"]))
+""")
+
+
+def _render_in_a_bare_home(archive, model, tmp_path, home: str, cache: str | None):
+    """The CLI in a process whose home, cache and temp folders are its own; returns it when done."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "XDG_CACHE_HOME")}
+    env.update(HOME=home, TMPDIR=str(tmp), **({"XDG_CACHE_HOME": cache} if cache else {}))
+    done = subprocess.run([sys.executable, "-c", _RENDER, str(archive), str(tmp_path / "out.mp4"), str(model)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "out.mp4").is_file() and not list(tmp.iterdir())  # nothing left in the temp folder
+    return done
+
+
+def test_a_render_writes_its_output_and_the_kernel_cache_and_nothing_else(archive, constant_model, tmp_path):
+    import oppy.engine
+
+    package = os.path.dirname(oppy.engine.__file__)
+    before = {os.path.join(d, f) for d, _, files in os.walk(package) for f in files}
+    home = tmp_path / "home"
+    home.mkdir()
+    _render_in_a_bare_home(archive, constant_model, tmp_path, str(home), None)
+    written = sorted(str(p.relative_to(home)) for p in home.rglob("*") if p.is_file())
+    assert written and all(name.startswith(".cache/oppy-stream/numba/") for name in written), written
+    assert any(name.endswith(".nbi") for name in written)  # compiled kernels, kept for the next start
+    after = {os.path.join(d, f) for d, _, files in os.walk(package) for f in files}
+    assert {name for name in after - before if not name.endswith(".pyc")} == set()  # nothing beside the package
+
+
+def test_without_a_writable_home_the_kernels_compile_at_each_start(archive, constant_model, tmp_path):
+    # a read-only installation run by a user without a home: no cache folder can be made anywhere
+    _render_in_a_bare_home(archive, constant_model, tmp_path, "/dev/null", "/dev/null/cache")
