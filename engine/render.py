@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from .errors import NothingToRender
 from .sinks import Outcome, check_output, open_sink
-from .sources import ImageFolder, Skipped, decode_threads, open_source
+from .sources import ImageFolder, Skipped, decode_threads, display_name, open_source
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -88,7 +88,8 @@ def render(engine: Engine, src: str | Path, dst: str | Path, progress: ProgressC
         raise NothingToRender(f"nothing to render: {str(src)!r} holds no files")
     total = len(source) or None
     check_output(dst, config.overwrite)
-    report = RenderReport(str(src), str(dst), str(engine.session.path), engine.provider, engine.session.fallback,
+    report = RenderReport(display_name(str(src)), display_name(str(dst)), display_name(str(engine.session.path)),
+                          engine.provider, engine.session.fallback,
                           config={k: str(v) for k, v in asdict(config).items()})
     sink = open_sink(dst, config.fps, config.crf, config.codec, config.preset, config.format)
     pipeline = engine._pipeline(source, fit=config.resize if sink.one_size else None, cancel=stop, canvas=canvas,

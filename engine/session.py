@@ -17,6 +17,7 @@ import onnxruntime as ort
 
 from .contract import ModelContract
 from .errors import ModelError, OppyError
+from .sources import display_name
 
 log = logging.getLogger(__name__)
 ort.disable_telemetry_events()  # and no telemetry events from sessions (ORT_DISABLE_TELEMETRY: see __init__)
@@ -70,6 +71,20 @@ def session_options(threads: int) -> ort.SessionOptions:
     return options
 
 
+def _model_source(path: Path) -> str | bytes:
+    """What ONNX Runtime loads the model from: its path where the name is valid UTF-8 (external weights beside it
+    are then found), else its bytes (ONNX Runtime takes paths as UTF-8 only)."""
+    name = str(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise ModelError(f"cannot read the model '{display_name(name)}': {exc.strerror or exc}") from exc
+    return name
+
+
 def _dims_match(dims: list, expected: tuple) -> bool:
     if len(dims) != len(expected):
         return False
@@ -85,21 +100,22 @@ class ModelSession:
     def __init__(self, model: str | Path, provider: str = "auto", batch_size: int = 256, threads: int = 0):
         path = Path(model)
         if not path.is_file():
-            raise ModelError(f"model file {str(path)!r} not found: pass the path of an exported .onnx model")
+            raise ModelError(f"model file '{display_name(str(path))}' not found: pass the path of an exported .onnx "
+                             "model")
         chosen, reason = choose_providers(provider)
         if _GPU_PROVIDERS & set(chosen) and hasattr(ort, "preload_dlls"):
             with contextlib.suppress(Exception):
                 ort.preload_dlls()
         try:
             self._session = ort.InferenceSession(
-                str(path), session_options(threads),
+                _model_source(path), session_options(threads),
                 providers=[(name, _provider_options(name)) for name in chosen],
             )
         except Exception as exc:  # onnxruntime raises several unrelated types for a bad file
-            raise ModelError(f"{str(path)!r} is not a loadable ONNX model: {exc}") from exc
+            raise ModelError(f"'{display_name(str(path))}' is not a loadable ONNX model: {exc}") from exc
         self.path = path
         self.contract = ModelContract.from_metadata(
-            self._session.get_modelmeta().custom_metadata_map, source=repr(str(path))
+            self._session.get_modelmeta().custom_metadata_map, source=f"'{display_name(str(path))}'"
         )
         self.batch_size = batch_size
         self._check_graph()
@@ -134,7 +150,7 @@ class ModelSession:
         contract, tile = self.contract, self.contract.tile_size
         inputs = {i.name: i for i in self._session.get_inputs()}
         outputs = {o.name: o for o in self._session.get_outputs()}
-        where = repr(str(self.path))
+        where = f"'{display_name(str(self.path))}'"
         if contract.input_name not in inputs or contract.output_name not in outputs:
             raise ModelError(
                 f"{where} declares input {contract.input_name!r} and output {contract.output_name!r}, but the "
@@ -165,7 +181,7 @@ class ModelSession:
         of fresh memory (about 5 ms for a 1024-tile output on the CPU).
         """
         if self._session is None:
-            raise ValueError(f"the session of {str(self.path)!r} is closed: create a new Engine to go on")
+            raise ValueError(f"the session of '{display_name(str(self.path))}' is closed: create a new Engine to go on")
         batch = self._input if batch is None else batch
         output = self._output if out is None else out
         for array, like in ((batch, self._input), (output, self._output)):

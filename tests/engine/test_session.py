@@ -103,3 +103,23 @@ def test_the_output_goes_where_the_caller_asks_and_is_checked(tmp_path):
     np.testing.assert_allclose(shared, 3.0)  # without `out`: the session's own array, written by every run
     with pytest.raises(ValueError, match="C-contiguous float32"):
         session.run(batch, np.zeros((2, 64, 64, 1), np.float32))
+
+
+def test_a_model_whose_file_name_is_not_utf8_loads(tmp_path, archive):
+    import json
+    import os
+
+    from oppy.engine import Engine
+    from oppy.engine.cli import main
+    from tests.conftest import affine_model
+
+    name = os.fsdecode(os.fsencode(str(tmp_path)) + b"/model-\xff\xfe.onnx")
+    affine_model(tmp_path / "plain.onnx", offset=(0.2, 0.1)).rename(name)
+    with Engine(name, provider="cpu") as engine:
+        assert engine.colorize(np.full((70, 90), 120, np.uint8)).shape == (70, 90, 3)
+    assert main([str(archive), str(tmp_path / "out.mp4"), "--model", name, "--report", str(tmp_path / "r.json"),
+                 "-q"]) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["model"].endswith("model-\\xff\\xfe.onnx")
+    os.remove(name)
+    with pytest.raises(ModelError, match=r"model-\\xff\\xfe.onnx' not found"):
+        ModelSession(name, "cpu")
