@@ -22,11 +22,12 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from .config import EngineConfig
 from .engine import Engine
 from .errors import OppyError
+from .outputs import STDOUT, check_output
 from .render import FrameDone, RenderReport
 from .resize import RESIZE_MODES
 from .scale import chroma_scale_argument
 from .session import PROVIDERS
-from .sinks import OUTPUT_FORMATS, STDOUT, check_output
+from .sinks import OUTPUT_FORMATS
 from .sources import open_source
 
 _DEFAULTS = EngineConfig()

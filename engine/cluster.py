@@ -21,9 +21,10 @@ import ray
 from .config import EngineConfig
 from .engine import Engine
 from .errors import NothingToRender, OppyError
+from .outputs import STDOUT, check_output
 from .render import ProgressCallback, RenderReport
 from .shards import SEGMENT_SUFFIX, Chunk, WorkFolder, input_record, join_raw, join_video, plan_chunks, video_canvas
-from .sinks import CONTAINER_FORMATS, OUTPUT_FORMATS, STDOUT, check_output
+from .sinks import CONTAINER_FORMATS, OUTPUT_FORMATS
 from .sources import STDIN, ImageFolder, Skipped, display_name
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import NothingToRender
-from .sinks import Outcome, check_output, open_sink
+from .outputs import Outcome, check_output, write_file
+from .sinks import open_sink
 from .sources import ImageFolder, Skipped, decode_threads, display_name, open_source
 
 if TYPE_CHECKING:
@@ -61,6 +62,8 @@ class RenderReport:
     frames_resized: int = 0
     interrupted: bool = False
     written: str | None = None
+    #: for a folder of PNGs: the file each frame was written to, in order ({"frame": name, "file": file name})
+    frame_files: list[dict[str, str]] = field(default_factory=list)
     #: tiles inferred, over all frames
     tiles: int = 0
     #: the chroma scale each frame size was colourised at ("WxH" of the frame as colourised -> scale)
@@ -74,7 +77,7 @@ class RenderReport:
         return asdict(self)
 
     def write_json(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        write_file(path, json.dumps(self.to_dict(), indent=2) + "\n", "the report")
 
 
 def render(engine: Engine, src: str | Path, dst: str | Path, progress: ProgressCallback | None = None,
@@ -130,6 +133,8 @@ def render(engine: Engine, src: str | Path, dst: str | Path, progress: ProgressC
         raise
     finally:
         report.written = sink.close(outcome)
+        report.frame_files = [{"frame": display_name(frame), "file": display_name(file)}
+                              for frame, file in getattr(sink, "files", [])]
     report.interrupted = outcome == "interrupted"
     report.wall_seconds = time.perf_counter() - start
     report.frames_per_second = report.frames_out / report.wall_seconds if report.wall_seconds else 0.0

@@ -18,8 +18,8 @@ from pathlib import Path
 import av
 
 from .errors import NothingToRender, OppyError
+from .outputs import PartialFile, leftover_temporaries, output_error, write_file
 from .resize import frame_size
-from .sinks import _PartialFile, output_error
 from .sources import IMAGE_SUFFIXES, display_name, read_image
 
 log = logging.getLogger(__name__)
@@ -106,9 +106,7 @@ class WorkFolder:
 
     def write(self, name: str, data) -> None:
         """Write JSON atomically: a crash leaves the old file or the new one, never half of one."""
-        temporary = self.path / f".{name}.tmp"
-        temporary.write_text(json.dumps(data, indent=1) + "\n")
-        os.replace(temporary, self.path / name)
+        write_file(self.path / name, json.dumps(data, indent=1) + "\n", name)
 
     def save(self, chunks: list[Chunk]) -> None:
         self.write("manifest.json", {"version": MANIFEST_VERSION, **self.plan, "chunks": [asdict(c) for c in chunks]})
@@ -133,7 +131,7 @@ class WorkFolder:
                 log.info("%s is rendered again: %s", chunk.name, f"{len(changed)} of its inputs changed (first: "
                          f"{changed[0]})" if changed else "its frame range moved or its segment is missing")
             segment = self.segment(chunk)
-            for path in (segment, self.result(chunk), self.path / f".{segment.name}.partial",
+            for path in (segment, self.result(chunk), *leftover_temporaries(segment),
                          segment.with_name(f"{segment.stem}.partial{segment.suffix}")):
                 path.unlink(missing_ok=True)
         self.write("inputs.json", records)
@@ -157,7 +155,7 @@ def join_video(segments: list[Path], dst: Path, container: str) -> None:
     # x264 starts decode times a B-frame delay early, and a segment too short for B-frames has none: each segment
     # is shifted to the largest delay, so decode times keep rising across the joins and presentation times are kept
     delay = max(d for _, d in heads)
-    partial = _PartialFile(dst)
+    partial = PartialFile(dst)
     frames, offset = 0, 0
     try:
         with av.open(str(partial.path), "w", format=container) as out:
@@ -187,7 +185,7 @@ def join_video(segments: list[Path], dst: Path, container: str) -> None:
 
 def join_raw(segments: list[Path], dst: Path) -> None:
     """Raw RGB24 segments have no header: joining them is concatenation."""
-    partial = _PartialFile(dst)
+    partial = PartialFile(dst)
     try:
         with open(partial.path, "wb") as out:
             for segment in segments:

@@ -1,21 +1,21 @@
 """Where colour frames go: an H.264 video written as a stream by PyAV, raw RGB24 frames, or a folder of PNGs.
 
 Sinks are context managers. A file is written under a temporary name beside the target and renamed when
-complete; an interrupted video is kept, playable, as `STEM.partial.SUFFIX`. `-` is stdout.
+complete (`outputs.PartialFile`); an interrupted video is kept, playable, as `STEM.partial.SUFFIX`. `-` is stdout.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO, Literal, TypeVar
+from typing import BinaryIO, TypeVar
 
 import av
 import cv2
@@ -23,20 +23,19 @@ import numpy as np
 from numba import prange
 
 from .errors import OppyError
+from .outputs import STDOUT, Outcome, PartialFile, output_error, temporary_name
 from .parallel import parallel_kernel
-from .sources import FrameTiming
+from .sources import IMAGE_SUFFIXES, FrameTiming
 
 log = logging.getLogger(__name__)
 
 CONTAINER_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 #: what `EngineConfig.format` may name: a video container, or raw RGB24 frames without a header
 OUTPUT_FORMATS = {"mp4": "mp4", "mkv": "matroska", "mov": "mov", "rawvideo": None}
-STDOUT = "-"
 # MP4 and MOV normally seek back to write their index; to a pipe they are written as fragments instead.
 _STREAMING_OPTIONS = {"mp4": {"movflags": "frag_keyframe+empty_moov+default_base_moof"},
                       "mov": {"movflags": "frag_keyframe+empty_moov+default_base_moof"}}
 
-Outcome = Literal["complete", "interrupted", "failed"]
 _S = TypeVar("_S", bound="_Sink")
 
 
@@ -46,63 +45,6 @@ def _even_sized(rgb: np.ndarray) -> np.ndarray:
     if height % 2 == 0 and width % 2 == 0:
         return rgb
     return np.pad(rgb, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
-
-
-def output_error(where: str, exc: OSError, frames: int) -> OppyError:
-    """An `OppyError` for a failed write, saying what to do about the usual causes."""
-    code = getattr(exc, "errno", None)
-    if code == errno.ENOSPC:
-        fix = "no space left on the device: free some space or write the output elsewhere"
-    elif code == errno.EPIPE:
-        fix = "the reader closed the pipe"
-    elif code in (errno.EACCES, errno.EPERM, errno.EROFS):
-        fix = f"{exc.strerror or exc}: choose an output you may write to"
-    else:
-        fix = str(exc.strerror or exc)
-    return OppyError(f"writing {where} failed after {frames} frames: {fix}")
-
-
-def check_output(path: str | Path, overwrite: bool) -> None:
-    """Refuse an existing output unless told to overwrite it, a folder that does not exist or may not be
-    written, and binary output to a terminal."""
-    if str(path) == STDOUT:
-        if sys.stdout is None or sys.stdout.isatty():
-            raise OppyError("OUTPUT - writes video to stdout, which is a terminal here: redirect it to a file or "
-                            "pipe it into another program")
-        return
-    path = Path(path)
-    if path.exists() and not overwrite and not (path.is_dir() and not any(path.iterdir())):
-        raise OppyError(f"output {str(path)!r} already exists: pass --overwrite (overwrite=True) to replace it")
-    parent = path.parent
-    if not parent.exists():
-        raise OppyError(f"cannot write {str(path)!r}: folder {str(parent)!r} does not exist")
-    if not parent.is_dir():
-        raise OppyError(f"cannot write {str(path)!r}: {str(parent)!r} is a file, not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OppyError(f"cannot write {str(path)!r}: folder {str(parent)!r} is not writable: choose an output "
-                        "folder you may write to")
-
-
-class _PartialFile:
-    """A file written under a hidden temporary name beside its target, `.NAME.partial`, until it is finished."""
-
-    def __init__(self, target: Path):
-        self.target = target
-        self.path = target.with_name(f".{target.name}.partial")
-
-    def finish(self, outcome: Outcome) -> Path | None:
-        """Complete: move onto the target. Interrupted: keep as `STEM.partial.SUFFIX`. Failed: remove."""
-        if outcome == "failed":
-            self.path.unlink(missing_ok=True)
-            return None
-        final = self.target if outcome == "complete" else self.target.with_name(
-            f"{self.target.stem}.partial{self.target.suffix}")
-        try:
-            os.replace(self.path, final)
-        except OSError as exc:
-            raise OppyError(f"cannot move the finished output into place as {str(final)!r}: "
-                            f"{exc.strerror or exc}; it is still at {str(self.path)!r}") from exc
-        return final
 
 
 class _Sink:
@@ -231,7 +173,7 @@ class VideoSink(_Sink):
         super().__init__()
         if isinstance(path, (str, Path)):
             self.path: Path | None = Path(path)
-            self._partial: _PartialFile | None = _PartialFile(self.path)
+            self._partial: PartialFile | None = PartialFile(self.path)
             self._out: BinaryIO | None = None
             self.name = str(self.path)
             container = container or CONTAINER_FORMATS.get(self.path.suffix.lower())
@@ -335,7 +277,7 @@ class RawVideoSink(_Sink):
     def __init__(self, path: str | Path | BinaryIO):
         super().__init__()
         if isinstance(path, (str, Path)):
-            self._partial: _PartialFile | None = _PartialFile(Path(path))
+            self._partial: PartialFile | None = PartialFile(Path(path))
             self._out: BinaryIO | None = None
             self.name = str(path)
         else:
@@ -377,31 +319,67 @@ class RawVideoSink(_Sink):
 
 
 class ImageFolderSink(_Sink):
-    """One PNG per frame in a folder, named after the source frame; frames keep their own sizes."""
+    """One PNG per frame in a folder, named after the source frame (`a.jpg` -> `a.png`; a name already taken in this
+    render gets `-2`, `-3`...: every frame has a file of its own); frames keep their own sizes. The folder is
+    written under a temporary name beside it and takes its place when complete, so an older render's files never
+    mix with the new ones; an interrupted render is kept as `NAME.partial`."""
 
     one_size = False
 
     def __init__(self, folder: str | Path):
         super().__init__()
         self.folder = Path(folder)
+        self._work = temporary_name(self.folder)
+        self._taken: set[str] = set()
+        #: (frame name, file name) of every frame written, in order
+        self.files: list[tuple[str, str]] = []
+
+    def _file_name(self, name: str) -> str:
+        stem = name[: -len(Path(name).suffix)] if Path(name).suffix.lower() in IMAGE_SUFFIXES else name
+        stem = stem.replace("/", "_").replace("\\", "_").lstrip(".") or f"{self.frames:06d}"
+        candidate, count = stem, 1
+        while candidate.casefold() in self._taken:  # case-folded: two names one file on macOS and Windows
+            count += 1
+            candidate = f"{stem}-{count}"
+        self._taken.add(candidate.casefold())
+        return f"{candidate}.png"
 
     def write(self, rgb: np.ndarray, name: str = "") -> None:
-        """Write one HxWx3 uint8 RGB frame as `<name stem>.png` (or its index where it has no name)."""
-        stem = Path(name).stem if name else f"{self.frames:06d}"
+        """Write one HxWx3 uint8 RGB frame as `<name without its image suffix>.png` (its index where it has no
+        name), made unique within the render."""
         ok, data = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))
         if not ok:
             raise OppyError(f"cannot encode frame {name or self.frames} as PNG")
+        file_name = self._file_name(name)
         try:
             if self.frames == 0:
-                self.folder.mkdir(exist_ok=True)
-            data.tofile(self.folder / f"{stem}.png")
+                self._work.mkdir()
+            data.tofile(self._work / file_name)
         except OSError as exc:
             raise output_error(str(self.folder), exc, self.frames) from exc
+        self.files.append((name, file_name))
         self.frames += 1
 
     def close(self, outcome: Outcome = "complete") -> str | None:
-        """Nothing is buffered: every frame is on disk once written, also after an interruption."""
-        return str(self.folder) if self.frames else None
+        """Complete: the folder takes the target's place (an older one is removed). Interrupted: kept as
+        `NAME.partial`. Failed, or no frame: removed."""
+        if not self._work.exists():
+            return None
+        if outcome == "failed" or not self.frames:
+            shutil.rmtree(self._work, ignore_errors=True)
+            return None
+        final = self.folder if outcome == "complete" else self.folder.with_name(f"{self.folder.name}.partial")
+        old = temporary_name(final) if final.exists() else None
+        try:
+            if old is not None:
+                os.replace(final, old)
+            os.replace(self._work, final)
+        except OSError as exc:
+            raise OppyError(f"cannot move the finished frames into place as {str(final)!r}: {exc.strerror or exc}; "
+                            f"they are in {str(self._work)!r}") from exc
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return str(final)
 
 
 def to_video_frame(rgb: np.ndarray, timing: FrameTiming) -> av.VideoFrame:

@@ -17,6 +17,7 @@ import onnx
 
 from oppy.engine.contract import DEFAULT_OVERLAP, ModelContract
 from oppy.engine.errors import ModelError, OppyError
+from oppy.engine.outputs import temporary_name
 from oppy.engine.session import choose_providers
 
 from .graph import FOLD_RECORD, fold_nearest_upsampling
@@ -143,7 +144,7 @@ def sibling(out: Path, kind: str) -> Path:
 
 
 def _partial(path: Path) -> Path:
-    return path.with_name(f".{path.name}.partial")
+    return temporary_name(path)
 
 
 def _finish(model: onnx.ModelProto, partial: Path, target: Path, contract: ModelContract, exporter: dict,

@@ -18,6 +18,7 @@ from onnx import helper, numpy_helper
 
 from oppy.engine.contract import KEY_EXPORTER, ModelContract
 from oppy.engine.errors import ModelError, OppyError
+from oppy.engine.outputs import temporary_name
 
 from .metadata import _compact
 
@@ -235,7 +236,7 @@ def rewrite_file(source: str | Path, out: str | Path, metadata: dict[str, str] |
     folded = fold_nearest_upsampling(model)
     if folded:
         _record(model, {FOLD_RECORD: folded})
-    partial = out.with_name(f".{out.name}.partial")
+    partial = temporary_name(out)
     try:
         onnx.save(model, str(partial))
         os.replace(partial, out)

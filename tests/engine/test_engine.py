@@ -285,11 +285,13 @@ def test_an_error_in_any_stage_stops_every_thread_and_surfaces_unchanged(constan
             (tmp_path / "in").mkdir()
             for i in range(30):
                 write_image(tmp_path / "in" / f"{i}.png", gradient_frame(256, 256, seed=i))
-            os.symlink("/dev/full", tmp_path / ".out.mp4.partial")
-            with pytest.raises(OppyError, match="no space left on the device"):
-                engine.render(tmp_path / "in", tmp_path / "out.mp4")
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr("oppy.engine.outputs.temporary_name", lambda target: target.with_name(".fixed.partial"))
+                os.symlink("/dev/full", tmp_path / ".fixed.partial")
+                with pytest.raises(OppyError, match="no space left on the device"):
+                    engine.render(tmp_path / "in", tmp_path / "out.mp4")
             assert threading.active_count() == before
-            assert not (tmp_path / "out.mp4").exists() and not (tmp_path / ".out.mp4.partial").exists()
+            assert not (tmp_path / "out.mp4").exists() and not list(tmp_path.glob(".*partial"))
 
 
 @pytest.fixture(scope="module")

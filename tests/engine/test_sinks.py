@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from oppy.engine.errors import OppyError
+from oppy.engine.outputs import check_output
 from oppy.engine.sinks import (
     ImageFolderSink,
     RawVideoSink,
     VideoSink,
-    check_output,
     open_sink,
     rgb_to_yuv420p,
     rgb_to_yuv420p_frame,
@@ -150,11 +150,12 @@ def test_raw_sink_writes_bare_rgb24_frames(tmp_path):
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full to fill a disk")
-def test_a_full_disk_is_a_clear_error_and_leaves_no_file(tmp_path):
+def test_a_full_disk_is_a_clear_error_and_leaves_no_file(tmp_path, monkeypatch):
     with open("/dev/full", "wb", buffering=0) as full, pytest.raises(OppyError, match="no space left on the device"):
         RawVideoSink(full).write(np.zeros((8, 8, 3), np.uint8))
     path = tmp_path / "out.mp4"
-    os.symlink("/dev/full", tmp_path / ".out.mp4.partial")  # the temporary file lands on a full device
+    monkeypatch.setattr("oppy.engine.outputs.temporary_name", lambda target: target.with_name(".fixed.partial"))
+    os.symlink("/dev/full", tmp_path / ".fixed.partial")  # the temporary file lands on a full device
     with pytest.raises(OppyError, match=r"writing .*out.mp4 failed after \d+ frames: no space left"), \
             VideoSink(path) as sink:
         for frame in grey_frames(40, 256, 256):
@@ -175,6 +176,8 @@ def test_image_folder_sink(tmp_path):
     rgb[..., 0] = 200
     sink.write(rgb, "sol0001.jpg")
     sink.write(rgb)
+    assert not (tmp_path / "frames").exists()  # until the folder is complete
+    assert sink.close() == str(tmp_path / "frames")
     assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["000001.png", "sol0001.png"]
     np.testing.assert_array_equal(cv2.imread(str(tmp_path / "frames" / "sol0001.png"))[..., ::-1], rgb)
 

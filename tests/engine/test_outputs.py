@@ -1,0 +1,121 @@
+"""Nothing the user did not ask to overwrite is overwritten: every frame its own file, every write its own temporary."""
+
+import threading
+
+import av
+import numpy as np
+import pytest
+
+from oppy.engine import Engine, OppyError
+from oppy.engine.outputs import PartialFile, temporary_name, write_file, writing
+from oppy.engine.sinks import ImageFolderSink
+from tests.conftest import gradient_frame, write_image
+
+
+def test_frames_whose_names_share_a_stem_each_get_a_file_and_the_report_says_which(constant_model, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.png", "a.jpg", "A.tif", "a-2.png", "b.png"):
+        write_image(folder / name, gradient_frame(40, 50))
+    out = tmp_path / "frames"
+    with Engine(constant_model, provider="cpu") as engine:
+        report = engine.render(folder, out)
+    files = sorted(p.name for p in out.iterdir())
+    assert len(files) == report.frames_out == 5
+    assert sorted(entry["frame"] for entry in report.frame_files) == ["A.tif", "a-2.png", "a.jpg", "a.png", "b.png"]
+    assert sorted(entry["file"] for entry in report.frame_files) == files
+    assert {entry["file"] for entry in report.frame_files if entry["frame"] == "b.png"} == {"b.png"}
+
+
+def test_frames_of_a_video_or_of_raw_input_each_get_a_file(constant_model, tmp_path):
+    video = tmp_path / "sol.001.mp4"
+    with av.open(str(video), "w") as container:
+        stream = container.add_stream("libx264", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(4):
+            frame = av.VideoFrame.from_ndarray(np.dstack([gradient_frame(48, 64, seed=i)] * 3), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    (tmp_path / "frames.gray").write_bytes(b"".join(gradient_frame(48, 64, seed=i).tobytes() for i in range(3)))
+    with Engine(constant_model, provider="cpu") as engine:
+        from_video = engine.render(video, tmp_path / "from_video")
+    with Engine(constant_model, provider="cpu", input_size=(64, 48)) as engine:
+        from_raw = engine.render(tmp_path / "frames.gray", tmp_path / "from_raw")
+    assert len(list((tmp_path / "from_video").iterdir())) == from_video.frames_out == 4
+    assert len(list((tmp_path / "from_raw").iterdir())) == from_raw.frames_out == 3
+
+
+def test_overwriting_a_folder_of_frames_leaves_only_the_new_render(constant_model, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_image(folder / "new.png", gradient_frame(40, 50))
+    out = tmp_path / "frames"
+    out.mkdir()
+    (out / "old-render.png").write_bytes(b"an older render's frame")
+    with Engine(constant_model, provider="cpu", overwrite=True) as engine:
+        engine.render(folder, out)
+    assert sorted(p.name for p in out.iterdir()) == ["new.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["constant.onnx", "frames", "in"]  # no temporaries left
+
+
+def test_an_interrupted_folder_of_frames_is_kept_beside_the_target(tmp_path):
+    sink = ImageFolderSink(tmp_path / "frames")
+    sink.write(np.zeros((4, 4, 3), np.uint8), "one.png")
+    assert sink.close("interrupted") == str(tmp_path / "frames.partial")
+    assert [p.name for p in (tmp_path / "frames.partial").iterdir()] == ["one.png"]
+    failed = ImageFolderSink(tmp_path / "other")
+    failed.write(np.zeros((4, 4, 3), np.uint8), "one.png")
+    assert failed.close("failed") is None and sorted(p.name for p in tmp_path.iterdir()) == ["frames.partial"]
+
+
+def test_every_write_has_a_temporary_of_its_own(tmp_path):
+    target = tmp_path / "out.mp4"
+    names = {temporary_name(target) for _ in range(50)}
+    assert len(names) == 50 and all(n.parent == tmp_path and n.name.startswith(".out.mp4.") for n in names)
+    first, second = PartialFile(target), PartialFile(target)
+    first.path.write_bytes(b"first")
+    second.path.write_bytes(b"second")
+    first.finish("complete")
+    assert target.read_bytes() == b"first" and second.path.read_bytes() == b"second"
+
+
+def test_two_renders_to_one_output_at_once_leave_one_whole_video(constant_model, tmp_path):
+    archives = []
+    for count in (6, 9):
+        folder = tmp_path / f"in{count}"
+        folder.mkdir()
+        for i in range(count):
+            write_image(folder / f"{i}.png", gradient_frame(96, 128, seed=i))
+        archives.append(folder)
+    out, errors = tmp_path / "out.mp4", []
+
+    def render(folder):
+        try:
+            with Engine(constant_model, provider="cpu", overwrite=True) as engine:
+                engine.render(folder, out)
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=render, args=(folder,)) for folder in archives]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    with av.open(str(out)) as container:
+        assert sum(1 for _ in container.decode(video=0)) in (6, 9)  # one render's video, whole
+    assert not list(tmp_path.glob(".out.mp4.*"))
+
+
+def test_a_file_is_written_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "report.json"
+    write_file(target, "{}\n")
+    assert target.read_text() == "{}\n"
+    with pytest.raises(RuntimeError), writing(target) as path:
+        path.write_text("half of a new report")
+        raise RuntimeError("the process failed half way")
+    assert target.read_text() == "{}\n" and sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+    with pytest.raises(OppyError, match="is a folder"):
+        write_file(tmp_path, "x", "the report")
+    with pytest.raises(OppyError, match="writing the report failed"):
+        write_file(tmp_path / "missing" / "r.json", "x", "the report")
