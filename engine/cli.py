@@ -22,12 +22,12 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from .config import EngineConfig
 from .engine import Engine
 from .errors import OppyError
-from .outputs import STDOUT, check_output
+from .outputs import STDOUT, check_output, check_report
 from .render import FrameDone, RenderReport
 from .resize import RESIZE_MODES
 from .scale import chroma_scale_argument
 from .session import PROVIDERS
-from .sinks import OUTPUT_FORMATS
+from .sinks import OUTPUT_FORMATS, writes_folder
 from .sources import open_source
 
 _DEFAULTS = EngineConfig()
@@ -160,7 +160,7 @@ def _render(args: argparse.Namespace, stop: threading.Event) -> RenderReport:
     config = config_from_args(args)
     # input and output problems surface before the model loads
     total = len(open_source(args.input, config.input_size)) or None
-    check_output(args.output, config.overwrite)
+    check_output(args.output, config.overwrite, args.input, writes_folder(args.output, config.format), args.report)
     with Engine(config=config) as engine:
         bar = tqdm(desc="colourising", total=total, unit="frame", disable=True if args.quiet else None,
                    file=sys.stderr, dynamic_ncols=True)
@@ -174,6 +174,8 @@ def _render(args: argparse.Namespace, stop: threading.Event) -> RenderReport:
 
 
 def _render_sharded(args: argparse.Namespace, stop: threading.Event) -> RenderReport:
+    if args.report:
+        check_report(args.report, args.output, args.input)
     try:
         from . import cluster  # Ray is imported only here, and only for --shards / --cluster
     except ImportError as exc:

@@ -228,7 +228,7 @@ def render_sharded(src: str | Path, dst: str | Path, config: EngineConfig, shard
         raise OppyError(f"--shards must be at least 1, not {shards}")
     if retries < 0:
         raise OppyError(f"--retries must be 0 or more, not {retries}")
-    check_output(output, config.overwrite)
+    check_output(output, config.overwrite, folder)
     files = ImageFolder(folder).files
     if not files:
         raise NothingToRender(f"nothing to render: {str(src)!r} holds no files")

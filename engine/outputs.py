@@ -36,15 +36,35 @@ def output_error(where: str, exc: OSError, frames: int) -> OppyError:
     return OppyError(f"writing {where} failed after {frames} frames: {fix}")
 
 
-def check_output(path: str | Path, overwrite: bool) -> None:
-    """Refuse an existing output unless told to overwrite it, a folder that does not exist or may not be
-    written, and binary output to a terminal."""
+def _same_or_inside(path: Path, other: Path) -> bool:
+    """Whether `path` is `other`, or lies inside the folder `other` (links resolved)."""
+    path, other = path.resolve(), other.resolve()
+    return path == other or other in path.parents
+
+
+def check_output(path: str | Path, overwrite: bool, source: str | Path | None = None, folder: bool = False,
+                 report: str | Path | None = None) -> None:
+    """The output-path policy, before any work: refuse an output that is the input or lies inside an input folder
+    (even with `overwrite`), an existing output unless told to overwrite it, a video named like a file where a
+    folder is (`folder`: the output is a folder of images), a folder that does not exist or may not be written,
+    binary output to a terminal, and a `report` path that is the output or the input, a folder, or in a folder
+    that does not exist."""
+    if report is not None:
+        check_report(report, path, source)
     if str(path) == STDOUT:
         if sys.stdout is None or sys.stdout.isatty():
             raise OppyError("OUTPUT - writes video to stdout, which is a terminal here: redirect it to a file or "
                             "pipe it into another program")
         return
     path = Path(path)
+    if source is not None and str(source) != STDOUT and _same_or_inside(path, Path(source)):
+        raise OppyError(f"output {str(path)!r} is the input or lies inside it: it would destroy what is being "
+                        "read; write the output elsewhere")
+    if path.is_dir() and not folder:
+        raise OppyError(f"output {str(path)!r} is a folder: remove it or name another file for the video")
+    if path.exists() and not path.is_dir() and folder and not overwrite:
+        raise OppyError(f"output {str(path)!r} is a file where a folder of frames would go: pass --overwrite "
+                        "(overwrite=True) to replace it")
     if path.exists() and not overwrite and not (path.is_dir() and not any(path.iterdir())):
         raise OppyError(f"output {str(path)!r} already exists: pass --overwrite (overwrite=True) to replace it")
     parent = path.parent
@@ -55,6 +75,22 @@ def check_output(path: str | Path, overwrite: bool) -> None:
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OppyError(f"cannot write {str(path)!r}: folder {str(parent)!r} is not writable: choose an output "
                         "folder you may write to")
+
+
+def check_report(report: str | Path, output: str | Path, source: str | Path | None = None) -> None:
+    """Refuse a report path that would replace the output or the input, that is a folder, or whose folder does not
+    exist (found before the render, not after it)."""
+    report = Path(report)
+    for other, what in ((output, "the output"), (source, "the input")):
+        if other is not None and str(other) != STDOUT and _same_or_inside(report, Path(other)):
+            raise OppyError(f"--report {str(report)!r} is {what} or lies inside it: give the report a path of its "
+                            "own")
+    if report.is_dir():
+        raise OppyError(f"--report {str(report)!r} is a folder: give a file name, e.g. {str(report / 'report.json')!r}")
+    if not report.parent.is_dir():
+        raise OppyError(f"--report {str(report)!r}: folder {str(report.parent)!r} does not exist")
+    if not os.access(report.parent, os.W_OK | os.X_OK):
+        raise OppyError(f"--report {str(report)!r}: folder {str(report.parent)!r} is not writable")
 
 
 def temporary_name(target: Path) -> Path:

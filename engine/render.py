@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from .errors import NothingToRender
 from .outputs import Outcome, check_output, write_file
-from .sinks import open_sink
+from .sinks import open_sink, writes_folder
 from .sources import ImageFolder, Skipped, decode_threads, display_name, open_source
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def render(engine: Engine, src: str | Path, dst: str | Path, progress: ProgressC
     if isinstance(source, ImageFolder) and not len(source):
         raise NothingToRender(f"nothing to render: {str(src)!r} holds no files")
     total = len(source) or None
-    check_output(dst, config.overwrite)
+    check_output(dst, config.overwrite, src, writes_folder(dst, config.format))
     report = RenderReport(display_name(str(src)), display_name(str(dst)), display_name(str(engine.session.path)),
                           engine.provider, engine.session.fallback,
                           config={k: str(v) for k, v in asdict(config).items()})

@@ -391,6 +391,11 @@ def to_video_frame(rgb: np.ndarray, timing: FrameTiming) -> av.VideoFrame:
     return frame
 
 
+def writes_folder(path: str | Path, format: str | None = None) -> bool:
+    """Whether `open_sink` makes a folder of images for this output (a name without a suffix, no format)."""
+    return format is None and str(path) != STDOUT and not Path(path).suffix
+
+
 def open_sink(path: str | Path, fps: float, crf: int, codec: str, preset: str,
               format: str | None = None) -> VideoSink | RawVideoSink | ImageFolderSink:
     """The sink for an output: `-` is stdout (an MP4 stream unless `format` says otherwise); a file takes its

@@ -119,3 +119,42 @@ def test_a_file_is_written_whole_or_not_at_all(tmp_path):
         write_file(tmp_path, "x", "the report")
     with pytest.raises(OppyError, match="writing the report failed"):
         write_file(tmp_path / "missing" / "r.json", "x", "the report")
+
+
+def test_the_output_policy_refuses_before_any_work(archive, constant_model, tmp_path):
+    from oppy.engine.outputs import check_output
+
+    video = tmp_path / "out.mp4"
+    video.mkdir()  # a folder named like a video
+    with pytest.raises(OppyError, match="is a folder: remove it"):
+        check_output(video, overwrite=True)
+    for inside in (archive, archive / "frames", archive / "sol0_frame.png"):
+        with pytest.raises(OppyError, match="is the input or lies inside it"):
+            check_output(inside, overwrite=True, source=archive, folder=inside.suffix == "")
+    with pytest.raises(OppyError, match="is the input"):
+        check_output(archive / "sol0_frame.png", overwrite=True, source=archive / "sol0_frame.png")
+    for report, message in ((tmp_path / "o.mp4", "is the output"), (archive, "is the input"),
+                            (tmp_path, "is a folder"), (tmp_path / "no" / "r.json", "does not exist")):
+        with pytest.raises(OppyError, match=message):
+            check_output(tmp_path / "o.mp4", overwrite=True, source=archive, report=report)
+
+
+@pytest.mark.parametrize("make_argv, message", [
+    (lambda a, t: [str(a), str(a), "--overwrite"], "is the input or lies inside it"),
+    (lambda a, t: [str(a), str(a / "colour.mp4"), "--overwrite"], "is the input or lies inside it"),
+    (lambda a, t: [str(a), str(t / "o.mp4"), "--report", str(t / "o.mp4")], "is the output"),
+    (lambda a, t: [str(a), str(t / "o.mp4"), "--report", str(t / "missing" / "r.json")], "does not exist"),
+    (lambda a, t: [str(a), str(t / "o.mp4"), "--report", str(t)], "is a folder"),
+    (lambda a, t: [str(a), str(t / "dir.mp4"), "--overwrite"], "is a folder: remove it"),
+])
+def test_the_cli_refuses_a_clobbering_output_in_one_line_and_touches_nothing(archive, constant_model, tmp_path,
+                                                                              capsys, make_argv, message):
+    from oppy.engine.cli import main
+
+    (tmp_path / "dir.mp4").mkdir()
+    before = sorted(p.name for p in archive.iterdir())
+    assert main([*make_argv(archive, tmp_path), "--model", str(constant_model), "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert sorted(p.name for p in archive.iterdir()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["archive", "constant.onnx", "dir.mp4"])

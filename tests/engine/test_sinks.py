@@ -189,7 +189,7 @@ def test_output_checks(tmp_path):
         check_output(existing, overwrite=False)
     check_output(existing, overwrite=True)
     (tmp_path / "empty").mkdir()
-    check_output(tmp_path / "empty", overwrite=False)  # an empty folder is fine
+    check_output(tmp_path / "empty", overwrite=False, folder=True)  # an empty folder is fine for frames
     with pytest.raises(OppyError, match="does not exist"):
         check_output(tmp_path / "no" / "out.mp4", overwrite=False)
     with pytest.raises(OppyError, match="is a file, not a folder"):
