@@ -11,6 +11,13 @@ from .scale import AUTO, parse_chroma_scale
 from .session import PROVIDERS
 from .sinks import OUTPUT_FORMATS
 
+#: the frame rates a video can be written at: a rate is stored as a fraction with a denominator up to 1001
+MIN_FPS, MAX_FPS = 0.001, 1000.0
+#: the largest raw input frame: OpenCV's limit for one image, 2^30 pixels, and 65,536 on a side
+MAX_INPUT_PIXELS, MAX_INPUT_SIDE = 1 << 30, 1 << 16
+#: counts past which an option asks for more than any machine holds (memory is checked once the model is known)
+MAX_BATCH_SIZE, MAX_THREADS, MAX_QUEUE_SIZE = 1 << 20, 1024, 1024
+
 
 @dataclass(frozen=True)
 class EngineConfig:
@@ -51,29 +58,32 @@ class EngineConfig:
         problems = []
         if self.provider not in PROVIDERS:
             problems.append(f"provider must be one of {', '.join(PROVIDERS)}, not {self.provider!r}")
-        if self.batch_size < 1:
-            problems.append(f"batch size must be at least 1, not {self.batch_size}")
+        if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
+            problems.append(f"batch size must be 1 to {MAX_BATCH_SIZE}, not {self.batch_size}")
         if self.overlap is not None and self.overlap < 0:
             problems.append(f"overlap must be 0 or more pixels, not {self.overlap}")
         try:
             object.__setattr__(self, "chroma_scale", parse_chroma_scale(self.chroma_scale))
         except ValueError as exc:
             problems.append(str(exc))
-        if self.threads < 0:
-            problems.append(f"threads must be 0 (automatic) or more, not {self.threads}")
-        if self.decode_threads < 0:
-            problems.append(f"decode threads must be 0 (automatic) or more, not {self.decode_threads}")
-        if self.queue_size < 1:
-            problems.append(f"queue size must be at least 1, not {self.queue_size}")
-        if not self.fps > 0:
-            problems.append(f"fps must be positive, not {self.fps}")
+        if not 0 <= self.threads <= MAX_THREADS:
+            problems.append(f"threads must be 0 (automatic) to {MAX_THREADS}, not {self.threads}")
+        if not 0 <= self.decode_threads <= MAX_THREADS:
+            problems.append(f"decode threads must be 0 (automatic) to {MAX_THREADS}, not {self.decode_threads}")
+        if not 1 <= self.queue_size <= MAX_QUEUE_SIZE:
+            problems.append(f"queue size must be 1 to {MAX_QUEUE_SIZE}, not {self.queue_size}")
+        if not MIN_FPS <= self.fps <= MAX_FPS:  # NaN fails it too
+            problems.append(f"fps must be {MIN_FPS:g} to {MAX_FPS:g}, not {self.fps}")
         if not 0 <= self.crf <= 51:
             problems.append(f"crf must be in 0..51, not {self.crf}")
         if self.resize not in RESIZE_MODES:
             problems.append(f"resize must be one of {', '.join(RESIZE_MODES)}, not {self.resize!r}")
         if self.format is not None and self.format not in OUTPUT_FORMATS:
             problems.append(f"format must be one of {', '.join(OUTPUT_FORMATS)}, not {self.format!r}")
-        if self.input_size is not None and (len(self.input_size) != 2 or min(self.input_size) < 1):
-            problems.append(f"input size must be (width, height), each at least 1, not {self.input_size!r}")
+        if self.input_size is not None and (
+                len(self.input_size) != 2 or not all(1 <= side <= MAX_INPUT_SIDE for side in self.input_size)
+                or self.input_size[0] * self.input_size[1] > MAX_INPUT_PIXELS):
+            problems.append(f"input size must be (width, height), each 1 to {MAX_INPUT_SIDE} and at most "
+                            f"{MAX_INPUT_PIXELS} pixels in all, not {self.input_size!r}")
         if problems:
             raise OppyError("; ".join(problems))

@@ -71,6 +71,29 @@ def session_options(threads: int) -> ort.SessionOptions:
     return options
 
 
+#: batches whose arrays may be alive at once: the session's own, the one being cut, those queued and being blended
+BATCHES_IN_MEMORY = 4
+
+
+def physical_memory() -> int | None:
+    """Bytes of memory this machine has, where the system says."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_batch_fits(batch_size: int, tile: int) -> None:
+    """Refuse a batch of `batch_size` tiles of `tile` px whose arrays (L in, a*b* out, float32) this machine cannot
+    hold `BATCHES_IN_MEMORY` times over."""
+    needed = batch_size * tile * tile * 3 * 4 * BATCHES_IN_MEMORY
+    memory = physical_memory()
+    if memory is not None and needed > memory:
+        raise OppyError(f"a batch of {batch_size} tiles of {tile}x{tile} px needs {needed / 2**30:.3g} GiB of "
+                        f"arrays, more than this machine's {memory / 2**30:.3g} GiB: pass a smaller --batch-size "
+                        f"(at most {max(1, memory // (tile * tile * 12 * BATCHES_IN_MEMORY))})")
+
+
 def _model_source(path: Path) -> str | bytes:
     """What ONNX Runtime loads the model from: its path where the name is valid UTF-8 (external weights beside it
     are then found), else its bytes (ONNX Runtime takes paths as UTF-8 only)."""
@@ -130,6 +153,7 @@ class ModelSession:
             else:
                 log.warning("provider %r: %s", provider, self.fallback)
         tile = self.contract.tile_size
+        check_batch_fits(batch_size, tile)
         self._input = np.zeros((batch_size, tile, tile, 1), np.float32)
         self._output = np.empty((batch_size, tile, tile, 2), np.float32)
         self._binding = self._session.io_binding()
@@ -195,7 +219,13 @@ class ModelSession:
         if output is not self._bound[1]:
             self._binding.bind_ortvalue_output(self.contract.output_name, ort.OrtValue.ortvalue_from_numpy(output))
         self._bound = (batch, output)
-        self._session.run_with_iobinding(self._binding)
+        try:
+            self._session.run_with_iobinding(self._binding)
+        except Exception as exc:  # onnxruntime raises several unrelated types from inside a graph
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"the model '{display_name(str(self.path))}' failed in ONNX Runtime on a batch of "
+                             f"{len(batch)} tiles: {first_line}; check that it takes any batch size (or pass its "
+                             "own with --batch-size), or re-export it with oppy-export") from exc
         return output
 
     def predict(self, tiles: np.ndarray) -> np.ndarray:

@@ -187,7 +187,15 @@ def test_a_signal_keeps_a_playable_video_of_every_frame_encoded(constant_model, 
     (["--model", "{no_metadata}"], "missing metadata oppy.ab_scale"),
     (["--provider", "tpu"], "argument --provider: invalid choice: 'tpu'"),
     (["--overlap", "64"], "overlap 64 must be smaller than the model's tile of 64 px"),
-    (["--batch-size", "0"], "batch size must be at least 1, not 0"),
+    (["--batch-size", "0"], "batch size must be 1 to 1048576, not 0"),
+    (["--batch-size", "1000000000"], "batch size must be 1 to 1048576, not 1000000000"),
+    (["--batch-size", "1000000"], "GiB of arrays, more than this machine's"),
+    (["--fps", "inf"], "fps must be 0.001 to 1000, not inf"),
+    (["--fps", "1e-9"], "fps must be 0.001 to 1000, not 1e-09"),
+    (["--fps", "nan"], "fps must be 0.001 to 1000, not nan"),
+    (["--queue-size", "100000"], "queue size must be 1 to 1024"),
+    (["--input-size", "100000x100000"], "input size must be (width, height), each 1 to 65536"),
+    (["--model", "{fixed_batch}"], "failed in ONNX Runtime on a batch of 256 tiles"),
     (["--resize", "crop"], "argument --resize: invalid choice: 'crop'"),
     (["--input-size", "64"], "'64' is not WIDTHxHEIGHT"),
     *[(["--chroma-scale", bad], f"argument --chroma-scale: chroma scale must be 'auto' or a number in (0, 1], "
@@ -200,7 +208,8 @@ def test_bad_models_and_options_are_one_line_with_a_non_zero_exit(archive, const
     (tmp_path / "junk.onnx").write_text("not a model")
     models = {"junk": tmp_path / "junk.onnx", "no_metadata": affine_model(tmp_path / "nm.onnx", metadata=metadata),
               "wrong_shape": affine_model(tmp_path / "ws.onnx", metadata=ModelContract(
-                  "L", "ab", 32, 0.01, 0.0, 128.0).to_metadata())}
+                  "L", "ab", 32, 0.01, 0.0, 128.0).to_metadata()),
+              "fixed_batch": fixed_batch_model(tmp_path / "fb.onnx")}
     options = [option.format(**models) for option in options]
     argv = [str(archive), str(tmp_path / "o.mp4"), "--model", str(constant_model), "--provider", "cpu", *options]
     assert exit_status(argv) == 2
@@ -210,6 +219,25 @@ def test_bad_models_and_options_are_one_line_with_a_non_zero_exit(archive, const
     if "argument" not in message and "WIDTHx" not in message:
         with pytest.raises(OppyError, match=re.escape(message)):  # --debug: the exception, with its traceback
             main([*argv, "--debug"])
+
+
+def fixed_batch_model(path):
+    """A model whose graph declares any batch but reshapes to a batch of 4 inside: it fails at run time."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["L", "shape"], ["fixed"]),
+         helper.make_node("Concat", ["fixed", "fixed"], ["ab"], axis=3)],
+        "fixed-batch", [helper.make_tensor_value_info("L", TensorProto.FLOAT, ["N", 64, 64, 1])],
+        [helper.make_tensor_value_info("ab", TensorProto.FLOAT, ["N", 64, 64, 2])],
+        [helper.make_tensor("shape", TensorProto.INT64, [4], [4, 64, 64, 1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    for key, value in ModelContract("L", "ab", 64, 0.01, 0.0, 128.0).to_metadata().items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, path)
+    return path
 
 
 def exit_status(argv: list[str]) -> int:
@@ -307,3 +335,22 @@ def test_an_unwritable_output_folder_is_one_line(archive, constant_model, tmp_pa
     assert result.returncode == 2
     assert result.stderr.splitlines() == [f"oppy-stream: error: cannot write {str(locked / 'out.mp4')!r}: folder "
                                           f"{str(locked)!r} is not writable: choose an output folder you may write to"]
+
+
+def test_a_ctrl_c_while_the_command_is_still_starting_is_one_line(monkeypatch, capsys):
+    import importlib.abc
+
+    from oppy.engine import launch
+
+    class Interrupted(importlib.abc.MetaPathFinder):
+        """Imports of the CLI are where a Ctrl-C lands while the libraries load."""
+
+        def find_spec(self, name, path=None, target=None):
+            if name == "oppy.engine.cli":
+                raise KeyboardInterrupt
+            return None
+
+    monkeypatch.delitem(sys.modules, "oppy.engine.cli", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [Interrupted(), *sys.meta_path])
+    assert launch.main() == 130
+    assert capsys.readouterr().err.splitlines() == ["oppy-stream: interrupted while starting"]
