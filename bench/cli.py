@@ -159,7 +159,8 @@ def _pipeline(args: argparse.Namespace) -> dict:
         else:
             model, what = benchmark_model(args.model, tmp)
         result = bench_pipeline(args.input, model, args.provider, args.batch_size, args.repeats, args.warmup,
-                                overlap=args.overlap, chroma_scale=args.chroma_scale, threads=args.threads,
+                                args.against_scale, overlap=args.overlap, chroma_scale=args.chroma_scale,
+                                threads=args.threads,
                                 decode_threads=args.decode_threads, preset=args.preset, codec=args.codec)
     result["model"] = what
     print(f"{result['frames']} frames of {result['size']}, {result['tiles_per_frame']} tiles each at chroma scale "
@@ -172,6 +173,12 @@ def _pipeline(args: argparse.Namespace) -> dict:
     print(f"\nslowest stage: {result['slowest_stage']} ({result['slowest_frames_per_s']:.3g} frames/s); "
           f"pipeline efficiency (end to end / slowest stage): {result['efficiency']:.3g}; stages one after the "
           f"other: {result['serial_frames_per_s']:.3g} frames/s\nthe wall: {result['wall']}")
+    if "reference" in result:
+        reference = result["reference"]
+        print(f"against chroma scale {reference['chroma_scale_setting']} in the same rounds: "
+              f"{reference['e2e_frames_per_s']:.3g} frames/s end to end, {reference['tiles_per_frame']:.4g} tiles a "
+              f"frame: {result['e2e_speedup_vs_reference']:.3g}x the frames/s with "
+              f"{result['tiles_ratio_reference_over_this']:.3g}x fewer tiles")
     return {"pipeline": result}
 
 
@@ -322,6 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline.add_argument("--overlap", type=int, help="default: the model's recommendation")
     pipeline.add_argument("--chroma-scale", type=chroma_scale_argument, default=AUTO, metavar="auto|S",
                           help="the engine's chroma scale (default: %(default)s)")
+    pipeline.add_argument("--against-scale", type=chroma_scale_argument, metavar="auto|S",
+                          help="also render at this chroma scale in every round, as the reference of the ratios")
     pipeline.add_argument("--threads", type=int, default=0)
     pipeline.add_argument("--decode-threads", type=int, default=0, help="0: one per core, up to 8 (the engine's "
                           "default)")

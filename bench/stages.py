@@ -6,6 +6,7 @@ frames/s says how much of that bound the engine reaches (1.0: every other stage 
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import tempfile
 import time
@@ -66,20 +67,25 @@ def wall(slowest: str, efficiency: float, overlap: float) -> str:
 
 
 def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu", batch_size: int = 256,
-                   repeats: int = 3, warmup: int = 1, **engine_options) -> dict:
+                   repeats: int = 3, warmup: int = 1, against_scale: str | float | None = None,
+                   **engine_options) -> dict:
     """Median seconds of each stage alone over all frames of `source`, and of the engine's whole render of them
     to an MP4, in `repeats` alternating rounds after `warmup` untimed ones; frames/s of each, the slowest stage,
-    the efficiency and what limits the whole (`wall`).
+    the efficiency and what limits the whole (`wall`). With `against_scale`, each round also renders the same
+    frames at that chroma scale (the reference), and the result has its frames/s and tiles and the ratios.
 
-    `engine_options` go to the `Engine` (overlap, threads, crf, preset, codec, ...)."""
+    `engine_options` go to the `Engine` (overlap, chroma_scale, threads, crf, preset, codec, ...)."""
     pixels = decode(source)
     if not pixels:
         raise OppyError(f"no readable frame in {str(source)!r}")
     if len({p.shape for p in pixels}) > 1:
         raise OppyError(f"the frames of {str(source)!r} differ in size: give an archive of one frame size")
     count = len(pixels)
+    reference_options = {**engine_options, "chroma_scale": against_scale}
     with tempfile.TemporaryDirectory() as tmp, Engine(model, provider=provider, batch_size=batch_size,
-                                                      overwrite=True, **engine_options) as engine:
+                                                      overwrite=True, **engine_options) as engine, \
+            (Engine(model, provider=provider, batch_size=batch_size, overwrite=True, **reference_options)
+             if against_scale is not None else contextlib.nullcontext()) as reference:
         threads = decode_threads(engine.config.decode_threads)
         stages = engine.stages()
         preparer = video_sink(Path(tmp) / "unused.mp4", engine)  # only its `prepare`: it opens no file
@@ -109,13 +115,15 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
 
         last_round: list[Work] = []
         # rounds alternate with whole renders, so that a change in the machine's load hits both alike
-        rounds, reports = [], []
+        rounds, reports, references = [], [], []
         for i in range(warmup + repeats):
             stage_seconds = one_round()
             report = engine.render(source, Path(tmp) / "e2e.mp4")
+            against = reference.render(source, Path(tmp) / "reference.mp4") if against_scale is not None else None
             if i >= warmup:
                 rounds.append(stage_seconds)
                 reports.append(report)
+                references.append(against)
         seconds = {name: statistics.median(r[name] for r in rounds) for name in STAGES}
         median_report = sorted(reports, key=lambda r: r.frames_per_second)[len(reports) // 2]
         provider_used, config, overlap = engine.provider, engine.config, engine.overlap
@@ -126,6 +134,14 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
     e2e = statistics.median(r.frames_per_second for r in reports)
     serial = 1000 / sum(r["ms_per_frame"] for r in rows)  # every stage one after the other, nothing overlapped
     height, width = pixels[0].shape[:2]
+    compared = {}
+    if against_scale is not None:
+        reference_e2e = statistics.median(r.frames_per_second for r in references)
+        compared = {"reference": {"chroma_scale_setting": str(against_scale),
+                                  "chroma_scales": references[0].chroma_scales,
+                                  "tiles_per_frame": references[0].tiles / count, "e2e_frames_per_s": reference_e2e},
+                    "e2e_speedup_vs_reference": e2e / reference_e2e,
+                    "tiles_ratio_reference_over_this": references[0].tiles / count / tiles_per_frame}
     return {
         "input": str(source), "frames": count, "size": f"{width}x{height}", "model": str(model),
         "provider": provider_used, "batch_size": batch_size, "overlap": overlap, "chroma_scale": chroma_scale,
@@ -136,4 +152,5 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
         "efficiency": e2e / slowest["frames_per_s"], "serial_frames_per_s": serial,
         "wall": wall(slowest["stage"], e2e / slowest["frames_per_s"], e2e / serial),
         "e2e_stage_busy_seconds": median_report.stage_busy_seconds, "e2e_wall_seconds": median_report.wall_seconds,
+        **compared,
     }

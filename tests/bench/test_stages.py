@@ -3,6 +3,7 @@ import pytest
 
 from oppy.bench.stages import STAGES, bench_pipeline, decode, tile, wall
 from oppy.engine import Engine, OppyError
+from oppy.engine.contract import ModelContract
 from oppy.engine.stages import Work
 from oppy.engine.tiles import cut_tiles
 from tests.conftest import gradient_frame, write_image
@@ -38,6 +39,22 @@ def test_each_stage_alone_and_the_whole_render_on_the_same_frames(tiny_seed, syn
     assert result["serial_frames_per_s"] < slowest["frames_per_s"] and result["wall"]
     assert result["provider"] == "CPUExecutionProvider" and result["overlap"] == 16
     assert set(result["e2e_stage_busy_seconds"]) == set(STAGES)
+
+
+def test_the_reference_scale_renders_in_the_same_rounds(tmp_path):
+    from oppy.bench.synth import write_archive
+    from tests.conftest import affine_model
+
+    write_archive(tmp_path / "frames", 2, 256, 256)
+    contract = ModelContract("L", "ab", 64, 0.01, 0.0, 128.0, scene_size=64)
+    model = affine_model(tmp_path / "scene.onnx", offset=(0.1, 0.2), contract=contract)
+    result = bench_pipeline(tmp_path / "frames", model, batch_size=8, repeats=1, warmup=0, against_scale=1)
+    assert (result["chroma_scale"], result["tiles_per_frame"]) == (0.25, 1)  # 64x64: one tile
+    assert result["reference"]["chroma_scales"] == {"256x256": 1.0}
+    assert result["reference"]["tiles_per_frame"] == 25 and result["tiles_ratio_reference_over_this"] == 25
+    assert result["e2e_speedup_vs_reference"] == pytest.approx(
+        result["e2e_frames_per_s"] / result["reference"]["e2e_frames_per_s"])
+    assert "reference" not in bench_pipeline(tmp_path / "frames", model, batch_size=8, repeats=1, warmup=0)
 
 
 def test_frames_of_several_sizes_are_refused(tiny_seed, tmp_path):
