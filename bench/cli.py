@@ -216,6 +216,19 @@ def _quality(args: argparse.Namespace) -> dict:
     return {"quality": result}
 
 
+def _chroma_rule(args: argparse.Namespace) -> dict:
+    from oppy.engine.engine import default_model_path
+
+    from .quality import bench_chroma_rule
+
+    result = bench_chroma_rule(args.dataset_dir, args.model or default_model_path(), tuple(args.upscales),
+                               tuple(args.multiples), args.split, args.limit)
+    print(f"{result['photos']} {result['split']} photos; scene size {result['scene_size']} px\n")
+    print(markdown_table(result["rows"], ["upscale", "copy", "delta_e00", "ab_psnr", "colourfulness_ratio"]))
+    print("\nlowest ΔE00: " + ", ".join(f"{copy} at K = {k}" for k, copy in result["best"].items()))
+    return {"chroma_rule": result}
+
+
 def _compare_seed(args: argparse.Namespace) -> dict:
     from .seed_compare import bench_compare_seed
 
@@ -369,6 +382,16 @@ def build_parser() -> argparse.ArgumentParser:
                          help="enlarge the photos K times (bicubic) first, as if a camera of K times the "
                               "resolution had taken them (default: %(default)s)")
     quality.set_defaults(run=_quality)
+
+    rule = commands.add_parser("chroma-rule", help="ΔE00 and colourfulness on enlarged photos when the copy spans "
+                               "several multiples of the model's scene size: what the auto chroma scale is chosen by")
+    rule.add_argument("dataset_dir", type=Path, help="a prepared dataset (oppy-train prepare)")
+    rule.add_argument("--model", help="an .onnx model with a scene size (default: the packaged one)")
+    rule.add_argument("--upscales", type=_csv(float), default=[2.0, 4.0], metavar="K,K")
+    rule.add_argument("--multiples", type=_csv(float), default=[0.5, 0.75, 1.0, 1.5, 2.0], metavar="M,M")
+    rule.add_argument("--split", default="val")
+    rule.add_argument("--limit", type=int, default=100, help="the first N photos of the split (default %(default)s)")
+    rule.set_defaults(run=_chroma_rule)
 
     compare = commands.add_parser("compare-seed", help="the original approach against oppy-stream, same weights "
                                   "and archive (needs the train extra)")

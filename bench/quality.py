@@ -216,3 +216,39 @@ def bench_quality(dataset_dir: str | Path, model: str | Path, split: str = "val"
             "truth_blockiness": truth_blockiness(dataset_dir, split, tile, blend_overlap, limit, upscale=upscale,
                                                  scale_of=scale_of if scaled else None),
             "flicker": {k: v for k, v in motion.items() if k != "methods"}}
+
+
+def bench_chroma_rule(dataset_dir: str | Path, model: str | Path, upscales: tuple[float, ...] = (2, 4),
+                      multiples: tuple[float, ...] = (0.5, 0.75, 1.0, 1.5, 2.0), split: str = "val",
+                      limit: int | None = 100, overlap: int | None = None) -> dict:
+    """What `auto`'s rule is chosen by: on the photos of `split` enlarged K times (each of `upscales`), the model's
+    ΔE00 and colourfulness ratio when the copy's long side is each of `multiples` x the model's scene size (never
+    above scale 1, never under one tile), and at scale 1; the multiple with the lowest ΔE00 at each K."""
+    from oppy.engine.scale import chroma_at_scale
+    from oppy.engine.tiles import predict_chroma
+
+    predict, contract = load_predictor(model)
+    if contract.scene_size is None:
+        raise ValueError(f"{model} states no scene size (oppy.scene_size): there is no rule to measure")
+    blend_overlap = contract.overlap if overlap is None else overlap
+
+    def at_multiple(multiple: float | None) -> ChromaMethod:
+        def method(lightness: np.ndarray) -> np.ndarray:
+            height, width = lightness.shape
+            scale = 1.0 if multiple is None else min(1.0, max(multiple * contract.scene_size / max(height, width),
+                                                              contract.tile_size / min(height, width)))
+            return chroma_at_scale(lightness, lambda small: predict_chroma(small, predict, contract, blend_overlap),
+                                   scale, contract)
+
+        return method
+
+    rows, best = [], {}
+    for upscale in upscales:
+        methods = {f"{m:g}x scene": at_multiple(m) for m in multiples} | {"scale 1": at_multiple(None)}
+        metrics = evaluate(methods, dataset_dir, split, limit=limit, upscale=upscale)
+        for name, values in metrics["methods"].items():
+            rows.append({"upscale": upscale, "copy": name, **values})
+        scored = [row for row in rows if row["upscale"] == upscale and row["copy"] != "scale 1"]
+        best[str(upscale)] = min(scored, key=lambda row: row["delta_e00"])["copy"]
+    return {"dataset": str(dataset_dir), "split": split, "limit": limit, "model": str(model),
+            "scene_size": contract.scene_size, "photos": metrics["photos"], "rows": rows, "best": best}

@@ -122,3 +122,22 @@ def test_quality_at_a_chroma_scale_puts_scale_one_and_bilinear_growth_beside_it(
                                                          "lightness", "grey"}
     one = next(row for row in at_one["rows"] if row["method"] == "model")
     assert one["delta_e00"] == pytest.approx(rows["model, chroma scale 1"]["delta_e00"])
+
+
+def test_the_chroma_rule_scores_each_multiple_of_the_scene_and_names_the_best(blur, lawful_dataset, tmp_path):
+    import onnx
+
+    from oppy.bench.quality import bench_chroma_rule
+
+    model = onnx.load(blur)
+    model.metadata_props.add(key="oppy.scene_size", value="128")
+    onnx.save(model, tmp_path / "scene.onnx")
+    result = bench_chroma_rule(lawful_dataset, tmp_path / "scene.onnx", upscales=(2,), multiples=(0.5, 1.0),
+                               limit=2)
+    assert [(row["upscale"], row["copy"]) for row in result["rows"]] == [(2, "0.5x scene"), (2, "1x scene"),
+                                                                         (2, "scale 1")]
+    by_copy = {row["copy"]: row for row in result["rows"]}
+    assert result["best"]["2"] == min(("0.5x scene", "1x scene"), key=lambda c: by_copy[c]["delta_e00"])
+    assert by_copy["1x scene"]["delta_e00"] != by_copy["scale 1"]["delta_e00"]  # 0.5 of 192x256: a copy of its own
+    with pytest.raises(ValueError, match="no scene size"):
+        bench_chroma_rule(lawful_dataset, blur, upscales=(2,), limit=1)
