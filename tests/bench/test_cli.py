@@ -84,7 +84,7 @@ def test_encode_compares_both_conversions_and_both_threadings(tmp_path, capsys):
     assert "| prepared ahead |" in out
     saved = json.loads((tmp_path / "e.json").read_text())["encode"]
     assert len(saved["sink"]) == 2
-    engine, scaler, _, into_frame, copied = saved["conversion"]
+    engine, _, _, into_frame, copied = saved["conversion"]
     # the engine's colour is smooth: its conversion agrees with the scaler's on luma and nearly on chroma
     assert engine["y_max_vs_scaler"] <= 1 and engine["uv_mean_vs_scaler"] < 0.5
     for key in ("y_max_vs_scaler", "uv_max_vs_scaler", "uv_mean_vs_scaler"):  # the same kernel, either way
