@@ -158,3 +158,22 @@ def test_the_cli_refuses_a_clobbering_output_in_one_line_and_touches_nothing(arc
     assert len(err) == 1 and message in err[0]
     assert sorted(p.name for p in archive.iterdir()) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["archive", "constant.onnx", "dir.mp4"])
+
+
+def test_a_full_disk_while_writing_frames_is_one_error_and_leaves_no_file(constant_model, tmp_path, monkeypatch):
+    import errno
+
+    import oppy.engine.sinks as sinks
+
+    class FullDisk(np.ndarray):
+        def tofile(self, *args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_image(folder / "a.png", gradient_frame(40, 50))
+    real = sinks.cv2.imencode
+    monkeypatch.setattr(sinks.cv2, "imencode", lambda *a, **k: (True, real(*a, **k)[1].view(FullDisk)))
+    with Engine(constant_model, provider="cpu") as engine, pytest.raises(OppyError, match="no space left"):
+        engine.render(folder, tmp_path / "frames")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["constant.onnx", "in"]  # no truncated frame left

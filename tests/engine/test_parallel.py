@@ -58,20 +58,23 @@ def test_launches_take_turns_only_where_the_layer_is_not_thread_safe():
 _RENDER = textwrap.dedent("""
     import sys
     from oppy.engine.cli import main
-    sys.exit(main([sys.argv[1], sys.argv[2], "--model", sys.argv[3], "-q"]))
+    sys.exit(main([sys.argv[1], sys.argv[2], "--model", sys.argv[3], "--report", sys.argv[4], "-q"]))
 """)
 
 
 def _render_in_a_bare_home(archive, model, tmp_path, home: str, cache: str | None):
-    """The CLI in a process whose home, cache and temp folders are its own; returns it when done."""
-    tmp = tmp_path / "tmp"
+    """The CLI in a process whose home, cache, temp and working folders are its own; returns it when done."""
+    tmp, cwd = tmp_path / "tmp", tmp_path / "cwd"
     tmp.mkdir()
+    cwd.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "XDG_CACHE_HOME")}
     env.update(HOME=home, TMPDIR=str(tmp), **({"XDG_CACHE_HOME": cache} if cache else {}))
-    done = subprocess.run([sys.executable, "-c", _RENDER, str(archive), str(tmp_path / "out.mp4"), str(model)],
-                          env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", _RENDER, str(archive), str(tmp_path / "out.mp4"), str(model),
+                           str(tmp_path / "report.json")], env=env, capture_output=True, text=True, timeout=300,
+                          cwd=cwd)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert (tmp_path / "out.mp4").is_file() and not list(tmp.iterdir())  # nothing left in the temp folder
+    assert (tmp_path / "out.mp4").is_file() and (tmp_path / "report.json").is_file()
+    assert not list(tmp.iterdir()) and not list(cwd.iterdir())  # nothing left in the temp or working folder
     return done
 
 

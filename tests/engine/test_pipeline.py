@@ -43,7 +43,11 @@ def test_memory_is_bounded_by_the_queues():
 
     pipeline = iter(Pipeline(source(), [("a", double), ("b", double)], queue_size=3))
     next(pipeline)
-    time.sleep(0.3)
+    # wait until the source stops producing (blocked on a full queue, or done), however loaded the machine is
+    last, deadline = -1, time.monotonic() + 30
+    while len(produced) != last and time.monotonic() < deadline:
+        last = len(produced)
+        time.sleep(0.2)
     assert len(produced) < 20  # 3 queues of 3 items plus one item in each of the threads
     pipeline.close()
 
