@@ -84,6 +84,14 @@ class BatchPacker:
                 self._open = None
         return chunks, full
 
+    def hold(self, item: object) -> object | None:
+        """Keep `item` (not a frame: a skip) in order behind the frames of the batch being filled: it joins that
+        batch's `finished` list; with no batch open it is returned, to go on at once."""
+        if self._open is None:
+            return item
+        self._open.finished.append(item)
+        return None
+
     def flush(self) -> TileBatch | None:
         """The batch being filled, its empty rows zeroed, or None when nothing waits."""
         batch, self._open = self._open, None

@@ -160,7 +160,8 @@ def _render(args: argparse.Namespace, stop: threading.Event) -> RenderReport:
     config = config_from_args(args)
     # input and output problems surface before the model loads
     total = len(open_source(args.input, config.input_size)) or None
-    check_output(args.output, config.overwrite, args.input, writes_folder(args.output, config.format), args.report)
+    check_output(args.output, config.overwrite, args.input, writes_folder(args.output, config.format), args.report,
+                 config.model)
     with Engine(config=config) as engine:
         bar = tqdm(desc="colourising", total=total, unit="frame", disable=True if args.quiet else None,
                    file=sys.stderr, dynamic_ncols=True)

@@ -133,7 +133,7 @@ def _settings(src: Path, model: Path, config: EngineConfig, canvas: tuple[int, i
     info = model.stat()
     return {"input": str(src.resolve()), "model": [str(model.resolve()), info.st_size, info.st_mtime_ns],
             "canvas": list(canvas), **{k: str(getattr(config, k)) for k in (
-                "provider", "overlap", "fps", "crf", "codec", "preset", "resize", "format")}}
+                "provider", "overlap", "chroma_scale", "fps", "crf", "codec", "preset", "resize", "format")}}
 
 
 def _worker_options(chunks: int, config: EngineConfig, retries: int) -> tuple[dict, EngineConfig, dict]:

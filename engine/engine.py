@@ -124,9 +124,12 @@ class Engine:
         """The tile stage: each frame's tiles cut into the batches; full batches go on, and the one being filled
         goes too once the stage's inbox runs dry (a live source may not send more soon)."""
 
-        def stage(works: Iterator) -> Iterator[TileBatch]:
+        def stage(works: Iterator) -> Iterator[TileBatch | Skipped]:
             for work in works:
-                if work is not IDLE:
+                if isinstance(work, Skipped):  # in order behind the frames the open batch holds
+                    if (now := stages.hold(work)) is not None:
+                        yield now
+                elif work is not IDLE:
                     yield from stages.tile(work)
                 elif (batch := stages.flush()) is not None:
                     yield batch
@@ -188,7 +191,7 @@ class Engine:
         if prepare is not None:
             steps.append(("prepare", _each(self._prepared(prepare))))
         return Pipeline(source, steps, self.config.queue_size, passthrough=Skipped, cancel=cancel,
-                        idle_stages=("tile",))
+                        idle_stages=("tile",), sees_passthrough=("tile",))
 
     def stream(self, frames: Iterable[Frame]) -> Iterator[Frame]:
         """Colourise any iterable of frames, pipelined, in order; each comes back as the kind it was given

@@ -22,8 +22,9 @@ STDOUT = "-"
 Outcome = Literal["complete", "interrupted", "failed"]
 
 
-def output_error(where: str, exc: OSError, frames: int) -> OppyError:
-    """An `OppyError` for a failed write, saying what to do about the usual causes."""
+def output_error(where: str, exc: OSError, frames: int | None) -> OppyError:
+    """An `OppyError` for a failed write (after `frames` frames, where frames are written), saying what to do
+    about the usual causes."""
     code = getattr(exc, "errno", None)
     if code == errno.ENOSPC:
         fix = "no space left on the device: free some space or write the output elsewhere"
@@ -33,7 +34,8 @@ def output_error(where: str, exc: OSError, frames: int) -> OppyError:
         fix = f"{exc.strerror or exc}: choose an output you may write to"
     else:
         fix = str(exc.strerror or exc)
-    return OppyError(f"writing {where} failed after {frames} frames: {fix}")
+    after = f" after {frames} frames" if frames is not None else ""
+    return OppyError(f"writing {where} failed{after}: {fix}")
 
 
 def _same_or_inside(path: Path, other: Path) -> bool:
@@ -43,12 +45,13 @@ def _same_or_inside(path: Path, other: Path) -> bool:
 
 
 def check_output(path: str | Path, overwrite: bool, source: str | Path | None = None, folder: bool = False,
-                 report: str | Path | None = None) -> None:
+                 report: str | Path | None = None, model: str | Path | None = None) -> None:
     """The output-path policy, before any work: refuse an output that is the input or lies inside an input folder
     (even with `overwrite`), an existing output unless told to overwrite it, a video named like a file where a
     folder is (`folder`: the output is a folder of images), a folder that does not exist or may not be written,
     binary output to a terminal, and a `report` path that is the output or the input, a folder, or in a folder
-    that does not exist."""
+    that does not exist. A folder of frames replaces the whole folder: one that holds the input or the `model` is
+    refused too."""
     if report is not None:
         check_report(report, path, source)
     if str(path) == STDOUT:
@@ -56,10 +59,16 @@ def check_output(path: str | Path, overwrite: bool, source: str | Path | None = 
             raise OppyError("OUTPUT - writes video to stdout, which is a terminal here: redirect it to a file or "
                             "pipe it into another program")
         return
-    path = Path(path)
+    path = Path(path).absolute()
+    if not path.name:
+        raise OppyError(f"output {str(path)!r} is the root of the file system: name a folder or a file in it")
     if source is not None and str(source) != STDOUT and _same_or_inside(path, Path(source)):
         raise OppyError(f"output {str(path)!r} is the input or lies inside it: it would destroy what is being "
                         "read; write the output elsewhere")
+    for kept, what in ((source, "the input"), (model, "the model")):
+        if folder and kept is not None and str(kept) != STDOUT and _same_or_inside(Path(kept), path):
+            raise OppyError(f"output folder {str(path)!r} holds {what}, and a render replaces the whole folder: "
+                            "write the frames to a folder of their own")
     if path.is_dir() and not folder:
         raise OppyError(f"output {str(path)!r} is a folder: remove it or name another file for the video")
     if path.exists() and not path.is_dir() and folder and not overwrite:
@@ -150,4 +159,4 @@ def write_file(target: str | Path, data: bytes | str, what: str = "") -> None:
         with writing(target) as path:
             write(path)
     except OSError as exc:
-        raise output_error(what or str(target), exc, 0) from exc
+        raise output_error(what or str(target), exc, None) from exc

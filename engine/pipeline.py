@@ -74,18 +74,21 @@ class Pipeline:
     any reason it calls the source's `cancel()`, where it has one, so a source waiting on input (a pipe)
     returns and its thread can be joined. Stages named in `idle_stages` receive `IDLE` once whenever their
     inbox runs dry for a moment, so that a batching stage can pass on what it holds instead of waiting for
-    more (a live pipe may not send more soon).
+    more (a live pipe may not send more soon). Stages named in `sees_passthrough` receive the passthrough items
+    too, to keep them in order with what they hold back (a batching stage).
     """
 
     def __init__(self, source: Iterable, stages: list[tuple[str, Stage]], queue_size: int = 4,
                  passthrough: type | tuple[type, ...] = (), source_name: str = "decode",
-                 cancel: threading.Event | None = None, idle_stages: tuple[str, ...] = ()):
+                 cancel: threading.Event | None = None, idle_stages: tuple[str, ...] = (),
+                 sees_passthrough: tuple[str, ...] = ()):
         self.source = source
         self.stages = stages
         self.queue_size = queue_size
         self.passthrough = passthrough
         self.source_name = source_name
         self.idle_stages = idle_stages
+        self.sees_passthrough = sees_passthrough
         self.busy_seconds: dict[str, float] = {source_name: 0.0, **{name: 0.0 for name, _ in stages}}
         self._stopping = threading.Event()
         self._cancel = cancel or threading.Event()
@@ -101,6 +104,7 @@ class Pipeline:
         """One thread: the source (no stage, no inbox) or a stage fed from `inbox`, writing to `out`."""
         waited = 0.0
         wants_idle = name in self.idle_stages
+        passthrough = () if name in self.sees_passthrough else self.passthrough
 
         def items() -> Iterator:
             nonlocal waited
@@ -111,7 +115,7 @@ class Pipeline:
                 idle = item is IDLE
                 if item is _END:
                     return
-                if isinstance(item, self.passthrough):
+                if isinstance(item, passthrough):
                     waited += out.put(item)
                     continue
                 yield item

@@ -90,7 +90,7 @@ def render(engine: Engine, src: str | Path, dst: str | Path, progress: ProgressC
     if isinstance(source, ImageFolder) and not len(source):
         raise NothingToRender(f"nothing to render: {str(src)!r} holds no files")
     total = len(source) or None
-    check_output(dst, config.overwrite, src, writes_folder(dst, config.format))
+    check_output(dst, config.overwrite, src, writes_folder(dst, config.format), model=engine.session.path)
     report = RenderReport(display_name(str(src)), display_name(str(dst)), display_name(str(engine.session.path)),
                           engine.provider, engine.session.fallback,
                           config={k: str(v) for k, v in asdict(config).items()})
@@ -133,8 +133,9 @@ def render(engine: Engine, src: str | Path, dst: str | Path, progress: ProgressC
         raise
     finally:
         report.written = sink.close(outcome)
-        report.frame_files = [{"frame": display_name(frame), "file": display_name(file)}
-                              for frame, file in getattr(sink, "files", [])]
+        if report.written is not None:
+            report.frame_files = [{"frame": display_name(frame), "file": display_name(file)}
+                                  for frame, file in getattr(sink, "files", [])]
     report.interrupted = outcome == "interrupted"
     report.wall_seconds = time.perf_counter() - start
     report.frames_per_second = report.frames_out / report.wall_seconds if report.wall_seconds else 0.0

@@ -109,16 +109,21 @@ def grow(ab: np.ndarray, guide: np.ndarray, lightness: np.ndarray, radius: int =
     The chroma grown bilinearly, plus the detail of full-resolution L that the small copy lacks (L minus the
     copy grown bilinearly) times the local slope of chroma against L (`guide_slopes`): where chroma follows L
     (a rock's colour against the sky's), its edges become L's edges; where it does not, or L is flat, it stays
-    the bilinear chroma, so no colour is smoothed away."""
+    the bilinear chroma, so no colour is smoothed away. The result never leaves the range of the chroma the
+    model gave within a pixel of the copy: fine texture under a steep slope does not make colours of its own."""
     height, width = lightness.shape
     if ab.shape[1:] == (height, width):
         return ab
     slopes = guide_slopes(ab, guide, radius, epsilon)
     detail = lightness - _linear(guide.astype(np.float32, copy=False), height, width)
     out = np.empty((2, height, width), np.float32)
-    for channel in range(2):
+    window = np.ones((3, 3), np.uint8)
+    for channel, plane in enumerate(ab):
         np.multiply(_linear(slopes[channel], height, width), detail, out=out[channel])
-        out[channel] += _linear(ab[channel], height, width)
+        out[channel] += _linear(plane, height, width)
+        lowest = _linear(cv2.erode(plane, window, borderType=cv2.BORDER_REPLICATE), height, width)
+        highest = _linear(cv2.dilate(plane, window, borderType=cv2.BORDER_REPLICATE), height, width)
+        np.clip(out[channel], lowest, highest, out=out[channel])
     return out
 
 

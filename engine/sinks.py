@@ -328,7 +328,7 @@ class ImageFolderSink(_Sink):
 
     def __init__(self, folder: str | Path):
         super().__init__()
-        self.folder = Path(folder)
+        self.folder = Path(folder).resolve()  # `.` and links name a real folder: the one replaced
         self._work = temporary_name(self.folder)
         self._taken: set[str] = set()
         #: (frame name, file name) of every frame written, in order
@@ -369,16 +369,22 @@ class ImageFolderSink(_Sink):
             shutil.rmtree(self._work, ignore_errors=True)
             return None
         final = self.folder if outcome == "complete" else self.folder.with_name(f"{self.folder.name}.partial")
-        old = temporary_name(final) if final.exists() else None
+        old = temporary_name(final) if final.exists() or final.is_symlink() else None
         try:
             if old is not None:
                 os.replace(final, old)
             os.replace(self._work, final)
         except OSError as exc:
+            if old is not None and not final.exists():
+                with contextlib.suppress(OSError):
+                    os.replace(old, final)  # the older render back in its place
             raise OppyError(f"cannot move the finished frames into place as {str(final)!r}: {exc.strerror or exc}; "
                             f"they are in {str(self._work)!r}") from exc
         if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink(missing_ok=True)
         return str(final)
 
 

@@ -95,6 +95,11 @@ class Stages:
         """The batch being filled (its empty rows zeroed), or None when nothing waits."""
         return self.packer.flush()
 
+    def hold(self, skipped: object) -> object | None:
+        """A skip arriving at the tile stage, kept in order behind the frames held in the open batch (None), or
+        returned when there is none, to go on at once."""
+        return self.packer.hold(skipped)
+
     def infer(self, batch: TileBatch) -> list[Work]:
         """One batch through the model; returns the frames whose last tile it held, in order."""
         self.run_batch(batch)
