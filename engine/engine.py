@@ -88,6 +88,7 @@ class Engine:
                             f"{self.contract.tile_size} px: pass a smaller --overlap (overlap=...)")
         self.tiles_inferred = 0
         self._infer_lock = threading.Lock()
+        self._per_thread = threading.local()  # `colorize`'s stages (their batch arrays), one set per thread
 
     @property
     def provider(self) -> str:
@@ -155,7 +156,10 @@ class Engine:
         self._check_open()
         frame = _source_frame(0, gray)
         work = Work(0, "", frame.pixels, frame.timing)
-        self.stages().colorize(work)
+        stages = getattr(self._per_thread, "stages", None)
+        if stages is None:
+            stages = self._per_thread.stages = self.stages()
+        stages.colorize(work)
         return _as_given(work)
 
     def _pipeline(self, source: Iterable, fit: str | None = None, cancel: threading.Event | None = None,

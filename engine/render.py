@@ -126,7 +126,7 @@ def render(engine: Engine, src: str | Path, dst: str | Path, progress: ProgressC
             first = report.skipped[0] if report.skipped else None
             why = f" (first: {first['name']}: {first['reason']})" if first else ""
             raise NothingToRender(f"nothing to render: none of the {report.frames_in} inputs in "
-                                  f"{str(src)!r} is a readable frame{why}")
+                                  f"{str(src)!r} could be colourised{why}")
         outcome = "complete" if pipeline.finished else "interrupted"
     except KeyboardInterrupt:  # an interrupt that was not asked for through `stop`: keep what was written
         outcome = "interrupted"

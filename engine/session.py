@@ -129,9 +129,10 @@ class ModelSession:
         if _GPU_PROVIDERS & set(chosen) and hasattr(ort, "preload_dlls"):
             with contextlib.suppress(Exception):
                 ort.preload_dlls()
+        source = _model_source(path)
         try:
             self._session = ort.InferenceSession(
-                _model_source(path), session_options(threads),
+                source, session_options(threads),
                 providers=[(name, _provider_options(name)) for name in chosen],
             )
         except Exception as exc:  # onnxruntime raises several unrelated types for a bad file

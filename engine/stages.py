@@ -75,7 +75,7 @@ class Stages:
         try:
             work.lightness = to_lightness(pixels)
         except (ValueError, TypeError) as exc:
-            raise OppyError(f"frame {work.name or work.index}: {exc}") from exc
+            raise OppyError(f"{work.name or f'frame {work.index}'}: {exc}") from exc
         work.pixels = None
 
     def shrink(self, work: Work) -> None:

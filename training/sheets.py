@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import cv2
@@ -87,8 +88,8 @@ def frames_sheet(frames_dir: str | Path, model: str | Path | None = None, count:
         return image[top : top + crop, left : left + crop]
 
     items = []
-    engines = [Engine(model, chroma_scale=scale) for scale in chroma_scales]
-    try:
+    with contextlib.ExitStack() as stack:
+        engines = [stack.enter_context(Engine(model, chroma_scale=scale)) for scale in chroma_scales]
         for path in spread(ImageFolder(frames_dir).files, count):
             pixels = read_image(path)
             if isinstance(pixels, str):  # not a frame: the sheet shows the frames there are
@@ -101,7 +102,4 @@ def frames_sheet(frames_dir: str | Path, model: str | Path | None = None, count:
                 coloured = engine.colorize(pixels)
                 label = "coloured" if len(engines) == 1 else f"chroma {engine.config.chroma_scale}"
                 items.append((label, cropped(coloured)))
-    finally:
-        for engine in engines:
-            engine.close()
     return contact_sheet(items, columns=(1 + len(engines)) * pairs_per_row, cell=cell)

@@ -177,3 +177,43 @@ def test_a_full_disk_while_writing_frames_is_one_error_and_leaves_no_file(consta
     with Engine(constant_model, provider="cpu") as engine, pytest.raises(OppyError, match="no space left"):
         engine.render(folder, tmp_path / "frames")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["constant.onnx", "in"]  # no truncated frame left
+
+
+def test_a_folder_of_frames_never_replaces_a_folder_holding_the_input_or_the_model(constant_model, tmp_path,
+                                                                                    monkeypatch):
+    from oppy.engine.outputs import check_output
+
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    write_image(shots / "a.png", gradient_frame(40, 50))
+    for source in (shots / "a.png", shots):
+        with pytest.raises(OppyError, match="holds the input|is the input"):
+            check_output(tmp_path / "shots", overwrite=True, source=source, folder=True)
+    with pytest.raises(OppyError, match="holds the model"):
+        check_output(tmp_path, overwrite=True, source=None, folder=True, model=constant_model)
+    with pytest.raises(OppyError, match="root of the file system"):
+        check_output("/", overwrite=True, folder=True)
+    # `.` is a folder like any other: the frames replace it, whole
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.chdir(out)
+    with Engine(constant_model, provider="cpu") as engine:
+        report = engine.render(shots, ".")
+    assert report.written == str(out) and sorted(p.name for p in out.iterdir()) == ["a.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["constant.onnx", "out", "shots"]
+
+
+def test_overwriting_a_file_or_a_link_with_a_folder_of_frames_leaves_nothing_behind(constant_model, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_image(folder / "a.png", gradient_frame(40, 50))
+    (tmp_path / "frames").write_bytes(b"a file where the frames go")
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "linked").symlink_to(real)
+    with Engine(constant_model, provider="cpu", overwrite=True) as engine:
+        engine.render(folder, tmp_path / "frames")
+        engine.render(folder, tmp_path / "linked")
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["a.png"]
+    assert sorted(p.name for p in real.iterdir()) == ["a.png"] and (tmp_path / "linked").resolve() == real
+    assert not list(tmp_path.glob(".*"))  # no temporary left
