@@ -187,7 +187,7 @@ def test_a_folder_of_frames_never_replaces_a_folder_holding_the_input_or_the_mod
     shots.mkdir()
     write_image(shots / "a.png", gradient_frame(40, 50))
     for source in (shots / "a.png", shots):
-        with pytest.raises(OppyError, match="holds the input|is the input"):
+        with pytest.raises(OppyError, match=r"holds the input|is the input"):
             check_output(tmp_path / "shots", overwrite=True, source=source, folder=True)
     with pytest.raises(OppyError, match="holds the model"):
         check_output(tmp_path, overwrite=True, source=None, folder=True, model=constant_model)
