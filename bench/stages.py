@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from oppy.engine import Engine, OppyError
-from oppy.engine.batches import TileBatch
 from oppy.engine.sinks import EncoderFrame, VideoSink
 from oppy.engine.sources import SourceFrame, decode_threads, open_source
-from oppy.engine.stages import STAGE_NAMES, Stages, Work
+from oppy.engine.stages import STAGE_NAMES, Work
 
 #: the engine's own stages, between the source's decoding and the video sink's preparing and encoding
 STAGES = ("decode", *STAGE_NAMES, "prepare", "encode")
@@ -28,14 +27,6 @@ STAGES = ("decode", *STAGE_NAMES, "prepare", "encode")
 def decode(source: str | Path, threads: int = 1) -> list[np.ndarray]:
     """Every frame of a folder (decoded by `threads` threads) or video as arrays (skipped files left out)."""
     return [item.pixels for item in open_source(source, threads=threads) if isinstance(item, SourceFrame)]
-
-
-def tile(stages: Stages, works: list[Work]) -> list[TileBatch]:
-    """Every frame's tiles cut into batches by the engine's tile stage: the batches, the last one padded."""
-    batches = [batch for work in works for batch in stages.tile(work)]
-    if (last := stages.flush()) is not None:
-        batches.append(last)
-    return batches
 
 
 def each(step: Callable[[Work], None], works: list[Work]) -> Callable[[], None]:
@@ -104,7 +95,7 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
             works = [Work(index, f"frame {index}", pixels) for index, pixels in enumerate(frames)]
             timed("to_l", each(stages.to_l, works))
             timed("shrink", each(stages.shrink, works))
-            batches = timed("tile", lambda: tile(stages, works))
+            batches = timed("tile", lambda: stages.tile_all(works))
             timed("infer", lambda: [stages.infer(batch) for batch in batches])
             for name in ("blend", "grow", "to_rgb"):
                 timed(name, each(getattr(stages, name), works))

@@ -42,17 +42,21 @@ def default_model_path() -> Path:
     return DEFAULT_MODEL
 
 
+def _attempt(step: Callable[[Work], None], work: Work) -> Work | Skipped:
+    """`step` on one frame: the frame, or a skip with the reason where it cannot be colourised (`FrameError`)."""
+    try:
+        step(work)
+    except FrameError as exc:
+        return Skipped(work.name, str(exc))
+    return work
+
+
 def _each(step: Callable[[Work], None]) -> Callable[[Iterator], Iterator]:
-    """A stage that runs `step` on each frame; a frame it cannot colourise (`FrameError`) goes on as a skip."""
+    """A stage that runs `step` on each frame (`_attempt`)."""
 
     def stage(items: Iterator) -> Iterator:
         for work in items:
-            try:
-                step(work)
-            except FrameError as exc:
-                yield Skipped(work.name, str(exc))
-                continue
-            yield work
+            yield _attempt(step, work)
 
     return stage
 
@@ -182,12 +186,7 @@ class Engine:
                     canvas = canvas or frame_size(work.pixels)
                     if frame_size(work.pixels) != canvas:
                         stages.fit(work, canvas, fit)
-                try:
-                    stages.to_l(work)
-                except FrameError as exc:
-                    yield Skipped(work.name, str(exc))
-                    continue
-                yield work
+                yield _attempt(stages.to_l, work)
 
         steps = [("to_l", start), ("shrink", _each(stages.shrink)), ("tile", self._pack(stages)),
                  ("infer", self._infer(stages)), ("blend", _each(stages.blend)), ("grow", _each(stages.grow)),

@@ -411,10 +411,10 @@ def open_sink(path: str | Path, fps: float, crf: int, codec: str, preset: str,
     target = sys.stdout.buffer if str(path) == STDOUT else Path(path)
     if format == "rawvideo":
         return RawVideoSink(target)
-    if format is None and isinstance(target, Path) and target.suffix.lower() not in CONTAINER_FORMATS:
-        if target.suffix:
-            raise OppyError(f"output {str(target)!r}: give a video ({', '.join(CONTAINER_FORMATS)}), a folder "
-                            "name without suffix, or --format rawvideo for raw RGB24 frames")
+    if writes_folder(path, format):
         return ImageFolderSink(target)
+    if format is None and isinstance(target, Path) and target.suffix.lower() not in CONTAINER_FORMATS:
+        raise OppyError(f"output {str(target)!r}: give a video ({', '.join(CONTAINER_FORMATS)}), a folder "
+                        "name without suffix, or --format rawvideo for raw RGB24 frames")
     return VideoSink(target, fps=fps, crf=crf, codec=codec, preset=preset,
                      container=OUTPUT_FORMATS[format] if format else None)

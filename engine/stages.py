@@ -95,6 +95,13 @@ class Stages:
         """The batch being filled (its empty rows zeroed), or None when nothing waits."""
         return self.packer.flush()
 
+    def tile_all(self, works: list[Work]) -> list[TileBatch]:
+        """Every frame's tiles cut into the batches, the last batch flushed: all of them, ready to run."""
+        batches = [batch for work in works for batch in self.tile(work)]
+        if (last := self.flush()) is not None:
+            batches.append(last)
+        return batches
+
     def hold(self, skipped: object) -> object | None:
         """A skip arriving at the tile stage, kept in order behind the frames held in the open batch (None), or
         returned when there is none, to go on at once."""
@@ -136,10 +143,7 @@ class Stages:
         """Every stage on one frame, one after the other, in the calling thread."""
         self.to_l(work)
         self.shrink(work)
-        batches = self.tile(work)
-        if (last := self.flush()) is not None:
-            batches.append(last)
-        for batch in batches:
+        for batch in self.tile_all([work]):
             self.infer(batch)
         self.blend(work)
         self.grow(work)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from oppy.bench.stages import STAGES, bench_pipeline, decode, tile, wall
+from oppy.bench.stages import STAGES, bench_pipeline, decode, wall
 from oppy.engine import Engine, OppyError
 from oppy.engine.contract import ModelContract
 from oppy.engine.stages import Work
@@ -17,7 +17,7 @@ def test_tile_and_infer_pack_frames_into_full_batches_and_give_each_frame_its_ow
         for work in works:
             stages.to_l(work)
             stages.shrink(work)
-        batches = tile(stages, works)
+        batches = stages.tile_all(works)
         assert len(batches) == 7 and [b.filled for b in batches] == [4] * 6 + [3]
         finished = [work for batch in batches for work in stages.infer(batch)]
         assert finished == works
