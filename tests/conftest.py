@@ -18,22 +18,18 @@ from oppy.engine.contract import ModelContract
 TILE = 64
 
 
-def affine_model(path: Path, gain=(0.0, 0.0), offset=(0.0, 0.0), contract: ModelContract | None = None,
-                 metadata: dict[str, str] | None = None, batch="N") -> Path:
-    """An ONNX model whose output channel c is `input * gain[c] + offset[c]` at every pixel.
-
-    With gain 0 it predicts a constant chroma; with a gain it returns a known function of its input L.
-    """
+def contract_model(path: Path, name: str, nodes: list, initializers: list = (),
+                   contract: ModelContract | None = None, metadata: dict[str, str] | None = None,
+                   batch="N") -> Path:
+    """An ONNX model of `nodes` from the contract's input (`[batch, T, T, 1]`) to its output (`[batch, T, T, 2]`),
+    its metadata the contract's (default: tile 64, L* x 0.01, ab x 128) or `metadata` as given."""
     contract = contract or ModelContract("L", "ab", TILE, l_scale=0.01, l_shift=0.0, ab_scale=128.0)
     tile = contract.tile_size
     graph = helper.make_graph(
-        [helper.make_node("Mul", [contract.input_name, "gain"], ["scaled"]),
-         helper.make_node("Add", ["scaled", "offset"], [contract.output_name])],
-        "affine",
+        nodes, name,
         [helper.make_tensor_value_info(contract.input_name, TensorProto.FLOAT, [batch, tile, tile, 1])],
         [helper.make_tensor_value_info(contract.output_name, TensorProto.FLOAT, [batch, tile, tile, 2])],
-        [helper.make_tensor("gain", TensorProto.FLOAT, [2], list(gain)),
-         helper.make_tensor("offset", TensorProto.FLOAT, [2], list(offset))],
+        list(initializers),
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
@@ -42,6 +38,22 @@ def affine_model(path: Path, gain=(0.0, 0.0), offset=(0.0, 0.0), contract: Model
         model.metadata_props.add(key=key, value=value)
     onnx.save(model, path)
     return path
+
+
+def affine_model(path: Path, gain=(0.0, 0.0), offset=(0.0, 0.0), contract: ModelContract | None = None,
+                 metadata: dict[str, str] | None = None, batch="N") -> Path:
+    """An ONNX model whose output channel c is `input * gain[c] + offset[c]` at every pixel.
+
+    With gain 0 it predicts a constant chroma; with a gain it returns a known function of its input L.
+    """
+    contract = contract or ModelContract("L", "ab", TILE, l_scale=0.01, l_shift=0.0, ab_scale=128.0)
+    return contract_model(
+        path, "affine",
+        [helper.make_node("Mul", [contract.input_name, "gain"], ["scaled"]),
+         helper.make_node("Add", ["scaled", "offset"], [contract.output_name])],
+        [helper.make_tensor("gain", TensorProto.FLOAT, [2], list(gain)),
+         helper.make_tensor("offset", TensorProto.FLOAT, [2], list(offset))],
+        contract, metadata, batch)
 
 
 @pytest.fixture

@@ -5,37 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
 from oppy.bench.models import build_seed_standin
 from oppy.bench.synth import write_archive
-from oppy.engine.contract import ModelContract
-
-TILE = 64
+from tests.conftest import contract_model
 
 
 def blur_model(path: Path, size: int = 5) -> Path:
     """a* = b* = 60 x (box blur of L/100 - 0.5), the blur zero-padded: within `size` // 2 px of a tile's border
     it sees the padding, so a tile's prediction there depends on where the tile lies, as a network's does."""
-    contract = ModelContract("L", "ab", TILE, l_scale=0.01, l_shift=0.0, ab_scale=128.0)
     kernel = np.full((2, 1, size, size), 60 / 128 / size**2, np.float32)
     pad = size // 2
     nodes = [helper.make_node("Transpose", ["L"], ["x"], perm=[0, 3, 1, 2]),
              helper.make_node("Conv", ["x", "w", "b"], ["y"], kernel_shape=[size, size], pads=[pad] * 4),
              helper.make_node("Transpose", ["y"], ["ab"], perm=[0, 2, 3, 1])]
-    graph = helper.make_graph(
-        nodes, "blur",
-        [helper.make_tensor_value_info("L", TensorProto.FLOAT, ["N", TILE, TILE, 1])],
-        [helper.make_tensor_value_info("ab", TensorProto.FLOAT, ["N", TILE, TILE, 2])],
-        [numpy_helper.from_array(kernel, "w"), numpy_helper.from_array(np.full(2, -30 / 128, np.float32), "b")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    for key, value in contract.to_metadata().items():
-        model.metadata_props.add(key=key, value=value)
-    onnx.save(model, path)
-    return path
+    return contract_model(path, "blur", nodes, [numpy_helper.from_array(kernel, "w"),
+                                                 numpy_helper.from_array(np.full(2, -30 / 128, np.float32), "b")])
 
 
 @pytest.fixture(scope="session")

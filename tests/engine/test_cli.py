@@ -19,7 +19,7 @@ from oppy.engine import Engine, OppyError
 from oppy.engine import engine as engine_module
 from oppy.engine.cli import main
 from oppy.engine.contract import ModelContract
-from tests.conftest import affine_model, gradient_frame, hostile_archive, write_image
+from tests.conftest import affine_model, contract_model, gradient_frame, hostile_archive, write_image
 
 
 def test_renders_and_writes_a_report(archive, constant_model, tmp_path, capsys):
@@ -223,21 +223,12 @@ def test_bad_models_and_options_are_one_line_with_a_non_zero_exit(archive, const
 
 def fixed_batch_model(path):
     """A model whose graph declares any batch but reshapes to a batch of 4 inside: it fails at run time."""
-    import onnx
     from onnx import TensorProto, helper
 
-    graph = helper.make_graph(
-        [helper.make_node("Reshape", ["L", "shape"], ["fixed"]),
-         helper.make_node("Concat", ["fixed", "fixed"], ["ab"], axis=3)],
-        "fixed-batch", [helper.make_tensor_value_info("L", TensorProto.FLOAT, ["N", 64, 64, 1])],
-        [helper.make_tensor_value_info("ab", TensorProto.FLOAT, ["N", 64, 64, 2])],
+    return contract_model(
+        path, "fixed-batch", [helper.make_node("Reshape", ["L", "shape"], ["fixed"]),
+                              helper.make_node("Concat", ["fixed", "fixed"], ["ab"], axis=3)],
         [helper.make_tensor("shape", TensorProto.INT64, [4], [4, 64, 64, 1])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    for key, value in ModelContract("L", "ab", 64, 0.01, 0.0, 128.0).to_metadata().items():
-        model.metadata_props.add(key=key, value=value)
-    onnx.save(model, path)
-    return path
 
 
 def exit_status(argv: list[str]) -> int:

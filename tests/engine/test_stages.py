@@ -13,7 +13,7 @@ from oppy.engine.lab import gray_to_l, l_ab_to_rgb, to_lightness
 from oppy.engine.render import FrameDone
 from oppy.engine.scale import scaled_size
 from oppy.engine.tiles import predict_chroma
-from tests.conftest import affine_model, gradient_frame, write_image
+from tests.conftest import affine_model, contract_model, gradient_frame, write_image
 
 PIXELWISE = {"gain": (0.5 * 100 / 128, -0.25 * 100 / 128), "offset": (0.0, 10 / 128)}
 
@@ -149,20 +149,13 @@ def test_a_border_sensitive_model_shows_no_tile_grid_at_a_quarter_scale(tmp_path
 
 
 def log_model(path):
-    """a* = b* = 128 ln(L*/100): finite for every lit pixel, minus infinity where a tile is black."""
-    import onnx
-    from onnx import TensorProto, helper
+    """a* = b* = ln(L*/100): finite for every lit pixel, minus infinity where a tile is black."""
+    from onnx import helper
 
-    graph = helper.make_graph(
-        [helper.make_node("Log", ["L"], ["log"]), helper.make_node("Concat", ["log", "log"], ["ab"], axis=3)],
-        "log", [helper.make_tensor_value_info("L", TensorProto.FLOAT, ["N", 64, 64, 1])],
-        [helper.make_tensor_value_info("ab", TensorProto.FLOAT, ["N", 64, 64, 2])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    for key, value in ModelContract("L", "ab", 64, 0.01, 0.0, 1.0).to_metadata().items():
-        model.metadata_props.add(key=key, value=value)
-    onnx.save(model, path)
-    return path
+    return contract_model(
+        path, "log", [helper.make_node("Log", ["L"], ["log"]),
+                      helper.make_node("Concat", ["log", "log"], ["ab"], axis=3)],
+        contract=ModelContract("L", "ab", 64, 0.01, 0.0, 1.0))
 
 
 @pytest.mark.parametrize("kind", ["nan", "huge", "infinite"])
