@@ -53,8 +53,10 @@ def _grow(args: argparse.Namespace) -> dict:
 def _encode(args: argparse.Namespace) -> dict:
     from .encode_speed import bench_encode
 
-    result = bench_encode(args.frames, *args.size, preset=args.preset, repeats=args.repeats)
-    print(f"{result['frames']} frames of {result['size']}, x264 preset {result['preset']}\n")
+    result = bench_encode(args.frames, *args.size, preset=args.preset, repeats=args.repeats, standard=args.standard,
+                          pix_fmt=args.pix_fmt)
+    print(f"{result['frames']} frames of {result['size']}, {result['pix_fmt']} {result['standard'].upper()}, x264 "
+          f"preset {result['preset']}\n")
     print(markdown_table(result["conversion"], ["how", "ms_per_frame", "y_max_vs_scaler", "uv_max_vs_scaler",
                                                 "uv_mean_vs_scaler"]))
     print(f"\nthe engine's conversion is {result['conversion_speedup']:.3g}x the scaler; into a PyAV frame's planes, "
@@ -286,13 +288,16 @@ def build_parser() -> argparse.ArgumentParser:
     grow.add_argument("--repeats", type=int, default=20)
     grow.set_defaults(run=_grow)
 
-    encode = commands.add_parser("encode", help="RGB to yuv420p by the engine, FFmpeg's scaler and OpenCV; x264 "
+    encode = commands.add_parser("encode", help="RGB to YUV by the engine, FFmpeg's scaler and OpenCV; x264 "
                                  "frame vs slice threads; the sink's conversion ahead or in the writer's thread")
     encode.add_argument("--frames", type=int, default=64, help="frames of each encode (default 64: frame threads "
                         "need a few frames to start)")
     encode.add_argument("--size", type=_size, default=(1024, 1024))
     encode.add_argument("--preset", default="veryfast")
     encode.add_argument("--repeats", type=int, default=3)
+    encode.add_argument("--standard", choices=["bt601", "bt709"],
+                        help="the YUV matrix (default: the video sink's for the size: BT.709 from 720 lines up)")
+    encode.add_argument("--pix-fmt", choices=["yuv420p", "yuv444p"], default="yuv420p")
     encode.set_defaults(run=_encode)
 
     engine = commands.add_parser("engine", help="end-to-end frames/s beside the model-only ceiling")

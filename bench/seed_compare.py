@@ -22,6 +22,7 @@ from oppy.engine import Engine
 from oppy.engine.contract import ModelContract
 from oppy.engine.engine import default_model_path
 from oppy.engine.sources import IMAGE_SUFFIXES, natural_key
+from oppy.engine.timing import DEFAULT_FPS
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,8 @@ def bench_compare_seed(source: str | Path, seed_model: str | Path | None = None,
                 tile_dir = tmp / f"tiles{i}"
                 tile_dir.mkdir()
                 start = time.perf_counter()
-                tile_files = seed_render(network, contract, frames, tmp / "seed.mp4", tile_dir, same_weights.config.fps)
+                tile_files = seed_render(network, contract, frames, tmp / "seed.mp4", tile_dir,
+                                         same_weights.config.fps or DEFAULT_FPS)
                 times["seed"].append(time.perf_counter() - start)
                 for name, engine in (("defaults", defaults), ("same_weights", same_weights)):
                     seconds, reports[name] = _timed_render(engine, source, tmp / f"{name}.mp4")

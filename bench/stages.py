@@ -37,7 +37,7 @@ def each(step: Callable[[Work], None], works: list[Work]) -> Callable[[], None]:
 def video_sink(path: Path, engine: Engine) -> VideoSink:
     """The engine's video sink with the engine's settings (codec, CRF, preset, fps)."""
     config = engine.config
-    return VideoSink(path, config.fps, config.crf, config.codec, config.preset)
+    return VideoSink(path, config.fps, config.crf, config.codec, config.preset, config.pix_fmt)
 
 
 def encode(frames: list[EncoderFrame], path: Path, engine: Engine) -> None:

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .config import EngineConfig
+from .encoders import ENCODERS, X264_PRESETS
 from .engine import Engine
 from .errors import OppyError
 from .outputs import STDOUT, check_output, check_report
@@ -27,8 +28,11 @@ from .render import FrameDone, RenderReport
 from .resize import RESIZE_MODES
 from .scale import chroma_scale_argument
 from .session import PROVIDERS
+from .sheet import DEFAULT_SHEET_FRAMES, ContactSheet
 from .sinks import OUTPUT_FORMATS, writes_folder
 from .sources import open_source
+from .timing import DEFAULT_FPS
+from .yuv import PIXEL_FORMATS
 
 _DEFAULTS = EngineConfig()
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -75,11 +79,21 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: %(default)s)")
     parser.add_argument("--queue-size", type=int, default=_DEFAULTS.queue_size,
                         help="frames in flight between two stages (default: %(default)s)")
-    parser.add_argument("--fps", type=float, default=_DEFAULTS.fps, help="video frame rate (default: %(default)s)")
+    parser.add_argument("--fps", type=float, default=_DEFAULTS.fps,
+                        help="video frame rate (default: a video input keeps its own timestamps; stills are shown at "
+                             f"{DEFAULT_FPS:g} frames/s)")
     parser.add_argument("--crf", type=int, default=_DEFAULTS.crf,
-                        help="H.264 constant rate factor, lower is better (default: %(default)s)")
-    parser.add_argument("--codec", default=_DEFAULTS.codec, help="video encoder (default: %(default)s)")
-    parser.add_argument("--preset", default=_DEFAULTS.preset, help="x264 speed preset (default: %(default)s)")
+                        help="quality, lower is better: x264 / x265's constant rate factor (0..51), NVENC's constant "
+                             "quality (1..51) (default: %(default)s)")
+    parser.add_argument("--codec", default=_DEFAULTS.codec,
+                        help=f"video encoder: {', '.join(ENCODERS)}; the NVENC ones fall back to libx264 / libx265 "
+                             "where this machine has no NVIDIA encoder (default: %(default)s)")
+    parser.add_argument("--preset", default=_DEFAULTS.preset,
+                        help=f"encoder speed preset: {', '.join(X264_PRESETS)}; for NVENC also p1..p7 (x264's "
+                             "names map onto them) (default: %(default)s)")
+    parser.add_argument("--pix-fmt", choices=PIXEL_FORMATS, default=_DEFAULTS.pix_fmt,
+                        help="yuv420p plays everywhere; yuv444p keeps the colour at full resolution (4:2:0 halves it "
+                             "each way), for players that take High 4:4:4 (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     parser.add_argument("--resize", choices=RESIZE_MODES, default=_DEFAULTS.resize,
                         help="frames of another size than the first: letterbox (aspect kept, black bars) or "
@@ -90,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input-size", type=_size, default=_DEFAULTS.input_size, metavar="WxH",
                         help="INPUT holds raw 8-bit grey frames of this size (INPUT - reads them from stdin)")
     parser.add_argument("--report", metavar="PATH", help="write a JSON report of the render to PATH")
+    parser.add_argument("--sheet", metavar="PATH.png",
+                        help="write a contact sheet to PATH.png: frames spread over the input, each grey beside "
+                             "colour, with its name")
+    parser.add_argument("--sheet-frames", type=int, default=DEFAULT_SHEET_FRAMES, metavar="N",
+                        help="frames on the contact sheet (default: %(default)s)")
     cluster = parser.add_argument_group("rendering across a Ray cluster (pip install 'oppy-stream[cluster]')")
     cluster.add_argument("--shards", type=int, metavar="N",
                          help="split the folder's sorted frames into N chunks, render them on Ray workers (one per "
@@ -111,6 +130,7 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
         model=args.model, provider=args.provider, batch_size=args.batch_size, overlap=args.overlap,
         chroma_scale=args.chroma_scale, threads=args.threads, decode_threads=args.decode_threads,
         queue_size=args.queue_size, fps=args.fps, crf=args.crf, codec=args.codec, preset=args.preset,
+        pix_fmt=args.pix_fmt,
         overwrite=args.overwrite, resize=args.resize, format=args.format, input_size=args.input_size,
     )
 
@@ -161,20 +181,26 @@ def _render(args: argparse.Namespace, stop: threading.Event) -> RenderReport:
     # input and output problems surface before the model loads
     total = len(open_source(args.input, config.input_size)) or None
     check_output(args.output, config.overwrite, args.input, writes_folder(args.output, config.format), args.report,
-                 config.model)
+                 config.model, args.sheet)
+    if args.sheet is not None:
+        ContactSheet(args.sheet, args.sheet_frames)  # its name and size checked before the model loads
     with Engine(config=config) as engine:
         bar = tqdm(desc="colourising", total=total, unit="frame", disable=True if args.quiet else None,
                    file=sys.stderr, dynamic_ncols=True)
 
         progress = _progress(bar)
         with bar, logging_redirect_tqdm():
-            report = engine.render(args.input, args.output, progress=progress, stop=stop)
+            report = engine.render(args.input, args.output, progress=progress, stop=stop, sheet=args.sheet,
+                                   sheet_frames=args.sheet_frames)
     if args.report:
         report.write_json(args.report)
     return report
 
 
 def _render_sharded(args: argparse.Namespace, stop: threading.Event) -> RenderReport:
+    if args.sheet:
+        raise OppyError("--sheet is made from one process's frames: render without --shards / --cluster for a "
+                        "contact sheet")
     if args.report:
         check_report(args.report, args.output, args.input)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .encoders import encoder_problems
 from .errors import OppyError
 from .resize import RESIZE_MODES
 from .scale import AUTO, parse_chroma_scale
@@ -40,10 +41,18 @@ class EngineConfig:
     queue_size: int = 4
     #: threads decoding the image files of a folder ahead of the pipeline; 0: one per core, up to 8
     decode_threads: int = 0
-    fps: float = 5.0
+    #: frames/s of the video; None: a video input keeps its own timestamps, frames without any (stills) are shown
+    #: at `timing.DEFAULT_FPS` (5)
+    fps: float | None = None
+    #: the encoder's quality level, lower is better: x264 / x265's constant rate factor, NVENC's constant quality
     crf: int = 20
+    #: libx264, libx265, or NVIDIA's h264_nvenc / hevc_nvenc (which fall back to libx264 / libx265 where this
+    #: machine has no NVIDIA encoder, announced)
     codec: str = "libx264"
+    #: the encoder's speed preset: x264's names (ultrafast .. placebo), or NVENC's p1..p7 (x264's names map onto them)
     preset: str = "veryfast"
+    #: "yuv420p" (plays everywhere) or "yuv444p" (chroma at full resolution)
+    pix_fmt: str = "yuv420p"
     overwrite: bool = False
     #: frames of another size than the first: "letterbox" (aspect kept, black bars) or "scale" (stretched)
     resize: str = "letterbox"
@@ -72,10 +81,9 @@ class EngineConfig:
             problems.append(f"decode threads must be 0 (automatic) to {MAX_THREADS}, not {self.decode_threads}")
         if not 1 <= self.queue_size <= MAX_QUEUE_SIZE:
             problems.append(f"queue size must be 1 to {MAX_QUEUE_SIZE}, not {self.queue_size}")
-        if not MIN_FPS <= self.fps <= MAX_FPS:  # NaN fails it too
+        if self.fps is not None and not MIN_FPS <= self.fps <= MAX_FPS:  # NaN fails it too
             problems.append(f"fps must be {MIN_FPS:g} to {MAX_FPS:g}, not {self.fps}")
-        if not 0 <= self.crf <= 51:
-            problems.append(f"crf must be in 0..51, not {self.crf}")
+        problems += encoder_problems(self.codec, self.crf, self.preset, self.pix_fmt)
         if self.resize not in RESIZE_MODES:
             problems.append(f"resize must be one of {', '.join(RESIZE_MODES)}, not {self.resize!r}")
         if self.format is not None and self.format not in OUTPUT_FORMATS:

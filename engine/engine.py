@@ -22,6 +22,7 @@ from .pipeline import IDLE, Pipeline
 from .render import ProgressCallback, RenderReport, render
 from .resize import frame_size
 from .session import ModelSession
+from .sheet import DEFAULT_SHEET_FRAMES, ContactSheet
 from .sinks import to_video_frame
 from .sources import FrameTiming, Skipped, SourceFrame, frame_pixels
 from .stages import Stages, Work
@@ -167,13 +168,14 @@ class Engine:
         return _as_given(work)
 
     def _pipeline(self, source: Iterable, fit: str | None = None, cancel: threading.Event | None = None,
-                  canvas: tuple[int, int] | None = None,
-                  prepare: Callable[[np.ndarray], object] | None = None) -> Pipeline:
+                  canvas: tuple[int, int] | None = None, prepare: Callable[[np.ndarray], object] | None = None,
+                  sheet: ContactSheet | None = None) -> Pipeline:
         """The stages over a source of `SourceFrame`s and `Skipped`s; `Work`s and `Skipped`s come out in order.
 
         With `fit` ("letterbox" or "scale"), every frame of another size than `canvas` (width, height; default:
         the first frame's) is fitted to it. With `prepare` (a sink's), a stage of its own turns each RGB frame
-        into `Work.prepared`, off the thread that writes them.
+        into `Work.prepared`, off the thread that writes them. With `sheet`, each frame is offered to it once
+        colourised.
         """
 
         stages = self.stages()
@@ -189,8 +191,10 @@ class Engine:
                 yield _attempt(stages.to_l, work)
 
         steps = [("to_l", start), ("shrink", _each(stages.shrink)), ("tile", self._pack(stages)),
-                 ("infer", self._infer(stages)), ("blend", _each(stages.blend)), ("grow", _each(stages.grow)),
-                 ("to_rgb", _each(stages.to_rgb))]
+                 ("infer", self._infer(stages)), ("blend", _each(stages.blend)), ("grow", _each(stages.grow))]
+        if sheet is not None:
+            steps.append(("sheet", _each(lambda work: sheet.offer(work.index, work.name, work.lightness, work.ab))))
+        steps.append(("to_rgb", _each(stages.to_rgb)))
         if prepare is not None:
             steps.append(("prepare", _each(self._prepared(prepare))))
         return Pipeline(source, steps, self.config.queue_size, passthrough=Skipped, cancel=cancel,
@@ -210,7 +214,8 @@ class Engine:
 
     def render(self, src: str | Path, dst: str | Path, progress: ProgressCallback | None = None,
                stop: threading.Event | None = None, *, files: Iterable[str | Path] | None = None,
-               canvas: tuple[int, int] | None = None) -> RenderReport:
+               canvas: tuple[int, int] | None = None, sheet: str | Path | None = None,
+               sheet_frames: int = DEFAULT_SHEET_FRAMES) -> RenderReport:
         """Colourise a folder of images, a video file or raw frames (`-`: stdin) into a video (.mp4, .mkv,
         .mov), raw RGB24 frames, a folder of PNGs, or stdout (`-`); see `EngineConfig` for the options.
 
@@ -219,10 +224,12 @@ class Engine:
         says `interrupted`. Raises `NothingToRender` when no frame is readable.
 
         `files` renders only these entries of the folder `src`, in the order given (one chunk of a larger
-        archive); `canvas` (width, height) is the video's frame size (default: the first frame's).
+        archive); `canvas` (width, height) is the video's frame size (default: the first frame's). `sheet` writes a
+        contact sheet of `sheet_frames` frames spread over the render to that PNG (`ContactSheet`).
         """
         self._check_open()
-        return render(self, src, dst, progress, stop, files=files, canvas=canvas)
+        return render(self, src, dst, progress, stop, files=files, canvas=canvas, sheet=sheet,
+                      sheet_frames=sheet_frames)
 
     def close(self) -> None:
         """Release the inference session (after a batch in flight, if any). Closing twice is harmless."""

@@ -45,15 +45,20 @@ def _same_or_inside(path: Path, other: Path) -> bool:
 
 
 def check_output(path: str | Path, overwrite: bool, source: str | Path | None = None, folder: bool = False,
-                 report: str | Path | None = None, model: str | Path | None = None) -> None:
+                 report: str | Path | None = None, model: str | Path | None = None,
+                 sheet: str | Path | None = None) -> None:
     """The output-path policy, before any work: refuse an output that is the input or lies inside an input folder
     (even with `overwrite`), an existing output unless told to overwrite it, a video named like a file where a
     folder is (`folder`: the output is a folder of images), a folder that does not exist or may not be written,
     binary output to a terminal, and a `report` path that is the output or the input, a folder, or in a folder
-    that does not exist. A folder of frames replaces the whole folder: one that holds the input or the `model` is
-    refused too."""
+    that does not exist; the same of a contact `sheet`, which may not be the report either. A folder of frames
+    replaces the whole folder: one that holds the input or the `model` is refused too."""
     if report is not None:
         check_report(report, path, source)
+    if sheet is not None:
+        check_report(sheet, path, source, "--sheet")
+        if report is not None and Path(sheet).absolute() == Path(report).absolute():
+            raise OppyError(f"--sheet and --report are both {str(sheet)!r}: give each a file of its own")
     if str(path) == STDOUT:
         if sys.stdout is None or sys.stdout.isatty():
             raise OppyError("OUTPUT - writes video to stdout, which is a terminal here: redirect it to a file or "
@@ -86,20 +91,22 @@ def check_output(path: str | Path, overwrite: bool, source: str | Path | None = 
                         "folder you may write to")
 
 
-def check_report(report: str | Path, output: str | Path, source: str | Path | None = None) -> None:
-    """Refuse a report path that would replace the output or the input, that is a folder, or whose folder does not
-    exist (found before the render, not after it)."""
+def check_report(report: str | Path, output: str | Path, source: str | Path | None = None,
+                 flag: str = "--report") -> None:
+    """Refuse a path for a file written beside the output (the report; a contact sheet: `flag`) that would replace
+    the output or the input, that is a folder, or whose folder does not exist (found before the render, not after
+    it)."""
     report = Path(report)
+    example = "sheet.png" if flag == "--sheet" else "report.json"
     for other, what in ((output, "the output"), (source, "the input")):
         if other is not None and str(other) != STDOUT and _same_or_inside(report, Path(other)):
-            raise OppyError(f"--report {str(report)!r} is {what} or lies inside it: give the report a path of its "
-                            "own")
+            raise OppyError(f"{flag} {str(report)!r} is {what} or lies inside it: give it a path of its own")
     if report.is_dir():
-        raise OppyError(f"--report {str(report)!r} is a folder: give a file name, e.g. {str(report / 'report.json')!r}")
+        raise OppyError(f"{flag} {str(report)!r} is a folder: give a file name, e.g. {str(report / example)!r}")
     if not report.parent.is_dir():
-        raise OppyError(f"--report {str(report)!r}: folder {str(report.parent)!r} does not exist")
+        raise OppyError(f"{flag} {str(report)!r}: folder {str(report.parent)!r} does not exist")
     if not os.access(report.parent, os.W_OK | os.X_OK):
-        raise OppyError(f"--report {str(report)!r}: folder {str(report.parent)!r} is not writable")
+        raise OppyError(f"{flag} {str(report)!r}: folder {str(report.parent)!r} is not writable")
 
 
 def temporary_name(target: Path) -> Path:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from .errors import NothingToRender
 from .outputs import Outcome, check_output, write_file
+from .sheet import DEFAULT_SHEET_FRAMES, ContactSheet
 from .sinks import open_sink, writes_folder
 from .sources import ImageFolder, Skipped, decode_threads, display_name, open_source
 
@@ -64,10 +65,20 @@ class RenderReport:
     written: str | None = None
     #: for a folder of PNGs: the file each frame was written to, in order ({"frame": name, "file": file name})
     frame_files: list[dict[str, str]] = field(default_factory=list)
+    #: the video encoder used (None for frames without one), and why it is not the one asked for (None: it is)
+    encoder: str | None = None
+    encoder_fallback: str | None = None
+    #: how the video's frames are timed: "input" (the input video's own timestamps), "fps" (the rate --fps asks)
+    #: or "default" (5 frames/s for frames without timestamps); the (average) rate; and that said in words
+    timing: str | None = None
+    frame_rate: float | None = None
+    timing_note: str | None = None
     #: tiles inferred, over all frames
     tiles: int = 0
     #: the chroma scale each frame size was colourised at ("WxH" of the frame as colourised -> scale)
     chroma_scales: dict[str, float] = field(default_factory=dict)
+    #: the contact sheet written (`--sheet`), or None
+    sheet: str | None = None
     wall_seconds: float = 0.0
     frames_per_second: float = 0.0
     stage_busy_seconds: dict[str, float] = field(default_factory=dict)
@@ -82,7 +93,8 @@ class RenderReport:
 
 def render(engine: Engine, src: str | Path, dst: str | Path, progress: ProgressCallback | None = None,
            stop: threading.Event | None = None, files: Iterable[str | Path] | None = None,
-           canvas: tuple[int, int] | None = None) -> RenderReport:
+           canvas: tuple[int, int] | None = None, sheet: str | Path | None = None,
+           sheet_frames: int = DEFAULT_SHEET_FRAMES) -> RenderReport:
     """What `Engine.render` does (documented there)."""
     config = engine.config
     threads = decode_threads(config.decode_threads)
@@ -90,13 +102,18 @@ def render(engine: Engine, src: str | Path, dst: str | Path, progress: ProgressC
     if isinstance(source, ImageFolder) and not len(source):
         raise NothingToRender(f"nothing to render: {str(src)!r} holds no files")
     total = len(source) or None
-    check_output(dst, config.overwrite, src, writes_folder(dst, config.format), model=engine.session.path)
+    check_output(dst, config.overwrite, src, writes_folder(dst, config.format), model=engine.session.path,
+                 sheet=sheet)
+    contact_sheet = ContactSheet(sheet, sheet_frames) if sheet is not None else None
     report = RenderReport(display_name(str(src)), display_name(str(dst)), display_name(str(engine.session.path)),
                           engine.provider, engine.session.fallback,
                           config={k: str(v) for k, v in asdict(config).items()})
-    sink = open_sink(dst, config.fps, config.crf, config.codec, config.preset, config.format)
+    sink = open_sink(dst, config.fps, config.crf, config.codec, config.preset, config.format, config.pix_fmt,
+                     getattr(source, "rate", None))
+    if sink.encoder is not None:
+        report.encoder, report.encoder_fallback = sink.encoder.codec, sink.encoder.fallback
     pipeline = engine._pipeline(source, fit=config.resize if sink.one_size else None, cancel=stop, canvas=canvas,
-                                prepare=sink.prepare)
+                                prepare=sink.prepare, sheet=contact_sheet)
     encode_seconds = 0.0
     outcome: Outcome = "failed"
     start = time.perf_counter()
@@ -114,7 +131,7 @@ def render(engine: Engine, src: str | Path, dst: str | Path, progress: ProgressC
                         log.info("%s is %dx%d: %s to %dx%d", item.name, *item.resized_from,
                                  "letterboxed" if config.resize == "letterbox" else "scaled", *item.placement.canvas)
                     began = time.perf_counter()
-                    sink.write(item.rgb if item.prepared is None else item.prepared, item.name)
+                    sink.write(item.rgb if item.prepared is None else item.prepared, item.name, item.timing)
                     encode_seconds += time.perf_counter() - began
                     report.frames_out += 1
                     report.tiles += item.plan.count
@@ -137,6 +154,9 @@ def render(engine: Engine, src: str | Path, dst: str | Path, progress: ProgressC
             report.frame_files = [{"frame": display_name(frame), "file": display_name(file)}
                                   for frame, file in getattr(sink, "files", [])]
     report.interrupted = outcome == "interrupted"
+    if contact_sheet is not None and report.written is not None:
+        report.sheet = contact_sheet.write()
+    report.timing, report.frame_rate, report.timing_note = sink.timing, sink.frame_rate, sink.timing_note
     report.wall_seconds = time.perf_counter() - start
     report.frames_per_second = report.frames_out / report.wall_seconds if report.wall_seconds else 0.0
     report.stage_busy_seconds = {**pipeline.busy_seconds, "encode": encode_seconds}

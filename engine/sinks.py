@@ -1,4 +1,4 @@
-"""Where colour frames go: an H.264 video written as a stream by PyAV, raw RGB24 frames, or a folder of PNGs.
+"""Where colour frames go: a video (H.264 or H.265) written as a stream by PyAV, raw RGB24 frames, or PNGs.
 
 Sinks are context managers. A file is written under a temporary name beside the target and renamed when
 complete (`outputs.PartialFile`); an interrupted video is kept, playable, as `STEM.partial.SUFFIX`. `-` is stdout.
@@ -20,12 +20,13 @@ from typing import BinaryIO, TypeVar
 import av
 import cv2
 import numpy as np
-from numba import prange
 
+from .encoders import EncoderChoice, choose_encoder
 from .errors import OppyError
 from .outputs import STDOUT, Outcome, PartialFile, output_error, temporary_name
-from .parallel import parallel_kernel
 from .sources import IMAGE_SUFFIXES, FrameTiming
+from .timing import DEFAULT_FPS, VideoClock
+from .yuv import LIMITED_RANGE, PRIMARIES, TRANSFER, colour_standard, rgb_to_yuv_frame
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,14 @@ class _Sink:
     #: the work on an HxWx3 uint8 RGB frame that may be done ahead, in another thread than the writer's; `write`
     #: takes its result in place of the frame. None: this sink writes RGB as it is (a video converts it)
     prepare: Callable[[np.ndarray], EncoderFrame] | None = None
+    #: the encoder a video is written with (`encoders.EncoderChoice`); None for frames written as they are
+    encoder: EncoderChoice | None = None
+    #: how a video's frames are timed, once the first is written: "input" (their own timestamps), "fps" (the rate
+    #: asked for) or "default" (`DEFAULT_FPS`, for frames without timestamps); its (average) rate in frames/s; and
+    #: that in words. None where the output has no timing.
+    timing: str | None = None
+    frame_rate: float | None = None
+    timing_note: str | None = None
 
     def __init__(self) -> None:
         self.frames = 0
@@ -82,69 +91,6 @@ class _Sink:
         return width, height
 
 
-# BT.601 in limited range (Y 16..235, U and V 16..240), the matrix FFmpeg's scaler uses for yuv420p by default
-_Y = (0.256788, 0.504129, 0.097906)
-_U = (-0.148223, -0.290993, 0.439216)
-_V = (0.439216, -0.367788, -0.071427)
-
-
-@parallel_kernel(fastmath=True)
-def _yuv420p_kernel(rgb, luma, u_plane, v_plane):
-    # each plane is C-ordered rows at least as long as the frame's width (Y) or half of it (U, V): a PyAV frame's
-    # rows may run on past that, padded to its alignment
-    height, width = rgb.shape[0], rgb.shape[1]
-    half = width // 2
-    for row in prange(height // 2):
-        u_line = u_plane[row]
-        v_line = v_plane[row]
-        for y in range(2 * row, 2 * row + 2):  # luma: plain arithmetic along the row, which vectorises
-            line = luma[y]
-            for x in range(width):
-                line[x] = np.uint8(np.float32(_Y[0]) * rgb[y, x, 0] + np.float32(_Y[1]) * rgb[y, x, 1]
-                                   + np.float32(_Y[2]) * rgb[y, x, 2] + np.float32(16.5))
-        for pair in range(half):  # chroma of the mean of each 2x2 block (chroma is affine in RGB)
-            r = g = b = np.float32(0.0)
-            for y in range(2 * row, 2 * row + 2):
-                for x in range(2 * pair, 2 * pair + 2):
-                    r += rgb[y, x, 0]
-                    g += rgb[y, x, 1]
-                    b += rgb[y, x, 2]
-            u = np.float32(_U[0] / 4) * r + np.float32(_U[1] / 4) * g + np.float32(_U[2] / 4) * b
-            v = np.float32(_V[0] / 4) * r + np.float32(_V[1] / 4) * g + np.float32(_V[2] / 4) * b
-            u_line[pair] = np.uint8(u + np.float32(128.5))
-            v_line[pair] = np.uint8(v + np.float32(128.5))
-
-
-def _even_rgb(rgb: np.ndarray) -> np.ndarray:
-    height, width = rgb.shape[:2]
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8 or height % 2 or width % 2:
-        raise ValueError(f"want HxWx3 uint8 RGB with even sides, not {rgb.dtype} {rgb.shape}")
-    return np.ascontiguousarray(rgb)
-
-
-def rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
-    """HxWx3 uint8 RGB (even sides) -> (H*3/2)xW uint8 planar YUV 4:2:0 (Y, then U, then V, as FFmpeg lays out
-    yuv420p): BT.601 in limited range, as FFmpeg's scaler converts it, each chroma sample from the mean of its 2x2
-    pixels. A Numba kernel, about three times as fast as the scaler (`oppy-bench encode`), holding no GIL."""
-    rgb = _even_rgb(rgb)
-    height, width = rgb.shape[:2]
-    out = np.empty((height * 3 // 2, width), np.uint8)
-    flat, luma, quarter = out.reshape(-1), height * width, (height // 2) * (width // 2)
-    chroma = flat[luma:luma + quarter], flat[luma + quarter:]
-    _yuv420p_kernel(rgb, out[:height], *(plane.reshape(height // 2, width // 2) for plane in chroma))
-    return out
-
-
-def rgb_to_yuv420p_frame(rgb: np.ndarray) -> av.VideoFrame:
-    """`rgb_to_yuv420p` written straight into the planes of a new PyAV yuv420p frame: no array in between to copy
-    (`VideoFrame.from_ndarray` took about 1 ms a 1024x1024 frame for that copy on the 2-core EPYC)."""
-    rgb = _even_rgb(rgb)
-    frame = av.VideoFrame(rgb.shape[1], rgb.shape[0], "yuv420p")
-    _yuv420p_kernel(rgb, *(np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
-                           for plane in frame.planes))
-    return frame
-
-
 @dataclass(frozen=True)
 class EncoderFrame:
     """An RGB frame of `width` x `height` made into what a video's encoder takes (`VideoSink.prepare`)."""
@@ -154,37 +100,38 @@ class EncoderFrame:
     height: int
 
 
-def _encoder_frame(rgb: np.ndarray, pix_fmt: str) -> av.VideoFrame:
-    """A frame the encoder takes as it is: converted here where the stream is yuv420p, else by FFmpeg."""
-    if pix_fmt == "yuv420p":
-        return rgb_to_yuv420p_frame(rgb)
-    return av.VideoFrame.from_ndarray(rgb, format="rgb24")
-
-
 class VideoSink(_Sink):
-    """A video (H.264 by default) to a file or a binary stream such as stdout, opened at the first frame,
-    whose size every frame must have. Odd sizes are padded by one pixel.
+    """A video to a file or a binary stream such as stdout, opened at the first frame, whose size every frame must
+    have. Odd sizes are padded by one pixel. The encoder and its settings are checked here, before any frame
+    (`encoders.choose_encoder`: a hardware encoder this machine lacks falls back to libx264 / libx265, announced).
 
-    `container` is an FFmpeg muxer name; by default it follows the file's suffix (MP4 for a stream).
+    Colour: the engine converts RGB to YUV by BT.709 from HD sizes up and BT.601 below, in limited range, and tags
+    the stream so (`yuv.colour_standard`). Timing: with `fps`, frame i is shown at i / fps; with `fps=None`, frames
+    keep the timestamps they come with (`FrameTiming`, a video input's, shifted to start at 0; variable frame rates
+    kept) and frames without any are shown at `DEFAULT_FPS`. `container` is an FFmpeg muxer name; by default it
+    follows the file's suffix (MP4 for a stream).
     """
 
-    def __init__(self, path: str | Path | BinaryIO, fps: float = 5.0, crf: int = 20, codec: str = "libx264",
-                 preset: str = "veryfast", pix_fmt: str = "yuv420p", container: str | None = None):
+    def __init__(self, path: str | Path | BinaryIO, fps: float | None = DEFAULT_FPS, crf: int = 20,
+                 codec: str = "libx264", preset: str = "veryfast", pix_fmt: str = "yuv420p",
+                 container: str | None = None, source_rate: Fraction | None = None):
         super().__init__()
+        self.encoder = choose_encoder(codec, crf, preset, pix_fmt)
         if isinstance(path, (str, Path)):
             self.path: Path | None = Path(path)
-            self._partial: PartialFile | None = PartialFile(self.path)
-            self._out: BinaryIO | None = None
             self.name = str(self.path)
             container = container or CONTAINER_FORMATS.get(self.path.suffix.lower())
             if container is None:
                 raise OppyError(f"unknown video suffix {self.path.suffix!r}: use one of "
                                 f"{', '.join(CONTAINER_FORMATS)}")
+            self._partial: PartialFile | None = PartialFile(self.path)
+            self._out: BinaryIO | None = None
         else:
             self.path, self._partial, self._out, self.name = None, None, path, "stdout"
         self.format = container or "mp4"
-        self.fps, self.crf, self.codec, self.preset, self.pix_fmt = fps, crf, codec, preset, pix_fmt
+        self.fps, self.pix_fmt, self.source_rate = fps, pix_fmt, source_rate
         self.size: tuple[int, int] | None = None  # (width, height) of the frames given
+        self._clock: VideoClock | None = None
         self._container = None
         self._stream = None
 
@@ -193,7 +140,7 @@ class VideoSink(_Sink):
         """The temporary file the video is written to until it is finished (None for a stream)."""
         return self._partial.path if self._partial else None
 
-    def _open(self, width: int, height: int) -> None:
+    def _open(self, width: int, height: int, timing: FrameTiming | None) -> None:
         if self._partial is not None:
             target, options = str(self._partial.path), {}
         else:
@@ -201,45 +148,57 @@ class VideoSink(_Sink):
             with contextlib.suppress(AttributeError, OSError, ValueError):
                 self._out.flush()
                 target = f"pipe:{self._out.fileno()}"  # FFmpeg writes to the descriptor itself
+        self._clock = VideoClock(self.fps, timing, self.source_rate)
+        self.timing, self.frame_rate = self._clock.kind, float(self._clock.rate)
+        self.timing_note = self._clock.describe()
         try:
             container = av.open(target, "w", format=self.format, options=options)
         except (OSError, av.FFmpegError) as exc:
             raise output_error(self.name, exc, 0) from exc
         try:
-            stream = container.add_stream(self.codec, rate=Fraction(self.fps).limit_denominator(1001))
-        except (av.FFmpegError, ValueError) as exc:  # an unknown codec is a ValueError
+            stream = container.add_stream(self.encoder.codec, rate=self._clock.rate)
+        except (av.FFmpegError, ValueError) as exc:
             container.close()
             if self._partial is not None:
                 self._partial.finish("failed")
-            raise OppyError(f"cannot encode video with codec {self.codec!r}: {exc}") from exc
+            raise OppyError(f"cannot encode video with codec {self.encoder.codec!r}: {exc}") from exc
         self._container = container
         stream.width, stream.height = width + width % 2, height + height % 2
         stream.pix_fmt = self.pix_fmt
-        if self.codec.startswith("libx264") or self.codec.startswith("libx265"):
-            stream.options = {"crf": str(self.crf), "preset": self.preset}
+        stream.codec_context.time_base = stream.time_base = self._clock.time_base
+        standard = colour_standard(stream.width, stream.height)
+        context = stream.codec_context
+        context.colorspace, context.color_range = standard.colorspace, LIMITED_RANGE
+        context.color_primaries, context.color_trc = PRIMARIES, TRANSFER
+        stream.options = dict(self.encoder.options)
+        if self.encoder.codec in ("libx264", "libx265"):
             # frame threads (x264's own default) encode several frames at once, where PyAV asks for slice threads:
             # after a few frames' start-up they are the faster (`oppy-bench encode`)
-            stream.codec_context.thread_type = "FRAME"
+            context.thread_type = "FRAME"
         self._stream = stream
         self.size = (width, height)
+        log.info("encoding %dx%d %s with %s, %s colour, %s", width, height, self.pix_fmt, self.encoder.codec,
+                 standard.name.upper().replace("BT", "BT."), self._clock.describe())
         if width % 2 or height % 2:
             log.info("%dx%d is odd: the video is padded to %dx%d", width, height, stream.width, stream.height)
 
     def prepare(self, rgb: np.ndarray) -> EncoderFrame:
-        """The frame converted for the encoder (yuv420p by the engine's kernel), ready for `write`. The engine
+        """The frame converted for the encoder (YUV by the engine's kernel, tagged), ready for `write`. The engine
         has its last stage do this, since in the writer's thread the conversion holds up the encoder's threads
         (`oppy-bench encode`)."""
         height, width = rgb.shape[:2]
-        return EncoderFrame(_encoder_frame(_even_sized(rgb), self.pix_fmt), width, height)
+        even = _even_sized(rgb)
+        standard = colour_standard(even.shape[1], even.shape[0])
+        return EncoderFrame(rgb_to_yuv_frame(even, standard, self.pix_fmt), width, height)
 
-    def write(self, rgb: np.ndarray | EncoderFrame, name: str = "") -> None:
+    def write(self, rgb: np.ndarray | EncoderFrame, name: str = "", timing: FrameTiming | None = None) -> None:
         """Encode one HxWx3 uint8 RGB frame (or its `prepare`d form) of the video's size (the first frame sets
-        it)."""
+        it), at its own timestamp where the video keeps them."""
         width, height = self._check_size(rgb, self.size)
         if self._container is None:
-            self._open(width, height)
+            self._open(width, height, timing)
         frame = (rgb if isinstance(rgb, EncoderFrame) else self.prepare(rgb)).frame
-        frame.pts = self.frames
+        frame.pts, frame.time_base = self._clock.stamp(self.frames, timing), self._clock.time_base
         try:
             self._container.mux(self._stream.encode(frame))
         except (OSError, av.FFmpegError) as exc:
@@ -284,7 +243,7 @@ class RawVideoSink(_Sink):
             self._partial, self._out, self.name = None, path, "stdout"
         self.size: tuple[int, int] | None = None
 
-    def write(self, rgb: np.ndarray, name: str = "") -> None:
+    def write(self, rgb: np.ndarray, name: str = "", timing: FrameTiming | None = None) -> None:
         """Write one HxWx3 uint8 RGB frame and flush it, so a reader downstream gets it at once."""
         width, height = self._check_size(rgb, self.size)
         try:
@@ -344,7 +303,7 @@ class ImageFolderSink(_Sink):
         self._taken.add(candidate.casefold())
         return f"{candidate}.png"
 
-    def write(self, rgb: np.ndarray, name: str = "") -> None:
+    def write(self, rgb: np.ndarray, name: str = "", timing: FrameTiming | None = None) -> None:
         """Write one HxWx3 uint8 RGB frame as `<name without its image suffix>.png` (its index where it has no
         name), made unique within the render."""
         ok, data = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))
@@ -402,8 +361,9 @@ def writes_folder(path: str | Path, format: str | None = None) -> bool:
     return format is None and str(path) != STDOUT and not Path(path).suffix
 
 
-def open_sink(path: str | Path, fps: float, crf: int, codec: str, preset: str,
-              format: str | None = None) -> VideoSink | RawVideoSink | ImageFolderSink:
+def open_sink(path: str | Path, fps: float | None, crf: int, codec: str, preset: str, format: str | None = None,
+              pix_fmt: str = "yuv420p", source_rate: Fraction | None = None
+              ) -> VideoSink | RawVideoSink | ImageFolderSink:
     """The sink for an output: `-` is stdout (an MP4 stream unless `format` says otherwise); a file takes its
     container from `format` or else its suffix; a name without suffix is a folder of PNGs."""
     if format is not None and format not in OUTPUT_FORMATS:
@@ -416,5 +376,5 @@ def open_sink(path: str | Path, fps: float, crf: int, codec: str, preset: str,
     if format is None and isinstance(target, Path) and target.suffix.lower() not in CONTAINER_FORMATS:
         raise OppyError(f"output {str(target)!r}: give a video ({', '.join(CONTAINER_FORMATS)}), a folder "
                         "name without suffix, or --format rawvideo for raw RGB24 frames")
-    return VideoSink(target, fps=fps, crf=crf, codec=codec, preset=preset,
-                     container=OUTPUT_FORMATS[format] if format else None)
+    return VideoSink(target, fps=fps, crf=crf, codec=codec, preset=preset, pix_fmt=pix_fmt,
+                     container=OUTPUT_FORMATS[format] if format else None, source_rate=source_rate)

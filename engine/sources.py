@@ -235,7 +235,8 @@ class ImageFolder:
 
 
 class VideoFile:
-    """The frames of a video file's first video stream, decoded by PyAV (RGB, or grey as stored)."""
+    """The frames of a video file's first video stream, decoded by PyAV (RGB, or grey as stored), each with its
+    timestamp."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -243,7 +244,10 @@ class VideoFile:
             with av.open(str(self.path)) as container:
                 if not container.streams.video:
                     raise OppyError(f"{str(self.path)!r} has no video stream")
-                self._frames = container.streams.video[0].frames or None
+                stream = container.streams.video[0]
+                self._frames = stream.frames or None
+                #: the stream's average frame rate (None where the container does not say)
+                self.rate: Fraction | None = stream.average_rate or stream.guessed_rate or None
         except av.FFmpegError as exc:
             raise OppyError(f"cannot open video {str(self.path)!r}: {exc}") from exc
 
@@ -257,7 +261,8 @@ class VideoFile:
             index = 0
             try:
                 for frame in container.decode(stream):
-                    yield SourceFrame(index, f"{self.path.stem}#{index:06d}", frame_pixels(frame))
+                    yield SourceFrame(index, f"{self.path.stem}#{index:06d}", frame_pixels(frame),
+                                      FrameTiming(frame.pts, frame.time_base))
                     index += 1
             except av.FFmpegError as exc:  # a damaged stream: report where it broke, keep what was decoded
                 yield Skipped(f"{self.path.stem}#{index:06d}", f"video decoding stopped: {exc}")

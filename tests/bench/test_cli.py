@@ -1,6 +1,8 @@
 import importlib.util
 import json
 
+import pytest
+
 from oppy.bench.cli import main
 from tests.training import conftest as training_fixtures
 
@@ -76,20 +78,22 @@ def test_compare_seed_prints_both_approaches_and_the_ratio(synth_archive, tmp_pa
     assert json.loads((tmp_path / "c.json").read_text())["compare_seed"]["ratio"] == 25.0
 
 
-def test_encode_compares_both_conversions_and_both_threadings(tmp_path, capsys):
+@pytest.mark.parametrize(("flags", "standard", "opencv"), [([], "bt601", True),
+                                                      (["--standard", "bt709"], "bt709", False),
+                                                      (["--pix-fmt", "yuv444p"], "bt601", False)])
+def test_encode_compares_the_conversions_and_both_threadings(tmp_path, capsys, flags, standard, opencv):
     assert main(["--json", str(tmp_path / "e.json"), "encode", "--frames", "3", "--size", "96x64",
-                 "--repeats", "1"]) == 0
+                 "--repeats", "1", *flags]) == 0
     out = capsys.readouterr().out
-    assert "| engine (rgb_to_yuv420p, Numba) |" in out and "| frame threads |" in out
-    assert "| prepared ahead |" in out
+    assert "| engine (rgb_to_yuv, Numba) |" in out and "| frame threads |" in out
+    assert "| prepared ahead |" in out and ("| OpenCV" in out) == opencv
     saved = json.loads((tmp_path / "e.json").read_text())["encode"]
-    assert len(saved["sink"]) == 2
-    engine, _, _, into_frame, copied = saved["conversion"]
+    assert len(saved["sink"]) == 2 and saved["standard"] == standard  # 96x64 is below HD: BT.601 by default
+    engine, _, into_frame, copied = saved["conversion"][:4]
     # the engine's colour is smooth: its conversion agrees with the scaler's on luma and nearly on chroma
     assert engine["y_max_vs_scaler"] <= 1 and engine["uv_mean_vs_scaler"] < 0.5
     for key in ("y_max_vs_scaler", "uv_max_vs_scaler", "uv_mean_vs_scaler"):  # the same kernel, either way
         assert into_frame[key] == copied[key] == engine[key]
-
 
 def test_agreement_compares_a_provider_with_the_cpu_frame_by_frame(tiny_seed, synth_archive, tmp_path, capsys):
     assert main(["--json", str(tmp_path / "a.json"), "agreement", str(synth_archive), "--model", str(tiny_seed),

@@ -1,11 +1,14 @@
 import io
 import os
-import threading
+import subprocess
+import sys
+import tempfile
 
 import av
 import cv2
 import numpy as np
 import pytest
+from av.video.reformatter import Colorspace
 
 from oppy.engine.errors import OppyError
 from oppy.engine.outputs import check_output
@@ -14,8 +17,6 @@ from oppy.engine.sinks import (
     RawVideoSink,
     VideoSink,
     open_sink,
-    rgb_to_yuv420p,
-    rgb_to_yuv420p_frame,
 )
 
 
@@ -108,15 +109,19 @@ def test_interrupted_video_is_kept_playable_beside_the_target(tmp_path, how):
 
 
 def read_pipe_while(write: callable) -> bytes:
-    """What `write(binary stream)` sends through a real pipe, read by a thread as it comes."""
-    read_end, write_end = os.pipe()
-    chunks = []
-    reader = threading.Thread(target=lambda: chunks.append(os.fdopen(read_end, "rb").read()))
-    reader.start()
-    with os.fdopen(write_end, "wb") as stream:
-        write(stream)
-    reader.join()
-    return chunks[0]
+    """What `write(binary stream)` sends through a real pipe, read by another process as it comes (a thread of
+    this one could not drain the pipe while an FFmpeg write holds the GIL)."""
+    with tempfile.TemporaryFile() as received:
+        reader = subprocess.Popen([sys.executable, "-c", "import shutil, sys; "
+                                   "shutil.copyfileobj(sys.stdin.buffer, sys.stdout.buffer)"],
+                                  stdin=subprocess.PIPE, stdout=received)
+        try:
+            write(reader.stdin)
+        finally:
+            reader.stdin.close()
+            reader.wait(timeout=60)
+        received.seek(0)
+        return received.read()
 
 
 @pytest.mark.parametrize(("container", "name"), [(None, "mov,mp4,m4a,3gp,3g2,mj2"), ("matroska", "matroska,webm")])
@@ -204,63 +209,81 @@ def test_output_checks(tmp_path):
         sink.write(np.zeros((8, 8, 3), np.uint8))
 
 
-def test_yuv_conversion_matches_ffmpegs_scaler_on_smooth_colour():
-    # On smooth colour the two may differ only by rounding; at hard colour edges they filter chroma differently
-    # (a 2x2 mean here, the scaler interpolates).
-    y, x = np.mgrid[0:96, 0:128] / 128.0
-    rgb = np.clip(np.dstack([200 * x + 30, 120 + 60 * y, 220 - 150 * x * y]), 0, 255).astype(np.uint8)
-    ours = rgb_to_yuv420p(rgb)
-    scaler = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p").to_ndarray()
-    assert ours.shape == scaler.shape == (96 * 3 // 2, 128)
-    difference = np.abs(ours.astype(int) - scaler)
-    assert difference[:96].max() <= 1 and difference[96:].max() <= 2 and difference.mean() < 0.5
-    flat = np.full((8, 8, 3), (255, 255, 255), np.uint8)
-    assert rgb_to_yuv420p(flat)[0, 0] == 235  # limited range: white is 235, as the scaler makes it
+# -- colour as a player shows it --------------------------------------------------------------------------------
+#: AVColorSpace tag -> the matrix FFmpeg's scaler converts with, as a player that honours the tags does
+_PLAYER_MATRIX = {1: Colorspace.ITU709, 5: Colorspace.ITU601, 6: Colorspace.ITU601}
 
 
-def test_each_chroma_sample_is_that_of_the_mean_of_its_2x2_pixels():
-    # A one-pixel checkerboard of red, blue and black: taking any one pixel of a block would give pure red, pure
-    # blue or grey; the mean gives each block's blend.
-    rgb = np.zeros((4, 6, 3), np.uint8)
-    rgb[0::2, 0::2] = (255, 0, 0)
-    rgb[1::2, 1::2] = (0, 0, 255)
-    rgb[2:, 4:] = (40, 200, 90)  # and one flat block
-    mean = rgb.reshape(2, 2, 3, 2, 3).mean(axis=(1, 3))
-    u = 128 + mean @ np.array([-0.148223, -0.290993, 0.439216])  # BT.601, limited range (an independent reference)
-    v = 128 + mean @ np.array([0.439216, -0.367788, -0.071427])
-    y = 16 + rgb @ np.array([0.256788, 0.504129, 0.097906])
-    yuv = rgb_to_yuv420p(rgb).astype(int)
-    np.testing.assert_allclose(yuv[:4], y, atol=0.51)
-    np.testing.assert_allclose(yuv[4:5].reshape(2, 3), u, atol=0.51)  # U: two rows of 3 in one row of 6
-    np.testing.assert_allclose(yuv[5:6].reshape(2, 3), v, atol=0.51)
-    scaler = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p").to_ndarray().astype(int)
-    assert np.abs(yuv[4:, :4] - scaler[4:, :4]).max() <= 2  # where the scaler's filter sees the same blocks
+def colour_card(height: int, width: int) -> np.ndarray:
+    """Colour patches of 16x16 (2x2 blocks of one colour each, so 4:2:0 loses nothing inside a patch), among them
+    Mars ochre and saturated primaries."""
+    colours = np.array([(180, 110, 70), (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255),
+                        (255, 0, 255), (20, 20, 20), (235, 235, 235), (120, 60, 30), (90, 140, 200), (200, 160, 120)],
+                       np.uint8)
+    rows, columns = np.mgrid[0:height, 0:width] // 16
+    return colours[(rows * 7 + columns * 3) % len(colours)]
 
 
-@pytest.mark.parametrize(("height", "width"), [(6, 10), (2, 8), (34, 18), (32, 20)])
-def test_yuv_planes_lie_where_ffmpeg_reads_them_whatever_the_height(height, width):
-    # With a height that is not a multiple of 4, the U and V planes start halfway along a row of the array. The
-    # colour changes slowly from top left to bottom right, and U and V differ, so a misplaced row would show.
-    y, x = np.mgrid[0:height, 0:width]
-    rgb = np.clip(np.dstack([200 - x - y, 90 + 0 * x, 40 + x + y]), 0, 255).astype(np.uint8)
-    ours = rgb_to_yuv420p(rgb).astype(int)
-    scaler = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p").to_ndarray().astype(int)
-    assert np.abs(ours - scaler).max() <= 2
-    back = av.VideoFrame.from_ndarray(rgb_to_yuv420p(rgb), format="yuv420p").to_ndarray(format="rgb24").astype(int)
-    assert np.abs(back - rgb).max() <= 4  # through FFmpeg's own reading of the planes
+def as_a_player_shows_it(path_or_bytes) -> tuple[list[np.ndarray], dict]:
+    """Every frame decoded and converted to RGB by the matrix and range its stream is tagged with; and the tags."""
+    source = io.BytesIO(path_or_bytes) if isinstance(path_or_bytes, bytes) else str(path_or_bytes)
+    with av.open(source) as container:
+        stream = container.streams.video[0]
+        context = stream.codec_context
+        tags = {"colorspace": context.colorspace, "color_range": context.color_range,
+                "color_primaries": context.color_primaries, "color_trc": context.color_trc}
+        frames = [frame.reformat(format="rgb24", src_colorspace=_PLAYER_MATRIX[frame.colorspace],
+                                 src_color_range=frame.color_range).to_ndarray()
+                  for frame in container.decode(stream)]
+    return frames, tags
 
 
-def test_yuv_conversion_wants_even_sided_rgb():
-    for wrong in (np.zeros((3, 4, 3), np.uint8), np.zeros((4, 4, 3), np.float32), np.zeros((4, 4), np.uint8)):
-        with pytest.raises(ValueError, match="even sides"):
-            rgb_to_yuv420p(wrong)
+def inside_patches(height: int, width: int) -> np.ndarray:
+    """Pixels at least 2 from a patch's edge: where a decoder's chroma interpolation sees one colour only."""
+    rows, columns = np.mgrid[0:height, 0:width] % 16
+    return (rows >= 2) & (rows < 14) & (columns >= 2) & (columns < 14)
 
 
-@pytest.mark.parametrize(("width", "height"), [(1000, 750), (66, 48), (64, 2)])
-def test_a_frame_converted_in_place_holds_the_planes_of_the_array_whatever_its_row_padding(width, height):
-    # PyAV pads rows to its alignment (1000 px: Y rows of 1008 bytes, U and V of 512): the kernel writes past none
-    # of it into the picture, as PyAV's own reading of the frame shows
-    rgb = np.random.default_rng(width).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    frame = rgb_to_yuv420p_frame(rgb)
-    assert (frame.width, frame.height, frame.format.name) == (width, height, "yuv420p")
-    np.testing.assert_array_equal(frame.to_ndarray(), rgb_to_yuv420p(rgb))
+@pytest.mark.parametrize(("width", "height", "matrix"), [(640, 480, 6), (1280, 720, 1), (1024, 1024, 1)])
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".mov"])
+def test_a_player_that_honours_the_tags_shows_the_engines_colours(tmp_path, width, height, matrix, suffix):
+    card = colour_card(height, width)
+    with VideoSink(tmp_path / f"card{suffix}", crf=0) as sink:  # crf 0: lossless, only the conversion counts
+        for _ in range(2):
+            sink.write(card)
+    frames, tags = as_a_player_shows_it(tmp_path / f"card{suffix}")
+    assert tags == {"colorspace": matrix, "color_range": 1, "color_primaries": 1, "color_trc": 1}
+    inside = inside_patches(height, width)
+    for frame in frames:
+        assert np.abs(frame.astype(int) - card)[inside].max() <= 2
+
+
+@pytest.mark.parametrize(("width", "height", "matrix"), [(320, 240, 6), (1280, 720, 1)])
+def test_a_streamed_fragmented_mp4_carries_the_tags_too(width, height, matrix):
+    card = colour_card(height, width)
+
+    def write(stream):
+        with VideoSink(stream, crf=0) as sink:
+            sink.write(card)
+
+    frames, tags = as_a_player_shows_it(read_pipe_while(write))
+    assert tags["colorspace"] == matrix and tags["color_range"] == 1
+    assert np.abs(frames[0].astype(int) - card)[inside_patches(height, width)].max() <= 2
+
+
+@pytest.mark.parametrize("codec", ["libx264", "libx265"])
+def test_yuv444p_keeps_colour_at_full_resolution(tmp_path, codec):
+    # one-pixel colour stripes: 4:2:0 averages each pair into one colour, 4:4:4 keeps both
+    card = np.zeros((64, 64, 3), np.uint8)
+    card[:, 0::2] = (200, 60, 40)
+    card[:, 1::2] = (40, 90, 200)
+    for pix_fmt in ("yuv444p", "yuv420p"):
+        with VideoSink(tmp_path / f"{pix_fmt}.mkv", crf=0, codec=codec, pix_fmt=pix_fmt) as sink:
+            sink.write(card)
+    with av.open(str(tmp_path / "yuv444p.mkv")) as container:
+        assert container.streams.video[0].codec_context.pix_fmt == "yuv444p"
+        assert container.streams.video[0].codec_context.name == ("h264" if codec == "libx264" else "hevc")
+    full, _ = as_a_player_shows_it(tmp_path / "yuv444p.mkv")
+    half, _ = as_a_player_shows_it(tmp_path / "yuv420p.mkv")
+    assert np.abs(full[0].astype(int) - card).max() <= 2
+    assert np.abs(half[0].astype(int) - card).max() > 40

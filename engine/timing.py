@@ -1,0 +1,70 @@
+"""When each frame of a video is shown: at a fixed rate, or at the timestamps the frames came with.
+
+A folder of stills has no timing of its own and is shown at `--fps` (default 5 frames/s); a video input keeps its
+own timestamps (variable frame rates too) unless `--fps` retimes it.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from .sources import FrameTiming
+
+#: frames/s of a video made from frames without timestamps (a folder of stills), unless `--fps` says otherwise
+DEFAULT_FPS = 5.0
+
+
+def rate_fraction(fps: float) -> Fraction:
+    """A frame rate as the fraction a video stores, the closest with a denominator up to 1001 (30000 / 1001 given
+    as a float comes back as 30000/1001)."""
+    return Fraction(fps).limit_denominator(1001)
+
+
+def _has_time(timing: FrameTiming | None) -> bool:
+    return timing is not None and timing.pts is not None and timing.time_base is not None and timing.time_base > 0
+
+
+class VideoClock:
+    """The timestamps of a video's frames, decided at its first frame (`first`): with `fps`, frame i at i / fps
+    ("fps"); else, where the first frame has a timestamp, each frame at its own, shifted so the video starts at 0
+    ("input"); else at `DEFAULT_FPS` ("default"). `source_rate` is the input's average rate, which the video
+    declares where it keeps the input's timestamps."""
+
+    def __init__(self, fps: float | None, first: FrameTiming | None, source_rate: Fraction | None = None):
+        if fps is None and _has_time(first):
+            self.kind = "input"
+            self.time_base: Fraction = first.time_base
+            self.rate = source_rate if source_rate and source_rate > 0 else rate_fraction(DEFAULT_FPS)
+            self._origin = first.pts
+        else:
+            self.kind = "fps" if fps is not None else "default"
+            self.rate = rate_fraction(DEFAULT_FPS if fps is None else fps)
+            self.time_base = 1 / self.rate
+            self._origin = 0
+        #: a frame's duration at the nominal rate, in ticks of the time base (what a frame without a time gets)
+        self._step = max(1, round(1 / (self.rate * self.time_base)))
+        self._last: int | None = None
+
+    def stamp(self, index: int, timing: FrameTiming | None) -> int:
+        """The pts of frame `index` (0-based, in order) in `time_base` ticks; always later than the one before
+        (encoders refuse a repeated time): a frame whose time is missing or not later comes one tick, or one
+        nominal frame, after the last."""
+        if self.kind != "input":
+            pts = index
+        elif _has_time(timing):
+            pts = round((timing.pts - self._origin) * timing.time_base / self.time_base) \
+                if timing.time_base != self.time_base else timing.pts - self._origin
+            if self._last is not None and pts <= self._last:
+                pts = self._last + 1
+        else:
+            pts = 0 if self._last is None else self._last + self._step
+        self._last = pts
+        return pts
+
+    def describe(self) -> str:
+        """How the frames are timed, for a log line or a report."""
+        if self.kind == "input":
+            return f"the input's own timestamps (average {float(self.rate):.4g} frames/s)"
+        if self.kind == "fps":
+            return f"{float(self.rate):.4g} frames/s, as --fps asks"
+        return f"{float(self.rate):.4g} frames/s, the default for frames without timestamps (set it with --fps)"

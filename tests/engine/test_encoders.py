@@ -1,0 +1,86 @@
+import av
+import pytest
+
+from oppy.engine import Engine, EngineConfig, OppyError, encoders
+from oppy.engine.cli import main
+from oppy.engine.encoders import ENCODERS, choose_encoder, encoder_problems
+
+
+@pytest.mark.parametrize(("codec", "crf", "preset", "pix_fmt", "says"), [
+    ("libx264", 20, "fastest", "yuv420p", "ultrafast, superfast, veryfast"),
+    ("libx264", 52, "fast", "yuv420p", "0..51"),
+    ("libx265", -1, "fast", "yuv420p", "x265's constant rate factor"),
+    ("h264_nvenc", 0, "p4", "yuv420p", "1..51"),
+    ("h264_nvenc", 20, "p8", "yuv420p", "p1, p2"),
+    ("libx264", 20, "fast", "rgb24", "yuv420p, yuv444p"),
+    ("mpeg4", 20, "fast", "yuv420p", "libx264, libx265, h264_nvenc, hevc_nvenc"),
+])
+def test_settings_no_encoder_takes_are_refused_naming_the_valid_values(codec, crf, preset, pix_fmt, says):
+    problems = encoder_problems(codec, crf, preset, pix_fmt)
+    assert len(problems) == 1 and says in problems[0]
+    with pytest.raises(OppyError, match=says.split(",")[0]):  # before any work: the options themselves
+        EngineConfig(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt)
+
+
+def test_every_encoders_own_settings_pass():
+    for name, encoder in ENCODERS.items():
+        for preset in encoder.presets:
+            assert encoder_problems(name, encoder.crf_range[1], preset, "yuv444p") == []
+
+
+def test_nvenc_gets_its_own_constant_quality_and_presets():
+    nvenc = ENCODERS["h264_nvenc"]
+    assert nvenc.options(24, "veryfast") == {"rc": "vbr", "cq": "24", "b": "0", "preset": "p2"}
+    assert nvenc.options(30, "p7")["preset"] == "p7"
+    assert ENCODERS["libx264"].options(18, "slow") == {"crf": "18", "preset": "slow"}
+
+
+def test_a_hardware_encoder_this_machine_lacks_falls_back_to_its_software_twin(monkeypatch):
+    monkeypatch.setattr(encoders, "opens", lambda codec, pix_fmt: "no NVIDIA device" if "nvenc" in codec else None)
+    choice = choose_encoder("h264_nvenc", 22, "p6")
+    assert (choice.codec, choice.options) == ("libx264", {"crf": "22", "preset": "slower"})
+    assert "h264_nvenc is not available here (no NVIDIA device): encoding with libx264" in choice.fallback
+    assert choose_encoder("hevc_nvenc", 22, "medium").codec == "libx265"
+    assert choose_encoder("libx264", 22, "medium").fallback is None
+
+
+def test_a_software_encoder_missing_from_the_build_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(encoders, "opens", lambda codec, pix_fmt: "not in this FFmpeg build")
+    with pytest.raises(OppyError, match="cannot encode yuv420p video with libx265 on this machine"):
+        choose_encoder("libx265", 22, "medium")
+
+
+@pytest.mark.skipif(encoders.opens("h264_nvenc", "yuv420p") is None, reason="this machine has an NVIDIA encoder")
+def test_an_nvenc_render_here_is_announced_and_encoded_by_libx264(archive, constant_model, tmp_path, caplog):
+    with Engine(constant_model, provider="cpu", codec="h264_nvenc", preset="p1", crf=25) as engine:
+        report = engine.render(archive, tmp_path / "out.mp4")
+    assert report.encoder == "libx264" and "h264_nvenc is not available here" in report.encoder_fallback
+    assert "encoding with libx264" in caplog.text
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+        assert sum(1 for _ in container.decode(video=0)) == 6
+
+
+def test_libx265_renders_hevc(archive, constant_model, tmp_path):
+    with Engine(constant_model, provider="cpu", codec="libx265", preset="ultrafast") as engine:
+        report = engine.render(archive, tmp_path / "out.mkv")
+    assert (report.encoder, report.encoder_fallback) == ("libx265", None)
+    with av.open(str(tmp_path / "out.mkv")) as container:
+        assert container.streams.video[0].codec_context.name == "hevc"
+        assert sum(1 for _ in container.decode(video=0)) == 6
+
+
+@pytest.mark.parametrize(("flag", "says"), [(["--preset", "turbo"], "not one of libx264's: ultrafast"),
+                                            (["--codec", "h264_nvenc", "--crf", "0"], "0 would mean automatic"),
+                                            (["--codec", "vp9"], "codec must be one of libx264, libx265"),
+                                            (["--pix-fmt", "yuv422p"], "invalid choice")])
+def test_bad_encoder_options_fail_in_one_line_before_any_work(archive, constant_model, tmp_path, capsys, flag, says):
+    out = tmp_path / "o.mp4"
+    try:
+        code = main([str(archive), str(out), "--model", str(constant_model), "-q", *flag])
+    except SystemExit as exit:  # a choice argparse checks
+        code = exit.code
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0]
+    assert sorted(tmp_path.iterdir()) == sorted([archive, constant_model])  # nothing written, not even a temporary
