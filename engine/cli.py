@@ -19,11 +19,14 @@ from collections.abc import Iterator
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from .archive import ORDERS, STRETCHES
+from .captions import CAPTION_FIELDS
 from .config import EngineConfig
 from .encoders import ENCODERS, X264_PRESETS
 from .engine import Engine
 from .errors import OppyError
 from .outputs import STDOUT, check_output, check_report
+from .products import CAMERAS
 from .render import FrameDone, RenderReport
 from .resize import RESIZE_MODES
 from .scale import chroma_scale_argument
@@ -103,6 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
                              "frames without a header")
     parser.add_argument("--input-size", type=_size, default=_DEFAULTS.input_size, metavar="WxH",
                         help="INPUT holds raw 8-bit grey frames of this size (INPUT - reads them from stdin)")
+    parser.add_argument("--order", choices=ORDERS, default=_DEFAULTS.order,
+                        help="a folder's frames in natural name order, or by time: a PDS label's clock or start "
+                             "time, or the clock in a MER / MSL product id in the name (default: %(default)s)")
+    parser.add_argument("--camera", default=_DEFAULTS.camera, metavar="NAME",
+                        help=f"keep one camera's frames: {', '.join(CAMERAS)}, hazcam, or a MER camera letter "
+                             "(F, R, N, P, M, E); several comma-separated (default: every frame)")
+    parser.add_argument("--stretch", choices=STRETCHES, default=_DEFAULTS.stretch,
+                        help="none: each PDS product by its bit depth, images as they are; archive: one percentile "
+                             "stretch measured on a sample of the archive, the same for every frame "
+                             "(default: %(default)s)")
+    parser.add_argument("--caption", default=_DEFAULTS.caption, metavar="FORMAT",
+                        help="burn a caption into each frame, e.g. 'sol {sol} {camera}'; fields: "
+                             f"{', '.join(CAPTION_FIELDS)}; a frame without a field gets none")
     parser.add_argument("--report", metavar="PATH", help="write a JSON report of the render to PATH")
     parser.add_argument("--sheet", metavar="PATH.png",
                         help="write a contact sheet to PATH.png: frames spread over the input, each grey beside "
@@ -130,7 +146,7 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
         model=args.model, provider=args.provider, batch_size=args.batch_size, overlap=args.overlap,
         chroma_scale=args.chroma_scale, threads=args.threads, decode_threads=args.decode_threads,
         queue_size=args.queue_size, fps=args.fps, crf=args.crf, codec=args.codec, preset=args.preset,
-        pix_fmt=args.pix_fmt,
+        pix_fmt=args.pix_fmt, order=args.order, camera=args.camera, stretch=args.stretch, caption=args.caption,
         overwrite=args.overwrite, resize=args.resize, format=args.format, input_size=args.input_size,
     )
 
@@ -179,16 +195,15 @@ def _progress(bar: tqdm, set_total: bool = False):
 def _render(args: argparse.Namespace, stop: threading.Event) -> RenderReport:
     config = config_from_args(args)
     # input and output problems surface before the model loads
-    total = len(open_source(args.input, config.input_size)) or None
+    open_source(args.input, config.input_size)  # the count comes with the first progress: after --camera
     check_output(args.output, config.overwrite, args.input, writes_folder(args.output, config.format), args.report,
                  config.model, args.sheet)
     if args.sheet is not None:
         ContactSheet(args.sheet, args.sheet_frames)  # its name and size checked before the model loads
     with Engine(config=config) as engine:
-        bar = tqdm(desc="colourising", total=total, unit="frame", disable=True if args.quiet else None,
-                   file=sys.stderr, dynamic_ncols=True)
-
-        progress = _progress(bar)
+        bar = tqdm(desc="colourising", unit="frame", disable=True if args.quiet else None, file=sys.stderr,
+                   dynamic_ncols=True)
+        progress = _progress(bar, set_total=True)
         with bar, logging_redirect_tqdm():
             report = engine.render(args.input, args.output, progress=progress, stop=stop, sheet=args.sheet,
                                    sheet_frames=args.sheet_frames)

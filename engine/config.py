@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .archive import ORDERS, STRETCHES
+from .captions import check_caption
 from .encoders import encoder_problems
 from .errors import OppyError
+from .products import camera_wanted
 from .resize import RESIZE_MODES
 from .scale import AUTO, parse_chroma_scale
 from .session import PROVIDERS
@@ -59,6 +62,18 @@ class EngineConfig:
     #: output format: "mp4", "mkv", "mov" or "rawvideo" (RGB24 frames, no header); None: from the output's
     #: suffix (a name without one is a folder of PNGs), and an MP4 stream for stdout (`-`)
     format: str | None = None
+    #: the order of a folder's frames: "name" (natural order) or "time" (a PDS label's clock or start time, or the
+    #: clock of a MER / MSL product id in the name; frames without a time follow in name order)
+    order: str = "name"
+    #: keep only this camera's frames (e.g. "navcam", "hazcam", "front_hazcam", a MER camera letter; several
+    #: comma-separated), from the label's INSTRUMENT_ID or the name's product id; None: every frame
+    camera: str | None = None
+    #: brightness: "none" (each product mapped by its bit depth, images as they are) or "archive" (one percentile
+    #: stretch measured on a sample of the archive, the same for every frame)
+    stretch: str = "none"
+    #: a caption burned into each frame, e.g. "sol {sol} · {camera}" (`captions.CAPTION_FIELDS`); a frame without
+    #: a field it names gets none
+    caption: str | None = None
     #: (width, height) of raw 8-bit grey input frames, read from stdin (`-`) or a file; None: the input is a
     #: folder of images or a video
     input_size: tuple[int, int] | None = None
@@ -93,5 +108,15 @@ class EngineConfig:
                 or self.input_size[0] * self.input_size[1] > MAX_INPUT_PIXELS):
             problems.append(f"input size must be (width, height), each 1 to {MAX_INPUT_SIDE} and at most "
                             f"{MAX_INPUT_PIXELS} pixels in all, not {self.input_size!r}")
+        if self.order not in ORDERS:
+            problems.append(f"order must be one of {', '.join(ORDERS)}, not {self.order!r}")
+        if self.stretch not in STRETCHES:
+            problems.append(f"stretch must be one of {', '.join(STRETCHES)}, not {self.stretch!r}")
+        for check, value in ((camera_wanted, self.camera), (check_caption, self.caption)):
+            try:
+                if value is not None:
+                    check(value)
+            except ValueError as exc:
+                problems.append(str(exc))
         if problems:
             raise OppyError("; ".join(problems))

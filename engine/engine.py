@@ -16,8 +16,10 @@ import av
 import numpy as np
 
 from .batches import TileBatch
+from .captions import burn_caption, caption_text
 from .config import EngineConfig
 from .errors import FrameError, ModelError, OppyError
+from .levels import Levels
 from .pipeline import IDLE, Pipeline
 from .render import ProgressCallback, RenderReport, render
 from .resize import frame_size
@@ -126,6 +128,15 @@ class Engine:
         return step
 
     @staticmethod
+    def _captioned(caption: str) -> Callable[[Work], None]:
+        def step(work: Work) -> None:
+            text = caption_text(caption, work.name, work.index, work.info)
+            if text is not None:
+                burn_caption(work.rgb, text)
+
+        return step
+
+    @staticmethod
     def _pack(stages: Stages) -> Callable[[Iterator], Iterator[TileBatch]]:
         """The tile stage: each frame's tiles cut into the batches; full batches go on, and the one being filled
         goes too once the stage's inbox runs dry (a live source may not send more soon)."""
@@ -183,7 +194,7 @@ class Engine:
         def start(items: Iterator[SourceFrame]) -> Iterator[Work]:
             nonlocal canvas
             for frame in items:
-                work = Work(frame.index, frame.name, frame.pixels, frame.timing)
+                work = Work(frame.index, frame.name, frame.pixels, frame.timing, info=frame.info)
                 if fit is not None:
                     canvas = canvas or frame_size(work.pixels)
                     if frame_size(work.pixels) != canvas:
@@ -195,6 +206,8 @@ class Engine:
         if sheet is not None:
             steps.append(("sheet", _each(lambda work: sheet.offer(work.index, work.name, work.lightness, work.ab))))
         steps.append(("to_rgb", _each(stages.to_rgb)))
+        if self.config.caption is not None:
+            steps.append(("caption", _each(self._captioned(self.config.caption))))
         if prepare is not None:
             steps.append(("prepare", _each(self._prepared(prepare))))
         return Pipeline(source, steps, self.config.queue_size, passthrough=Skipped, cancel=cancel,
@@ -215,7 +228,7 @@ class Engine:
     def render(self, src: str | Path, dst: str | Path, progress: ProgressCallback | None = None,
                stop: threading.Event | None = None, *, files: Iterable[str | Path] | None = None,
                canvas: tuple[int, int] | None = None, sheet: str | Path | None = None,
-               sheet_frames: int = DEFAULT_SHEET_FRAMES) -> RenderReport:
+               sheet_frames: int = DEFAULT_SHEET_FRAMES, levels: Levels | None = None) -> RenderReport:
         """Colourise a folder of images, a video file or raw frames (`-`: stdin) into a video (.mp4, .mkv,
         .mov), raw RGB24 frames, a folder of PNGs, or stdout (`-`); see `EngineConfig` for the options.
 
@@ -225,11 +238,13 @@ class Engine:
 
         `files` renders only these entries of the folder `src`, in the order given (one chunk of a larger
         archive); `canvas` (width, height) is the video's frame size (default: the first frame's). `sheet` writes a
-        contact sheet of `sheet_frames` frames spread over the render to that PNG (`ContactSheet`).
+        contact sheet of `sheet_frames` frames spread over the render to that PNG (`ContactSheet`). A folder is
+        listed in `order`, kept to `camera` and stretched as the config says (`archive.open_archive`); `levels` is
+        a stretch measured already (one for every chunk of an archive).
         """
         self._check_open()
         return render(self, src, dst, progress, stop, files=files, canvas=canvas, sheet=sheet,
-                      sheet_frames=sheet_frames)
+                      sheet_frames=sheet_frames, levels=levels)
 
     def close(self) -> None:
         """Release the inference session (after a batch in flight, if any). Closing twice is harmless."""

@@ -57,6 +57,8 @@ def check_output(path: str | Path, overwrite: bool, source: str | Path | None = 
         check_report(report, path, source)
     if sheet is not None:
         check_report(sheet, path, source, "--sheet")
+        if Path(sheet).exists() and not overwrite:
+            raise OppyError(f"--sheet {str(sheet)!r} already exists: pass --overwrite (overwrite=True) to replace it")
         if report is not None and Path(sheet).absolute() == Path(report).absolute():
             raise OppyError(f"--sheet and --report are both {str(sheet)!r}: give each a file of its own")
     if str(path) == STDOUT:

@@ -16,11 +16,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .archive import open_archive
 from .errors import NothingToRender
+from .levels import Levels
 from .outputs import Outcome, check_output, write_file
 from .sheet import DEFAULT_SHEET_FRAMES, ContactSheet
 from .sinks import open_sink, writes_folder
-from .sources import ImageFolder, Skipped, decode_threads, display_name, open_source
+from .sources import STDIN, ImageFolder, Skipped, decode_threads, display_name, open_source
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -77,6 +79,14 @@ class RenderReport:
     tiles: int = 0
     #: the chroma scale each frame size was colourised at ("WxH" of the frame as colourised -> scale)
     chroma_scales: dict[str, float] = field(default_factory=dict)
+    #: a folder's order ("name" or "time"), and a note where some frames had no time; entries `--camera` left out
+    #: ({"name", "camera"}: not inputs, not skips); the `--stretch archive` levels (fractions of full scale)
+    order: str | None = None
+    order_note: str | None = None
+    deselected: list[dict] = field(default_factory=list)
+    stretch: dict[str, float] | None = None
+    #: what each frame's label or product id says ({"frame", "sol", "camera", "instrument", "start_time", ...})
+    frames_info: list[dict] = field(default_factory=list)
     #: the contact sheet written (`--sheet`), or None
     sheet: str | None = None
     wall_seconds: float = 0.0
@@ -94,12 +104,22 @@ class RenderReport:
 def render(engine: Engine, src: str | Path, dst: str | Path, progress: ProgressCallback | None = None,
            stop: threading.Event | None = None, files: Iterable[str | Path] | None = None,
            canvas: tuple[int, int] | None = None, sheet: str | Path | None = None,
-           sheet_frames: int = DEFAULT_SHEET_FRAMES) -> RenderReport:
+           sheet_frames: int = DEFAULT_SHEET_FRAMES, levels: Levels | None = None) -> RenderReport:
     """What `Engine.render` does (documented there)."""
     config = engine.config
     threads = decode_threads(config.decode_threads)
-    source = open_source(src, config.input_size, threads) if files is None else ImageFolder(src, files, threads)
+    listing = None
+    if files is not None or (config.input_size is None and str(src) != STDIN and Path(src).is_dir()):
+        source, listing = open_archive(src, config.order, config.camera, config.stretch, threads,
+                                       None if files is None else list(files), levels)
+    else:
+        source = open_source(src, config.input_size, threads)
     if isinstance(source, ImageFolder) and not len(source):
+        if listing is not None and listing.deselected:
+            seen = sorted({str(entry["camera"]) for entry in listing.deselected})
+            raise NothingToRender(f"nothing to render: --camera {config.camera} keeps none of the "
+                                  f"{len(listing.deselected)} entries of {str(src)!r} (cameras there: "
+                                  f"{', '.join(seen)})")
         raise NothingToRender(f"nothing to render: {str(src)!r} holds no files")
     total = len(source) or None
     check_output(dst, config.overwrite, src, writes_folder(dst, config.format), model=engine.session.path,
@@ -108,6 +128,16 @@ def render(engine: Engine, src: str | Path, dst: str | Path, progress: ProgressC
     report = RenderReport(display_name(str(src)), display_name(str(dst)), display_name(str(engine.session.path)),
                           engine.provider, engine.session.fallback,
                           config={k: str(v) for k, v in asdict(config).items()})
+    if listing is not None:
+        report.order, report.deselected = config.order, listing.deselected
+        if listing.untimed:
+            report.order_note = (f"{listing.untimed} frames have no time in a label or product id: they follow the "
+                                 "timed ones, in name order")
+            log.info(report.order_note)
+        if listing.deselected:
+            log.info("--camera %s: %d entries of other cameras left out", config.camera, len(listing.deselected))
+        if source.levels is not None:
+            report.stretch = {"low": source.levels.low, "high": source.levels.high}
     sink = open_sink(dst, config.fps, config.crf, config.codec, config.preset, config.format, config.pix_fmt,
                      getattr(source, "rate", None))
     if sink.encoder is not None:
@@ -136,6 +166,8 @@ def render(engine: Engine, src: str | Path, dst: str | Path, progress: ProgressC
                     report.frames_out += 1
                     report.tiles += item.plan.count
                     report.chroma_scales.setdefault("{}x{}".format(*item.size), item.scale)
+                    if item.info is not None and item.info.fields():
+                        report.frames_info.append({"frame": item.name, **item.info.fields()})
                     event = FrameDone(item.name, item.scale, item.plan.count)
                 if progress is not None:
                     progress(report.frames_in, total, event)

@@ -37,6 +37,9 @@ OUTPUT_FORMATS = {"mp4": "mp4", "mkv": "matroska", "mov": "mov", "rawvideo": Non
 _STREAMING_OPTIONS = {"mp4": {"movflags": "frag_keyframe+empty_moov+default_base_moof"},
                       "mov": {"movflags": "frag_keyframe+empty_moov+default_base_moof"}}
 
+#: Matroska stores times in milliseconds, whatever the frames' own time base
+_MATROSKA_TIME_BASE = Fraction(1, 1000)
+
 _S = TypeVar("_S", bound="_Sink")
 
 
@@ -149,6 +152,8 @@ class VideoSink(_Sink):
                 self._out.flush()
                 target = f"pipe:{self._out.fileno()}"  # FFmpeg writes to the descriptor itself
         self._clock = VideoClock(self.fps, timing, self.source_rate)
+        if self.format == "matroska":
+            self._clock.at_least(_MATROSKA_TIME_BASE)
         self.timing, self.frame_rate = self._clock.kind, float(self._clock.rate)
         self.timing_note = self._clock.describe()
         try:
@@ -210,6 +215,7 @@ class VideoSink(_Sink):
         if self._container is None:
             return None
         container, self._container = self._container, None
+        self.timing_note = self._clock.describe()
         if outcome == "failed":
             with contextlib.suppress(OSError, av.FFmpegError):  # the error that failed the render is what counts
                 container.close()

@@ -27,6 +27,9 @@ import cv2
 import numpy as np
 
 from .errors import OppyError
+from .levels import Levels
+from .pds import PDS_SUFFIXES, read_product
+from .products import ProductInfo, from_name
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts"})
@@ -47,12 +50,14 @@ class FrameTiming:
 
 @dataclass(frozen=True)
 class SourceFrame:
-    """One decoded frame: `pixels` is HxW (grey) or HxWx3 / HxWx4 (RGB / RGBA), uint8 or uint16."""
+    """One decoded frame: `pixels` is HxW (grey) or HxWx3 / HxWx4 (RGB / RGBA), uint8 or uint16; `info`, what its
+    label or product id says."""
 
     index: int
     name: str
     pixels: np.ndarray
     timing: FrameTiming | None = None
+    info: ProductInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -168,8 +173,16 @@ def decode_threads(requested: int = 0) -> int:
     return requested if requested > 0 else max(1, min(8, os.cpu_count() or 1))
 
 
-def _read_entry(path: Path) -> np.ndarray | str:
-    return read_image(path) if path.suffix.lower() in IMAGE_SUFFIXES else _not_an_image(path)
+def read_entry(path: Path) -> tuple[np.ndarray, ProductInfo] | str:
+    """One entry of a folder as a frame and what its label or product id says, or why it cannot be used: an image
+    file (`read_image`), a PDS3 product (`pds.read_product`), or anything else (a skip)."""
+    suffix = path.suffix.lower()
+    if suffix in PDS_SUFFIXES:
+        return read_product(path)
+    if suffix not in IMAGE_SUFFIXES:
+        return _not_an_image(path)
+    pixels = read_image(path)
+    return pixels if isinstance(pixels, str) else (pixels, from_name(path.name))
 
 
 class ImageFolder:
@@ -181,11 +194,13 @@ class ImageFolder:
     the folder is not listed.
 
     With `threads` > 1, that many threads read and decode files ahead (OpenCV releases the GIL while it
-    decodes), at most two per thread in advance; frames still come out in order.
+    decodes), at most two per thread in advance; frames still come out in order. `levels`, where given, maps every
+    frame's values the same way (`levels.Levels`, `--stretch archive`).
     """
 
-    def __init__(self, folder: str | Path, files: Iterable[str | Path] | None = None, threads: int = 1):
-        self.threads = threads
+    def __init__(self, folder: str | Path, files: Iterable[str | Path] | None = None, threads: int = 1,
+                 levels: Levels | None = None):
+        self.threads, self.levels = threads, levels
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise OppyError(f"input folder {str(self.folder)!r} does not exist")
@@ -202,17 +217,23 @@ class ImageFolder:
     def __len__(self) -> int:
         return len(self.files)
 
-    def _decoded(self) -> Iterator[tuple[Path, np.ndarray | str]]:
+    def _read(self, path: Path) -> tuple[np.ndarray, ProductInfo] | str:
+        read = read_entry(path)
+        if isinstance(read, str) or self.levels is None:
+            return read
+        return self.levels.apply(read[0]), read[1]
+
+    def _decoded(self) -> Iterator[tuple[Path, tuple[np.ndarray, ProductInfo] | str]]:
         """(file, its pixels or why not) in order, decoded `threads` at a time."""
         if self.threads <= 1:
             for path in self.files:
-                yield path, _read_entry(path)
+                yield path, self._read(path)
             return
         with ThreadPoolExecutor(self.threads, thread_name_prefix="oppy-decode") as pool:
             ahead: deque = deque()
             try:
                 for path in self.files:
-                    ahead.append((path, pool.submit(_read_entry, path)))
+                    ahead.append((path, pool.submit(self._read, path)))
                     if len(ahead) >= 2 * self.threads:
                         path, pixels = ahead.popleft()
                         yield path, pixels.result()
@@ -225,12 +246,12 @@ class ImageFolder:
 
     def __iter__(self) -> Iterator[SourceFrame | Skipped]:
         index = 0
-        for path, pixels in self._decoded():
+        for path, read in self._decoded():
             name = display_name(path.name)
-            if isinstance(pixels, str):
-                yield Skipped(name, pixels)
+            if isinstance(read, str):
+                yield Skipped(name, read)
                 continue
-            yield SourceFrame(index, name, pixels)
+            yield SourceFrame(index, name, read[0], info=read[1])
             index += 1
 
 

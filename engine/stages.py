@@ -16,6 +16,7 @@ from .batches import BatchPacker, Chunk, TileBatch
 from .contract import CHROMA_LIMIT, ModelContract
 from .errors import FrameError, OppyError
 from .lab import l_ab_to_rgb, to_lightness
+from .products import ProductInfo
 from .resize import Placement, frame_size, place, placement, scale_pixels
 from .scale import choose_scale, grow, shrink
 from .sources import FrameTiming
@@ -44,6 +45,7 @@ class Work:
     ab: np.ndarray | None = None  # 2xhxw float32 a*, b* on `small`, then 2xHxW once grown
     rgb: np.ndarray | None = None
     prepared: object | None = None  # the frame as the sink's writer takes it (`_Sink.prepare`), in place of rgb
+    info: ProductInfo | None = None  # what its label or product id says
 
 
 class Stages:

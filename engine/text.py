@@ -5,6 +5,8 @@ OpenCV's fonts draw ASCII only, so other characters are shown as `?`; text too l
 
 from __future__ import annotations
 
+import unicodedata
+
 import cv2
 import numpy as np
 
@@ -12,9 +14,16 @@ _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _WHITE = (255, 255, 255)
 
 
+#: typographic characters drawn as their nearest ASCII
+_NEAREST = str.maketrans({"\u00b7": "-", "\u2022": "-", "\u2013": "-", "\u2014": "-", "\u2018": "'",
+                          "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2026": "...", "\u00b0": " deg",
+                          "\u00d7": "x"})
+
+
 def printable(text: str) -> str:
-    """`text` as the font can draw it: ASCII, one line."""
-    return "".join(c if " " <= c <= "~" else "?" for c in " ".join(text.split()))
+    """`text` as the font can draw it: ASCII, one line (accents dropped, dashes and dots as `-`, the rest `?`)."""
+    text = unicodedata.normalize("NFKD", " ".join(text.split()).translate(_NEAREST))
+    return "".join(c if " " <= c <= "~" else "?" for c in text if not unicodedata.combining(c))
 
 
 def fitted(text: str, width: int, scale: float, thickness: int) -> str:

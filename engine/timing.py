@@ -35,36 +35,49 @@ class VideoClock:
             self.kind = "input"
             self.time_base: Fraction = first.time_base
             self.rate = source_rate if source_rate and source_rate > 0 else rate_fraction(DEFAULT_FPS)
-            self._origin = first.pts
+            self._shift = -Fraction(first.pts) * first.time_base  # seconds added to an input time
         else:
             self.kind = "fps" if fps is not None else "default"
             self.rate = rate_fraction(DEFAULT_FPS if fps is None else fps)
             self.time_base = 1 / self.rate
-            self._origin = 0
+            self._shift = Fraction(0)
         #: a frame's duration at the nominal rate, in ticks of the time base (what a frame without a time gets)
         self._step = max(1, round(1 / (self.rate * self.time_base)))
+        #: the fewest ticks between two frames: one of the container's own time base (MKV counts milliseconds), so
+        #: that no two frames share a time there (`at_least`)
+        self._least = 1
         self._last: int | None = None
+        #: times that did not rise (a joined or damaged input): the timeline was continued past them
+        self.breaks = 0
+
+    def at_least(self, container_time_base: Fraction) -> None:
+        """Keep frames at least one tick of the container's time base apart (known once its header is written)."""
+        self._least = max(1, -(-container_time_base // self.time_base))
 
     def stamp(self, index: int, timing: FrameTiming | None) -> int:
-        """The pts of frame `index` (0-based, in order) in `time_base` ticks; always later than the one before
-        (encoders refuse a repeated time): a frame whose time is missing or not later comes one tick, or one
-        nominal frame, after the last."""
+        """The pts of frame `index` (0-based, in order) in `time_base` ticks, always later than the one before.
+        A frame whose time does not rise past the last (a joined or damaged input) starts a new stretch one nominal
+        frame after it, and the frames after it keep their spacing from there; one without a time comes one
+        nominal frame after the last."""
         if self.kind != "input":
             pts = index
         elif _has_time(timing):
-            pts = round((timing.pts - self._origin) * timing.time_base / self.time_base) \
-                if timing.time_base != self.time_base else timing.pts - self._origin
-            if self._last is not None and pts <= self._last:
-                pts = self._last + 1
+            pts = round((timing.pts * timing.time_base + self._shift) / self.time_base)
+            if self._last is not None and pts < self._last + self._least:
+                wanted = self._last + max(self._step, self._least)
+                self._shift += (wanted - pts) * self.time_base
+                self.breaks += 1
+                pts = wanted
         else:
-            pts = 0 if self._last is None else self._last + self._step
+            pts = 0 if self._last is None else self._last + max(self._step, self._least)
         self._last = pts
         return pts
 
     def describe(self) -> str:
         """How the frames are timed, for a log line or a report."""
         if self.kind == "input":
-            return f"the input's own timestamps (average {float(self.rate):.4g} frames/s)"
+            breaks = f"; continued past {self.breaks} times that did not rise" if self.breaks else ""
+            return f"the input's own timestamps (average {float(self.rate):.4g} frames/s{breaks})"
         if self.kind == "fps":
             return f"{float(self.rate):.4g} frames/s, as --fps asks"
         return f"{float(self.rate):.4g} frames/s, the default for frames without timestamps (set it with --fps)"

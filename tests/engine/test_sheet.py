@@ -96,3 +96,12 @@ def test_bad_sheet_options_are_one_line_errors(archive, constant_model, tmp_path
 def test_sheet_must_be_a_png():
     with pytest.raises(OppyError, match=r"\.png"):
         ContactSheet("sheet.jpg")
+
+
+def test_an_existing_sheet_is_kept_unless_overwrite(archive, constant_model, tmp_path, capsys):
+    sheet = tmp_path / "keep.png"
+    sheet.write_bytes(b"precious")
+    args = [str(archive), str(tmp_path / "o.mp4"), "--model", str(constant_model), "-q", "--sheet", str(sheet)]
+    assert main(args) == 2 and "already exists" in capsys.readouterr().err
+    assert sheet.read_bytes() == b"precious"
+    assert main([*args, "--overwrite"]) == 0 and sheet.read_bytes()[:4] == b"\x89PNG"

@@ -28,7 +28,9 @@ def test_a_box_past_the_edge_is_clipped_not_an_error():
 
 
 def test_what_the_font_cannot_draw_is_a_question_mark_and_long_text_is_cut():
-    assert printable("sol 12 · Pancam\nleft") == "sol 12 ? Pancam left"
+    assert printable("sol 12 · Pancam\nleft") == "sol 12 - Pancam left"
+    assert printable("Gusev crater, Spirit — Husband Hill, é") == "Gusev crater, Spirit - Husband Hill, e"
+    assert printable("火星") == "??"
     scale, thickness = text_box(20)
     cut = fitted("x" * 500, 100, scale, thickness)
     assert cut.endswith("...") and len(cut) < 100

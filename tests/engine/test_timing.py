@@ -33,13 +33,29 @@ def test_a_videos_own_timestamps_are_kept_shifted_to_start_at_zero_variable_rate
     assert stamps(clock, timings) == [0, 3000, 6000, 12000, 13200, 31200]
 
 
-def test_timestamps_always_rise_whatever_the_input_claims():
-    first = FrameTiming(0, TB)
-    clock = VideoClock(None, first, Fraction(30))
-    # a repeated time, one that goes back, one missing (a nominal frame of 3000 ticks later), another time base
-    timings = [first, FrameTiming(0, TB), FrameTiming(-500, TB), FrameTiming(None, TB), None,
-               FrameTiming(1, Fraction(1, 10))]
-    assert stamps(clock, timings) == [0, 1, 2, 3002, 6002, 9000]
+def test_a_time_that_does_not_rise_continues_the_timeline_one_frame_later():
+    # three clips joined (a concatenated MPEG-TS): each restarts at 0; every frame keeps its spacing in its clip,
+    # and each clip starts one nominal frame (3000 ticks at 30 frames/s) after the last frame of the one before
+    clip = [0, 3000, 6000]
+    clock = VideoClock(None, FrameTiming(0, TB), Fraction(30))
+    assert stamps(clock, [FrameTiming(p, TB) for p in clip * 3]) == [0, 3000, 6000, 9000, 12000, 15000, 18000,
+                                                                       21000, 24000]
+    assert clock.breaks == 2 and "continued past 2 times" in clock.describe()
+
+
+def test_frames_without_a_time_or_in_another_time_base_keep_their_place():
+    clock = VideoClock(None, FrameTiming(90000, TB), Fraction(30))
+    assert stamps(clock, [FrameTiming(90000, TB), FrameTiming(None, TB), None]) == [0, 3000, 6000]  # a frame on
+    clock = VideoClock(None, FrameTiming(90000, TB), Fraction(30))
+    # 1.1 s counted in milliseconds is 0.1 s after the first frame's 1 s: 9000 ticks of 1/90000
+    assert stamps(clock, [FrameTiming(90000, TB), FrameTiming(1100, Fraction(1, 1000))]) == [0, 9000]
+
+
+def test_a_container_that_counts_milliseconds_never_gets_two_frames_at_one_time():
+    clock = VideoClock(None, FrameTiming(0, TB), Fraction(2000))
+    clock.at_least(Fraction(1, 1000))  # Matroska: 90 ticks of 1/90000 s
+    got = stamps(clock, [FrameTiming(45 * i, TB) for i in range(6)])  # 2000 frames/s: half a millisecond apart
+    assert all(later - earlier >= 90 for earlier, later in zip(got, got[1:], strict=False))
 
 
 def write_clip(path, pts: list[int], time_base=Fraction(1, 30000), rate=Fraction(30), size=(64, 48)):
@@ -80,6 +96,14 @@ def test_a_variable_rate_clip_keeps_every_frames_time(tmp_path, constant_model):
     with Engine(constant_model, provider="cpu") as engine:
         engine.render(clip, tmp_path / "out.mkv")
     np.testing.assert_allclose(shown_at(tmp_path / "out.mkv"), [p / 30000 for p in pts], atol=1e-3)  # MKV: ms
+
+
+def test_a_fast_clip_into_matroska_keeps_every_frame_at_a_time_of_its_own(tmp_path, constant_model):
+    clip = write_clip(tmp_path / "fast.mp4", [45 * i for i in range(8)], TB, Fraction(2000))
+    with Engine(constant_model, provider="cpu") as engine:
+        engine.render(clip, tmp_path / "out.mkv")
+    times = shown_at(tmp_path / "out.mkv")
+    assert len(times) == 8 and all(b - a >= 0.001 - 1e-9 for a, b in zip(times, times[1:], strict=False))
 
 
 def test_fps_retimes_a_video_and_stills_get_the_default(tmp_path, constant_model, archive):

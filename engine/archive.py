@@ -1,0 +1,105 @@
+"""A folder as an archive: which of its entries are frames, in what order (`--order name|time`), and which camera
+is kept (`--camera`); PDS3 products with detached labels counted once. What `render` and `--shards` both list.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import OppyError
+from .levels import SAMPLE_FRAMES, Levels
+from .pds import PDS_SUFFIXES, product_info
+from .products import ProductInfo, camera_wanted, from_name
+from .sources import ImageFolder, display_name, natural_key, read_entry
+
+log = logging.getLogger(__name__)
+
+ORDERS = ("name", "time")
+STRETCHES = ("none", "archive")
+
+
+@dataclass
+class Listing:
+    """The entries of an archive to render, in order; those `--camera` left out (name and camera); and how many
+    entries have no time, where ordered by time (they follow the timed ones, in name order)."""
+
+    files: list[Path]
+    deselected: list[dict[str, str | None]] = field(default_factory=list)
+    untimed: int = 0
+
+
+def _entries(folder: Path) -> list[Path]:
+    """The folder's entries, hidden ones aside; a detached label (`X.LBL`) beside its product's data (`X.IMG`)
+    is part of that product, not an entry of its own."""
+    try:
+        names = [entry.name for entry in os.scandir(folder) if not entry.name.startswith(".")]
+    except OSError as exc:
+        raise OppyError(f"cannot list input folder {display_name(str(folder))!r}: {exc.strerror or exc}: check "
+                        "that you may read it") from exc
+    data_stems = {Path(name).stem.casefold() for name in names if Path(name).suffix.lower() == ".img"}
+    return [folder / name for name in names
+            if not (Path(name).suffix.lower() == ".lbl" and Path(name).stem.casefold() in data_stems)]
+
+
+def _info(path: Path) -> ProductInfo:
+    if path.suffix.lower() in PDS_SUFFIXES:
+        info = product_info(path)
+        return info if isinstance(info, ProductInfo) else from_name(path.name)  # a bad product: a skip later
+    return from_name(path.name)
+
+
+def list_archive(folder: str | Path, order: str = "name", camera: str | None = None) -> Listing:
+    """The entries of `folder` in `order` ("name": natural order; "time": by the label's clock or start time, or
+    the clock of a product id in the name, untimed entries after, in name order), keeping only `camera`'s frames
+    where given (`products.camera_wanted`; the others are listed as deselected)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise OppyError(f"input folder {str(folder)!r} does not exist")
+    files = sorted(_entries(folder), key=lambda p: natural_key(p.name))
+    if order == "name" and camera is None:
+        return Listing(files)
+    wanted = camera_wanted(camera) if camera is not None else None
+    infos = {path: _info(path) for path in files}
+    listing = Listing(files)
+    if wanted is not None:
+        listing.files = [path for path in files if infos[path].camera in wanted]
+        listing.deselected = [{"name": display_name(path.name), "camera": infos[path].camera}
+                              for path in files if infos[path].camera not in wanted]
+    if order == "time":
+        times = {path: infos[path].time() for path in listing.files}
+        listing.files.sort(key=lambda p: (times[p] is None, times[p] or 0.0))  # stable: name order among equals
+        listing.untimed = sum(time is None for time in times.values())
+    return listing
+
+
+def measure_levels(files: list[Path]) -> Levels | None:
+    """`--stretch archive`: the stretch of `SAMPLE_FRAMES` frames spread evenly over `files` (those readable)."""
+    picks = sorted({round(i) for i in np.linspace(0, len(files) - 1, min(SAMPLE_FRAMES, len(files)))}) \
+        if files else []
+    frames = []
+    for index in picks:
+        read = read_entry(files[index])
+        if not isinstance(read, str):
+            frames.append(read[0])
+    levels = Levels.measure(frames)
+    if levels is not None:
+        log.info("--stretch archive: values %.4g..%.4g of full scale become black..white (from %d frames)",
+                 levels.low, levels.high, len(frames))
+    return levels
+
+
+def open_archive(folder: str | Path, order: str = "name", camera: str | None = None, stretch: str = "none",
+                 threads: int = 1, files: list | None = None, levels: Levels | None = None
+                 ) -> tuple[ImageFolder, Listing]:
+    """The folder's frames to render (`files`, where given: those entries in that order, as one chunk of a
+    listing), with the stretch measured here (`stretch` "archive") unless `levels` are given."""
+    listing = Listing([Path(folder) / name for name in files]) if files is not None else \
+        list_archive(folder, order, camera)
+    if stretch == "archive" and levels is None:
+        levels = measure_levels(listing.files)
+    return ImageFolder(folder, [path.name for path in listing.files], threads, levels), listing

@@ -1,0 +1,66 @@
+"""Captions burned into output frames (`--caption "sol {sol} {camera}"`) from what each frame's label or product
+id says; a frame without a field the caption names gets no caption.
+"""
+
+from __future__ import annotations
+
+import string
+
+import cv2
+import numpy as np
+
+from .products import ProductInfo
+from .text import draw_text, printable, text_box
+
+#: the fields a caption may name: those of `ProductInfo`, the frame's file name and its index in the render
+CAPTION_FIELDS = ("sol", "camera", "instrument", "start_time", "sclk", "product_id", "rover", "name", "index")
+_MAX_CAPTION = 200
+_BLACK = (0, 0, 0)
+
+
+def check_caption(caption: str) -> None:
+    """A `ValueError` naming the fix for a caption that is not plain text with `{field}`s of `CAPTION_FIELDS`
+    (no attribute, index, conversion or format spec: a caption is untrusted too)."""
+    if len(caption) > _MAX_CAPTION:
+        raise ValueError(f"a caption is at most {_MAX_CAPTION} characters, not {len(caption)}")
+    try:
+        parts = list(string.Formatter().parse(caption))
+    except ValueError as exc:
+        raise ValueError(f"caption {caption!r} is not a format: {exc} (write a brace as {{{{ or }}}})") from exc
+    for _, field, spec, conversion in parts:
+        if field is None:
+            continue
+        if field not in CAPTION_FIELDS or spec or conversion:
+            raise ValueError(f"caption field {{{field}{'!' + conversion if conversion else ''}"
+                             f"{':' + spec if spec else ''}}} is not one of "
+                             f"{', '.join('{' + name + '}' for name in CAPTION_FIELDS)}")
+
+
+def _value(value: object) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def caption_text(caption: str, name: str, index: int, info: ProductInfo | None) -> str | None:
+    """The caption for one frame, or None where a field it names is unknown for the frame."""
+    fields = {"name": name, "index": index, **(info.fields() if info is not None else {})}
+    try:
+        return caption.format_map({key: _value(value) for key, value in fields.items()})
+    except KeyError:
+        return None
+
+
+def caption_box(width: int, height: int, text: str) -> tuple[int, int, int, int]:
+    """(left, top, box width, box height) of a caption in a `width` x `height` frame: bottom left, a band 1/30 of
+    the frame high (16 px at least) and as wide as its text (the frame's width at most)."""
+    box_height = min(height, max(16, round(height / 30)))
+    scale, thickness = text_box(box_height)
+    text_width = cv2.getTextSize(printable(text), cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)[0][0]
+    margin = box_height // 3
+    box_width = min(width - margin, text_width + 4 + box_height // 2)
+    return margin, height - box_height - margin, max(0, box_width), box_height
+
+
+def burn_caption(rgb: np.ndarray, text: str) -> None:
+    """Draw `text` in white on a black band into the bottom left of an HxWx3 uint8 frame, in place."""
+    left, top, width, height = caption_box(rgb.shape[1], rgb.shape[0], text)
+    draw_text(rgb, text, (left, max(0, top)), width, height, background=_BLACK)
