@@ -18,14 +18,16 @@ from pathlib import Path
 
 import ray
 
+from .archive import list_archive, measure_levels
 from .config import EngineConfig
 from .engine import Engine
 from .errors import NothingToRender, OppyError
+from .levels import Levels
 from .outputs import STDOUT, check_output
 from .render import ProgressCallback, RenderReport
 from .shards import SEGMENT_SUFFIX, Chunk, WorkFolder, input_record, join_raw, join_video, plan_chunks, video_canvas
 from .sinks import CONTAINER_FORMATS, OUTPUT_FORMATS
-from .sources import STDIN, ImageFolder, Skipped, display_name
+from .sources import STDIN, Skipped, display_name
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,8 @@ class ChunkJob:
     segment: str
     config: EngineConfig
     canvas: tuple[int, int]
+    #: the archive's stretch, measured once for every chunk (`--stretch archive`)
+    levels: Levels | None = None
 
 
 _engines: dict[EngineConfig, Engine] = {}
@@ -80,7 +84,8 @@ def render_chunk(job: ChunkJob, progress=None) -> dict:
             progress.update.remote(job.name, done)
 
     try:
-        report = engine.render(job.folder, job.segment, progress=tell, files=job.files, canvas=job.canvas).to_dict()
+        report = engine.render(job.folder, job.segment, progress=tell, files=job.files, canvas=job.canvas,
+                               levels=job.levels).to_dict()
     except NothingToRender:  # a chunk of skips only: no segment, but its skips belong in the report
         report = {"frames_in": len(job.files), "frames_out": 0, "skipped": skipped, "frames_resized": 0, "tiles": 0,
                   "provider": engine.provider, "stage_busy_seconds": {}}
@@ -133,7 +138,8 @@ def _settings(src: Path, model: Path, config: EngineConfig, canvas: tuple[int, i
     info = model.stat()
     return {"input": str(src.resolve()), "model": [str(model.resolve()), info.st_size, info.st_mtime_ns],
             "canvas": list(canvas), **{k: str(getattr(config, k)) for k in (
-                "provider", "overlap", "chroma_scale", "fps", "crf", "codec", "preset", "resize", "format")}}
+                "provider", "overlap", "chroma_scale", "fps", "crf", "codec", "preset", "pix_fmt", "resize", "format",
+                "order", "camera", "stretch", "caption")}}
 
 
 def _worker_options(chunks: int, config: EngineConfig, retries: int) -> tuple[dict, EngineConfig, dict]:
@@ -172,8 +178,8 @@ def _merge(report: ClusterReport, chunks: list[Chunk], results: dict[str, dict],
             continue
         part = result["report"]
         entry.update(frames_out=part["frames_out"], worker=_worker_key(result))
-        for key in ("frames_in", "frames_out", "skipped", "frames_resized", "tiles"):
-            setattr(report, key, getattr(report, key) + part[key])
+        for key in ("frames_in", "frames_out", "skipped", "frames_resized", "tiles", "frames_info"):
+            setattr(report, key, getattr(report, key) + part.get(key, type(getattr(report, key))()))
         for size, scale in part.get("chroma_scales", {}).items():
             report.chroma_scales.setdefault(size, scale)
         report.provider, report.provider_fallback = part["provider"], part.get("provider_fallback")
@@ -229,9 +235,14 @@ def render_sharded(src: str | Path, dst: str | Path, config: EngineConfig, shard
     if retries < 0:
         raise OppyError(f"--retries must be 0 or more, not {retries}")
     check_output(output, config.overwrite, folder)
-    files = ImageFolder(folder).files
+    listing = list_archive(folder, config.order, config.camera)  # the same order and selection as one process
+    files = listing.files
     if not files:
-        raise NothingToRender(f"nothing to render: {str(src)!r} holds no files")
+        why = f"--camera {config.camera} keeps none of its entries" if listing.deselected else "it holds no files"
+        raise NothingToRender(f"nothing to render: {str(src)!r}: {why}")
+    levels = measure_levels(files) if config.stretch == "archive" else None
+    if levels is None:
+        config = replace(config, stretch="none")  # nothing to stretch: no chunk measures one of its own
     canvas = video_canvas(files)
     if config.model is not None:
         config = replace(config, model=str(Path(config.model).absolute()))
@@ -240,6 +251,7 @@ def render_sharded(src: str | Path, dst: str | Path, config: EngineConfig, shard
     records = [input_record(path) for path in files]
     work = WorkFolder(output, SEGMENT_SUFFIX[kind] if config.format else output.suffix)
     settings = _settings(folder, model, config, canvas)
+    settings["levels"] = [levels.low, levels.high] if levels else None
     old = work.load()
     if old is not None and old.get("settings") != settings:
         log.info("the work folder %s holds a render with other settings: starting over", work.path)
@@ -262,7 +274,8 @@ def render_sharded(src: str | Path, dst: str | Path, config: EngineConfig, shard
         work.plan = {"settings": settings, "chunk_frames": chunk_frames, "shards": shards}
         work.save(chunks)
         jobs = {c.name: ChunkJob(c.name, str(folder), [p.name for p in files[c.first : c.stop]], str(work.segment(c)),
-                                 replace(worker_config, overwrite=True), canvas) for c in chunks if c.state != "done"}
+                                 replace(worker_config, overwrite=True), canvas, levels)
+                for c in chunks if c.state != "done"}
         rendered = _run(ray.remote(**options)(chunk_task), jobs, chunks, results, work, progress, stop)
     finally:
         if started:
@@ -273,6 +286,8 @@ def render_sharded(src: str | Path, dst: str | Path, config: EngineConfig, shard
                            cluster={"address": address, **cluster}, chunks_rendered=len(rendered),
                            chunks_reused=sum(c.state == "done" for c in chunks) - len(rendered))
     _merge(report, chunks, results, rendered)
+    report.order, report.deselected = config.order, listing.deselected
+    report.stretch = {"low": levels.low, "high": levels.high} if levels else None
     report.failed = [{"chunk": c.name, "frames": f"{c.first}..{c.stop - 1}", "first_file": records[c.first][0],
                       "error": c.error} for c in chunks if c.state == "failed"]
     report.interrupted = any(c.state == "pending" for c in chunks)

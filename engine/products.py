@@ -25,7 +25,7 @@ _MER_ID = re.compile(r"(?<![A-Za-z0-9])([12])([FRNPME])(\d{9})([A-Z]{3})([A-Z0-9
 # engineering cameras and ChemCam: camera, side, _, clock, product type
 _MSL_ID = re.compile(r"(?<![A-Za-z0-9])(FL|FR|RL|RR|NL|NR|CR)([A-Z0-9])_(\d{9})([A-Z]{3})", re.IGNORECASE)
 # Mastcam, MAHLI, MARDI: sol, camera, sequence ...
-_MSL_SOL_ID = re.compile(r"(?<![A-Za-z0-9])(\d{4})(ML|MR|MH|MD)(\d{6})(\d{3})(\d{4})([A-Z])(\d)(?![0-9])",
+_MSL_SOL_ID = re.compile(r"(?<![A-Za-z0-9])(\d{4})(ML|MR|MH|MD)(\d{6})(\d{4})([A-Z])(\d)(?![0-9])",
                          re.IGNORECASE)
 #: INSTRUMENT_ID words -> the camera, first match wins
 _INSTRUMENT_CAMERAS = (("FRONT_HAZ", "front_hazcam"), ("FHAZ", "front_hazcam"), ("REAR_HAZ", "rear_hazcam"),

@@ -20,7 +20,7 @@ import av
 from .errors import NothingToRender, OppyError
 from .outputs import PartialFile, leftover_temporaries, output_error, write_file
 from .resize import frame_size
-from .sources import IMAGE_SUFFIXES, display_name, read_image
+from .sources import display_name, read_entry
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +69,10 @@ def video_canvas(files: list[Path]) -> tuple[int, int]:
     """(width, height) of the first readable frame: the video's size, as a single-process render takes it."""
     first_skip = None
     for path in files:
-        pixels = read_image(path) if path.suffix.lower() in IMAGE_SUFFIXES else "not an image file"
-        if not isinstance(pixels, str):
-            return frame_size(pixels)
-        first_skip = first_skip or f"{display_name(path.name)}: {pixels}"
+        read = read_entry(path)
+        if not isinstance(read, str):
+            return frame_size(read[0])
+        first_skip = first_skip or f"{display_name(path.name)}: {read}"
     raise NothingToRender(f"nothing to render: none of the {len(files)} inputs is a readable frame "
                           f"(first: {first_skip})")
 

@@ -255,3 +255,22 @@ def test_cpu_workers_keep_their_threads_to_their_share_of_the_cores():
     assert options["runtime_env"]["env_vars"]["NUMBA_NUM_THREADS"] == "1"
     _, asked, _ = _worker_options(2, EngineConfig(provider="cpu", decode_threads=3, threads=2), retries=1)
     assert asked.decode_threads == 3 and asked.threads == 2
+
+
+def test_sharded_chunks_follow_the_time_order_camera_and_stretch_of_one_process(colour_model, tmp_path):
+    # product-id names whose clock runs against their name order, two cameras: the chunks must take the frames in
+    # time order with the other camera left out, and one stretch for all, as a single process does
+    folder = tmp_path / "rover"
+    folder.mkdir()
+    for i in range(12):
+        camera = "N" if i % 3 else "P"
+        write_image(folder / f"1{camera}{130000900 - 10 * i}EFF0300P1500L0M1.JPG",
+                    (gradient_frame(48, 64, seed=6 * i) // 2 + 30).astype(np.uint8))
+    options = {"format": "rawvideo", "order": "time", "camera": "navcam", "stretch": "archive",
+               "caption": "{sclk}"}
+    one = single(folder, colour_model, tmp_path / "single.rgb", **options)
+    sharded = render_sharded(folder, tmp_path / "sharded.rgb", config(colour_model, **options), shards=3)
+    assert (tmp_path / "sharded.rgb").read_bytes() == (tmp_path / "single.rgb").read_bytes()
+    assert sharded.frames_out == one.frames_out == 8 and len(sharded.deselected) == len(one.deselected) == 4
+    assert sharded.stretch == one.stretch and sharded.stretch is not None
+    assert [f["sclk"] for f in sharded.frames_info] == sorted(f["sclk"] for f in sharded.frames_info)

@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+
+from oppy.engine import pds
+from oppy.engine.pds import read_product, to_grey
+from oppy.engine.sources import ImageFolder, Skipped
+
+from .pds_files import twelve_bit_frame, write_pds3
+
+pytest.importorskip("pdr")
+
+OPPORTUNITY = {"PRODUCT_ID": '"1F128287145EFF0200P1214L0M1"', "INSTRUMENT_ID": '"FRONT_HAZCAM_LEFT"',
+               "PLANET_DAY_NUMBER": "2", "START_TIME": "2004-01-26T12:34:56.000",
+               "SPACECRAFT_CLOCK_START_COUNT": '"128287145.000"'}
+
+
+def test_an_attached_label_product_is_a_frame_at_its_bit_depth_with_what_its_label_says(tmp_path):
+    data = twelve_bit_frame()
+    grey, info = read_product(write_pds3(tmp_path / "a.IMG", data, OPPORTUNITY, mask_bits=12))
+    assert grey.dtype == np.uint16 and grey.shape == data.shape
+    np.testing.assert_array_equal(grey, np.round(data * (65535 / 4095)).astype(np.uint16))  # 4095 is white
+    assert (info.sol, info.camera, info.instrument, info.rover) == (2, "front_hazcam", "FRONT_HAZCAM_LEFT",
+                                                                    "opportunity")
+    assert info.start_time == "2004-01-26T12:34:56.000" and info.sclk == 128287145.0
+
+
+def test_a_detached_label_is_read_with_its_data_whichever_is_named(tmp_path):
+    data = twelve_bit_frame(seed=3)
+    write_pds3(tmp_path / "b.LBL", data, OPPORTUNITY, detached="B.IMG", bits=16, mask_bits=12)
+    for name in ("b.LBL", "B.IMG"):
+        grey, info = read_product(tmp_path / name)
+        np.testing.assert_array_equal(grey, np.round(data * (65535 / 4095)).astype(np.uint16))
+        assert info.camera == "front_hazcam"
+
+
+def test_sample_bits_without_a_mask_and_8_bit_and_float_products(tmp_path):
+    data = twelve_bit_frame()
+    grey, _ = read_product(write_pds3(tmp_path / "a.IMG", data))  # SAMPLE_BITS 16 and no mask: as it is
+    np.testing.assert_array_equal(grey, data)
+    grey, _ = read_product(write_pds3(tmp_path / "b.IMG", (data // 16).astype(np.uint8)))
+    assert grey.dtype == np.uint8 and np.array_equal(grey, data // 16)
+    grey, _ = read_product(write_pds3(tmp_path / "c.IMG", data.astype(np.float32) / 4095))
+    assert grey.dtype == np.uint16 and grey.min() == 0 and grey.max() == 65535  # its own 0.1..99.9 percentiles
+    grey, _ = read_product(write_pds3(tmp_path / "d.IMG", (data.astype(np.int16) - 1000)))  # signed: below 0 is 0
+    assert grey.min() == 0
+
+
+def test_a_multi_band_product_is_reduced_to_its_first_band(tmp_path):
+    bands = np.stack([twelve_bit_frame(seed=s) for s in (0, 50, 90)])
+    grey, info = read_product(write_pds3(tmp_path / "rgb.IMG", bands, mask_bits=12))
+    np.testing.assert_array_equal(grey, np.round(bands[0] * (65535 / 4095)).astype(np.uint16))
+    assert info.bands == 3
+
+
+@pytest.mark.parametrize(("make", "says"), [
+    (lambda p: write_pds3(p, twelve_bit_frame(), cut=700), "shorter than its label declares"),
+    (lambda p: write_pds3(p, twelve_bit_frame(), lines=4800), "shorter than its label declares"),
+    (lambda p: write_pds3(p, twelve_bit_frame(), lines=10 ** 8), "impossible image size"),
+    (lambda p: write_pds3(p, twelve_bit_frame(), image=False), "without an IMAGE object"),
+    (lambda p: p.write_bytes(b"PDS_VERSION_ID = PDS3\r\n^IMAGE = 9\r\nOBJECT = IMAGE\r\n"), ""),
+    (lambda p: p.write_bytes(b"\x00\xff" * 1000), ""),
+    (lambda p: p.write_bytes(b""), ""),
+])
+def test_every_bad_product_is_a_skip_with_a_reason_never_a_crash(tmp_path, make, says):
+    make(tmp_path / "bad.IMG")
+    reason = read_product(tmp_path / "bad.IMG")
+    assert isinstance(reason, str) and says in reason
+    (tmp_path / "good.png").write_bytes(b"")  # beside a frame, in a folder: a skip in order
+    items = list(ImageFolder(tmp_path))
+    assert isinstance(items[0], Skipped) and items[0].name == "bad.IMG" and items[0].reason == reason
+
+
+def test_without_the_extra_a_product_is_a_skip_naming_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(pds, "_pdr", lambda: None)
+    write_pds3(tmp_path / "a.IMG", twelve_bit_frame())
+    (item,) = list(ImageFolder(tmp_path))
+    assert isinstance(item, Skipped) and "pip install 'oppy-stream[pds]'" in item.reason
+
+
+def test_to_grey_refuses_what_is_not_a_picture():
+    assert "not a picture" in to_grey(np.zeros((2, 3, 4, 5), np.uint16), {})
+    assert "no finite samples" in to_grey(np.full((4, 4), np.nan, np.float32), {})
+    assert "unsupported sample type" in to_grey(np.zeros((4, 4), np.complex64), {})
