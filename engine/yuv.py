@@ -105,10 +105,6 @@ def _checked_rgb(rgb: np.ndarray, pix_fmt: str) -> np.ndarray:
     return np.ascontiguousarray(rgb)
 
 
-def _kernel(pix_fmt: str):
-    return _yuv420p_kernel if pix_fmt == "yuv420p" else _yuv444p_kernel
-
-
 def rgb_to_yuv(rgb: np.ndarray, standard: ColourStandard, pix_fmt: str = "yuv420p") -> np.ndarray:
     """HxWx3 uint8 RGB -> planar YUV as FFmpeg lays it out (Y, then U, then V): for yuv420p an (H*3/2)xW uint8
     array (even sides; each chroma sample from the mean of its 2x2 pixels, chroma being affine in RGB), for
@@ -138,7 +134,12 @@ def rgb_to_yuv_frame(rgb: np.ndarray, standard: ColourStandard, pix_fmt: str = "
     """`rgb_to_yuv` written straight into the planes of a new PyAV frame, tagged with `standard`: no array in
     between to copy (`VideoFrame.from_ndarray` took about 1 ms a 1024x1024 frame for that copy on 2 cores)."""
     rgb = _checked_rgb(rgb, pix_fmt)
+    if pix_fmt == "yuv444p":
+        # for 4:4:4 the kernel writing PyAV's three plane buffers took 1.7x as long as writing one array that
+        # PyAV then copies in (`oppy-bench encode --pix-fmt yuv444p`, 1024x1024 on 2 cores): copied here
+        planes = rgb_to_yuv(rgb, standard, pix_fmt).reshape(3, *rgb.shape[:2])
+        return tag(av.VideoFrame.from_ndarray(planes, format=pix_fmt), standard)
     frame = av.VideoFrame(rgb.shape[1], rgb.shape[0], pix_fmt)
-    _kernel(pix_fmt)(rgb, standard.matrix(), *(np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
-                                               for plane in frame.planes))
+    _yuv420p_kernel(rgb, standard.matrix(), *(np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+                                              for plane in frame.planes))
     return tag(frame, standard)
