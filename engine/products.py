@@ -24,8 +24,8 @@ _MER_ID = re.compile(r"(?<![A-Za-z0-9])([12])([FRNPME])(\d{9})([A-Z]{3})([A-Z0-9
                      r"([A-Z_])(\d)(?![A-Za-z0-9])", re.IGNORECASE)
 # engineering cameras and ChemCam: camera, side, _, clock, product type
 _MSL_ID = re.compile(r"(?<![A-Za-z0-9])(FL|FR|RL|RR|NL|NR|CR)([A-Z0-9])_(\d{9})([A-Z]{3})", re.IGNORECASE)
-# Mastcam, MAHLI, MARDI: sol, camera, sequence ...
-_MSL_SOL_ID = re.compile(r"(?<![A-Za-z0-9])(\d{4})(ML|MR|MH|MD)(\d{6})(\d{4})([A-Z])(\d)(?![0-9])",
+# Mastcam, MAHLI, MARDI: sol, camera, sequence and command digits (10 on the raw-image pages, 16 in PDS ids), ...
+_MSL_SOL_ID = re.compile(r"(?<![A-Za-z0-9])(\d{4})(ML|MR|MH|MD)(\d{10}|\d{16})([A-Z])(\d{1,2})(?![0-9])",
                          re.IGNORECASE)
 #: INSTRUMENT_ID words -> the camera, first match wins
 _INSTRUMENT_CAMERAS = (("FRONT_HAZ", "front_hazcam"), ("FHAZ", "front_hazcam"), ("REAR_HAZ", "rear_hazcam"),
@@ -33,6 +33,8 @@ _INSTRUMENT_CAMERAS = (("FRONT_HAZ", "front_hazcam"), ("FHAZ", "front_hazcam"), 
                        ("MICROSCOPIC", "microscopic_imager"),
                        ("DESCENT", "descent"), ("MAHLI", "mahli"), ("MARDI", "mardi"), ("MAST", "mastcam"),
                        ("CHEMCAM", "chemcam"), ("RMI", "chemcam"))
+#: seconds of a Mars solar day, by which a spacecraft clock is counted in days
+SOL_SECONDS = 88775.244
 #: every camera name `--camera` knows, and the words each may be asked by
 CAMERAS = sorted(set(_MER_CAMERAS.values()) | set(_MSL_CAMERAS.values()))
 
@@ -94,6 +96,16 @@ def from_name(name: str) -> ProductInfo:
         return ProductInfo(product_id=match.group(0).upper(), rover="curiosity",
                            camera=_MSL_CAMERAS[match.group(2).upper()], sol=int(match.group(1)))
     return ProductInfo()
+
+
+def day_of(name: str) -> str | None:
+    """The Mars day a product id in `name` was taken on, as a key that photos of one day share: the sol where the id
+    says it (Mastcam, MAHLI, MARDI), else the day of its spacecraft clock (`SOL_SECONDS`: a count of Mars days
+    from the clock's zero, not the mission's sol number); None where the name holds no product id."""
+    info = from_name(name)
+    if info.sol is not None:
+        return f"sol {info.sol}"
+    return f"clock day {int(info.sclk // SOL_SECONDS)}" if info.sclk is not None else None
 
 
 def _clock(value: object) -> float | None:

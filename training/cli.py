@@ -22,7 +22,8 @@ def _prepare(args: argparse.Namespace) -> dict:
     thresholds = Thresholds(min_chroma=args.min_chroma, min_sharpness=args.min_sharpness, max_side=args.max_side)
     outcomes = Counter()
     files = sum(1 for p in Path(args.raw_dir).iterdir() if p.is_file())
-    for _, outcome in tqdm(prepare(args.raw_dir, args.dataset_dir, args.splits, thresholds), total=files,
+    for _, outcome in tqdm(prepare(args.raw_dir, args.dataset_dir, args.splits, thresholds, args.val_fraction),
+                           total=files,
                            unit="photo", desc="preparing", file=sys.stderr, disable=None):
         outcomes[outcome.split(" (")[0]] += 1
     if args.sheets:
@@ -90,7 +91,7 @@ def _named_model(text: str) -> tuple[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .prepare import DEFAULT_MAX_SIDE, DEFAULT_MIN_CHROMA, DEFAULT_MIN_SHARPNESS
+    from .prepare import DEFAULT_MAX_SIDE, DEFAULT_MIN_CHROMA, DEFAULT_MIN_SHARPNESS, DEFAULT_VAL_FRACTION
 
     parser = argparse.ArgumentParser(prog="oppy-train", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -98,7 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     prepare = commands.add_parser("prepare", help="keep the usable colour photos of a folder")
     prepare.add_argument("raw_dir")
     prepare.add_argument("dataset_dir")
-    prepare.add_argument("--splits", help="TSV with file and split columns (default: everything is train)")
+    prepare.add_argument("--splits", help="TSV with file and split columns; photos it does not name are train "
+                         "(default: split by the Mars day in a product id, else by a hash of the name)")
+    prepare.add_argument("--val-fraction", type=float, default=DEFAULT_VAL_FRACTION,
+                         help="without --splits: the share of days (or names) in the val split (default %(default)s)")
     prepare.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, help="resize larger photos down to this")
     prepare.add_argument("--min-chroma", type=float, default=DEFAULT_MIN_CHROMA,
                          help="mean C*ab below this is greyscale (default %(default)s)")

@@ -90,6 +90,10 @@ def tile_dataset(dataset_dir: str | Path, split: str, batch_size: int = 64, crop
     import tensorflow as tf
 
     files = split_files(dataset_dir, split)
+    if not files and split == "val":
+        raise FileNotFoundError(f"no validation photos in {Path(dataset_dir) / split}: prepare the photos again "
+                                "into a new dataset with `oppy-train prepare RAW DATASET` (it puts --val-fraction "
+                                "0.1 of them in val) or with a --splits file that names a val split")
     if not files:
         raise FileNotFoundError(f"no prepared photos in {Path(dataset_dir) / split}: run `oppy-train prepare`")
     training = split == "train" if training is None else training

@@ -1,4 +1,5 @@
-"""Dataset preparation: keep the usable colour photos of a folder, resized down where large, split by a file.
+"""Dataset preparation: keep the usable colour photos of a folder, resized down where large, split into train and
+validation: by a splits file, else by the Mars day in the photo's product id, else by a stable hash of its name.
 
 Every rejected file is reported with its reason. Files are handled one at a time, and a re-run skips what
 the manifest already records, so a large archive never sits in memory and an interrupted run resumes.
@@ -7,6 +8,7 @@ the manifest already records, so a large archive never sits in memory and an int
 from __future__ import annotations
 
 import csv
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,7 @@ import cv2
 import numpy as np
 
 from oppy.engine.lab import rgb_to_lab
+from oppy.engine.products import day_of
 from oppy.engine.sources import IMAGE_SUFFIXES, natural_key, truncation
 
 # Chosen on the 6,164 real Curiosity photos (see training/README.md for the distributions and counts).
@@ -22,6 +25,8 @@ DEFAULT_MIN_CHROMA = 4.0  # mean C*ab below this is greyscale, whatever the file
 DEFAULT_MIN_SHARPNESS = 10.0  # variance of the Laplacian of 8-bit grey below this is blurry
 DEFAULT_MAX_SIDE = 1024
 DEFAULT_MIN_SIDE = 64  # the tile
+
+DEFAULT_VAL_FRACTION = 0.1
 
 MANIFEST = "manifest.tsv"
 REJECTED = "rejected.tsv"
@@ -88,6 +93,16 @@ def read_splits(path: str | Path) -> dict[str, str]:
         return {row["file"]: row["split"] for row in csv.DictReader(handle, delimiter="\t")}
 
 
+def split_of(name: str, val_fraction: float = DEFAULT_VAL_FRACTION) -> str:
+    """"val" or "train" for a photo without a splits file: photos of one Mars day (the sol in a Curiosity product id,
+    the clock's day in a MER or MSL one, `products.day_of`) go together, so that validation scenes are not the
+    training scenes seen again; a name without a product id is its own group. A group is in val when a stable hash
+    of it (SHA-1, the same on every machine and run) falls in the first `val_fraction` of its range."""
+    group = day_of(name) or name
+    position = int.from_bytes(hashlib.sha1(group.encode("utf-8", "surrogateescape")).digest()[:8], "big") / 2.0 ** 64
+    return "val" if position < val_fraction else "train"
+
+
 def _done(dataset_dir: Path) -> set[str]:
     names = set()
     for table in (MANIFEST, REJECTED):
@@ -107,14 +122,18 @@ def _append(path: Path, row: dict) -> None:
 
 
 def prepare(raw_dir: str | Path, dataset_dir: str | Path, splits: str | Path | None = None,
-            thresholds: Thresholds = Thresholds()) -> Iterator[tuple[str, str]]:
+            thresholds: Thresholds = Thresholds(), val_fraction: float = DEFAULT_VAL_FRACTION
+            ) -> Iterator[tuple[str, str]]:
     """Filter the photos of `raw_dir` into `dataset_dir/<split>/NAME.png`; yields (file, reason or split).
 
-    Photos not named in `splits` go to `train`; without a splits file every photo does. Kept photos are
-    listed in manifest.tsv (file, split, width, height, chroma, sharpness), rejected ones in rejected.tsv.
+    With `splits`, each photo goes where the file says, and to `train` where it is not named; without, `split_of`
+    decides (`val_fraction` of the days in val). Kept photos are listed in manifest.tsv (file, split, width,
+    height, chroma, sharpness), rejected ones in rejected.tsv.
     """
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"--val-fraction must be in [0, 1), not {val_fraction}")
     raw_dir, dataset_dir = Path(raw_dir), Path(dataset_dir)
-    split_of = read_splits(splits) if splits else {}
+    named = read_splits(splits) if splits else None
     dataset_dir.mkdir(parents=True, exist_ok=True)
     done = _done(dataset_dir)
     files = sorted((p for p in raw_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
@@ -128,7 +147,7 @@ def prepare(raw_dir: str | Path, dataset_dir: str | Path, splits: str | Path | N
             _append(dataset_dir / REJECTED, {"file": path.name, "reason": reason, **rounded})
             yield path.name, reason
             continue
-        split = split_of.get(path.name, "train")
+        split = named.get(path.name, "train") if named is not None else split_of(path.name, val_fraction)
         (dataset_dir / split).mkdir(exist_ok=True)
         cv2.imwrite(str(dataset_dir / split / f"{path.stem}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         _append(dataset_dir / MANIFEST, {"file": path.name, "split": split, "width": rgb.shape[1],

@@ -1,6 +1,6 @@
 import pytest
 
-from oppy.engine.products import CAMERAS, ProductInfo, camera_wanted, from_label, from_name, parse_time
+from oppy.engine.products import CAMERAS, ProductInfo, camera_wanted, day_of, from_label, from_name, parse_time
 
 
 @pytest.mark.parametrize(("name", "rover", "camera", "sclk", "sol"), [
@@ -11,6 +11,8 @@ from oppy.engine.products import CAMERAS, ProductInfo, camera_wanted, from_label
     ("curiosity-navcam-NLB_524534514EDR_F0562034NCAM00280M_.jpg", "curiosity", "navcam", 524534514.0, None),
     ("FRB_397506222EDR_F0010008AUT_04096M_.JPG", "curiosity", "front_hazcam", 397506222.0, None),
     ("1234MR0053960000E1_DXXX.jpg", "curiosity", "mastcam", None, 1234),
+    ("0003ML0000000110100031E01_DRCL.JPG", "curiosity", "mastcam", None, 3),  # the PDS id's 16 digits
+    ("0415MH0002270000104203C00_DRCL.JPG", "curiosity", "mahli", None, 415),
 ])
 def test_product_ids_in_names_say_rover_camera_and_clock(name, rover, camera, sclk, sol):
     info = from_name(name)
@@ -40,6 +42,13 @@ def test_times_on_one_scale_order_labels_and_clocks_together():
     assert by_time == pytest.approx(1485 * 86400 + 64.184)
     assert ProductInfo(sclk=5.0, start_time="2004-01-25T12:00:00").time() == 5.0  # the clock first
     assert ProductInfo().time() is None
+
+
+def test_photos_of_one_day_share_a_key():
+    assert day_of("0003ML0000000110100031E01_DRCL.JPG") == day_of("0003MR0000000120100032I01_DRCL.JPG") == "sol 3"
+    assert day_of("1N130000000EFF0300P1500R0M1.JPG") == day_of("1F130050000EFF0300P1500R0M1.JPG")
+    assert day_of("1N130000000EFF0300P1500R0M1.JPG") != day_of("1N130100000EFF0300P1500R0M1.JPG")  # 100,000 s on
+    assert day_of("holiday.png") is None
 
 
 def test_cameras_are_asked_by_name_word_or_mer_letter():

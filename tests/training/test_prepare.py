@@ -1,9 +1,13 @@
 import csv
+import os
+import subprocess
+import sys
 
 import cv2
 import numpy as np
+import pytest
 
-from oppy.training.prepare import MANIFEST, REJECTED, Thresholds, filter_sheets, prepare
+from oppy.training.prepare import MANIFEST, REJECTED, Thresholds, filter_sheets, prepare, split_of
 from tests.training.conftest import lawful_photo, save_rgb
 
 
@@ -46,3 +50,43 @@ def test_prepare_rejects_each_kind_of_bad_file_and_keeps_good_ones(tmp_path):
 
     sheets = filter_sheets(raw, out, tmp_path / "sheets")
     assert {p.name for p in sheets} >= {"rejected-blurry.png", "rejected-greyscale.png", "kept-least-sharp.png"}
+
+
+def test_without_a_splits_file_each_mars_day_goes_whole_to_one_split():
+    sols = {f"{sol:04d}M{side}00000001101000{i:02d}E01_DRCL.JPG": sol for sol in range(300) for side in "LR"
+            for i in range(3)}
+    splits = {name: split_of(name) for name in sols}
+    for sol in range(300):  # the six photos of a sol share their split
+        assert len({split for name, split in splits.items() if sols[name] == sol}) == 1
+    val_days = {sols[name] for name, split in splits.items() if split == "val"}
+    assert 15 <= len(val_days) <= 45  # about a tenth of 300 days
+    assert split_of("1N130000000EFF0300P1500R0M1.JPG") == split_of("1F130050000EFF0300P1500R0M1.JPG")  # MER: a day
+    assert {split_of(f"photo{i}.png", 0.5) for i in range(40)} == {"train", "val"}  # no id: by the name itself
+    assert {split_of(f"photo{i}.png", 0.0) for i in range(40)} == {"train"}
+
+
+def test_the_split_is_the_same_on_every_run_and_machine():
+    # a fixed hash (SHA-1), not Python's per-process one: a fresh interpreter with another hash seed agrees
+    names = [f"scene_{i}.jpg" for i in range(50)]
+    here = [split_of(name) for name in names]
+    code = f"from oppy.training.prepare import split_of; print([split_of(n) for n in {names!r}])"
+    there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": "123"}).stdout
+    assert str(here) == there.strip() and "val" in here
+
+
+def test_prepare_makes_a_validation_split_and_a_splits_file_still_wins(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    names = [f"{sol:04d}ML0000000110100031E01_DRCL.png" for sol in range(40)]
+    for seed, name in enumerate(names):
+        save_rgb(raw / name, lawful_photo(70, 70, seed=seed))
+    outcomes = dict(prepare(raw, tmp_path / "by-day", val_fraction=0.25))
+    assert set(outcomes.values()) == {"train", "val"}
+    assert outcomes == {name: split_of(name, 0.25) for name in names}
+    splits = tmp_path / "splits.tsv"
+    splits.write_text("file\tsplit\n" + "".join(f"{name}\tval\n" for name in names[:3]))
+    outcomes = dict(prepare(raw, tmp_path / "by-file", splits))
+    assert [name for name, split in outcomes.items() if split == "val"] == names[:3]
+    with pytest.raises(ValueError, match="val-fraction"):
+        list(prepare(raw, tmp_path / "bad", val_fraction=1.5))
