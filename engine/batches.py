@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .context import cut_context, plan_corners
 from .tiles import TilePlan, cut_tiles
 
 
@@ -26,6 +27,8 @@ class TileBatch:
     filled: int = 0
     finished: list = field(default_factory=list)
     readers: int = 0
+    #: each tile's context [size, T, T, 1] float32, for a model with a context input (else None)
+    context: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -49,23 +52,33 @@ class BatchPacker:
     through `recycle` once the model has read it, its output array through `release` once every frame has read its
     results; packing, running and blending may each run in a thread of its own."""
 
-    def __init__(self, size: int, tile: int, scale: float = 1.0, shift: float = 0.0, channels: int = 2):
+    def __init__(self, size: int, tile: int, scale: float = 1.0, shift: float = 0.0, channels: int = 2,
+                 context: bool = False):
         self.size, self.tile, self.scale, self.shift, self.channels = size, tile, scale, shift, channels
+        self.context = context
         # appends and pops of a deque are atomic: no lock needed
-        self._spare_tiles: deque[np.ndarray] = deque()
+        self._spare_tiles: deque[tuple[np.ndarray, np.ndarray | None]] = deque()
         self._spare_outputs: deque[np.ndarray] = deque()
         self._open: TileBatch | None = None
 
     def _new_batch(self) -> TileBatch:
-        tiles = self._spare_tiles.pop() if self._spare_tiles else \
-            np.empty((self.size, self.tile, self.tile, 1), np.float32)
+        # a batch's input arrays, tiles and context, travel together: (tiles, context or None)
+        tiles, context = self._spare_tiles.pop() if self._spare_tiles else (
+            np.empty((self.size, self.tile, self.tile, 1), np.float32),
+            np.empty((self.size, self.tile, self.tile, 1), np.float32) if self.context else None)
         output = self._spare_outputs.pop() if self._spare_outputs else \
             np.empty((self.size, self.tile, self.tile, self.channels), np.float32)
-        return TileBatch(tiles, output)
+        return TileBatch(tiles, output, context=context)
 
-    def add(self, frame: object, lightness: np.ndarray, plan: TilePlan) -> tuple[list[Chunk], list[TileBatch]]:
-        """Cut the HxW float32 L* plane `lightness` by `plan` into the batches: returns where its tiles went and
-        the batches it filled (ready to run). `frame` joins the `finished` list of the batch with its last tile."""
+    def add(self, frame: object, lightness: np.ndarray, plan: TilePlan,
+            context: np.ndarray | None = None) -> tuple[list[Chunk], list[TileBatch]]:
+        """Cut the HxW float32 L* plane `lightness` by `plan` into the batches (and each tile's context from
+        `context`, the plane's `context.context_copy`, where the packer was made for context): returns where its
+        tiles went and the batches it filled (ready to run). `frame` joins the `finished` list of the batch with
+        its last tile."""
+        if self.context != (context is not None):
+            raise ValueError("a packer for context takes each frame's context copy, and only it does")
+        corners = plan_corners(plan) if context is not None else None
         chunks, full = [], []
         first = 0
         while first < plan.count:
@@ -73,6 +86,10 @@ class BatchPacker:
             count = min(self.size - batch.filled, plan.count - first)
             rows = batch.tiles[batch.filled : batch.filled + count]
             cut_tiles(lightness, plan, self.scale, self.shift, out=rows, first=first)
+            if corners is not None:
+                cut_context(context, corners[0][first : first + count], corners[1][first : first + count],
+                            lightness.shape, self.tile, self.scale, self.shift,
+                            out=batch.context[batch.filled : batch.filled + count])
             chunks.append(Chunk(batch, first, batch.filled, count))
             batch.filled += count
             batch.readers += 1
@@ -97,12 +114,14 @@ class BatchPacker:
         batch, self._open = self._open, None
         if batch is not None:
             batch.tiles[batch.filled :] = 0.0
+            if batch.context is not None:
+                batch.context[batch.filled :] = 0.0
         return batch
 
     def recycle(self, batch: TileBatch) -> None:
-        """Take back a batch's input array for the next batches: call once the model has read it."""
-        self._spare_tiles.append(batch.tiles)
-        batch.tiles = None
+        """Take back a batch's input arrays for the next batches: call once the model has read them."""
+        self._spare_tiles.append((batch.tiles, batch.context))
+        batch.tiles = batch.context = None
 
     def release(self, chunks: list[Chunk]) -> None:
         """One frame is done with its results: a batch whose every frame is done gives its output array back."""

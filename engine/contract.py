@@ -13,6 +13,8 @@ a model that lacks a required one. Nothing about a model's scaling or tile size 
 | `oppy.ab_scale` | yes | a*, b* = model output * ab_scale |
 | `oppy.overlap` | no | recommended tile overlap in pixels (the engine's default when none is asked for) |
 | `oppy.scene_size` | no | median long side, px, of the photos the model learned from (the scale of `auto`) |
+| `oppy.context_input` | no | name of a second input: the L around each tile, float32 NHWC `[N, tile, tile, 1]` |
+| `oppy.context_factor` | with `context_input` | that window's width in tiles (2 to 16), brought down to the tile |
 | `oppy.architecture` | no | the architecture's registry name, e.g. `"unet"` |
 | `oppy.training` | no | JSON: data, epochs, time, machine |
 | `oppy.metrics` | no | JSON: validation metrics |
@@ -35,6 +37,8 @@ KEY_L_SHIFT = "oppy.l_shift"
 KEY_AB_SCALE = "oppy.ab_scale"
 KEY_OVERLAP = "oppy.overlap"
 KEY_SCENE_SIZE = "oppy.scene_size"
+KEY_CONTEXT_INPUT = "oppy.context_input"
+KEY_CONTEXT_FACTOR = "oppy.context_factor"
 KEY_ARCHITECTURE = "oppy.architecture"
 KEY_TRAINING = "oppy.training"
 KEY_METRICS = "oppy.metrics"
@@ -50,6 +54,8 @@ MAX_SCALING = 1e4
 CHROMA_LIMIT = 500.0
 #: the largest scene size a model may state, in pixels (larger frames than this are not known to exist)
 MAX_SCENE_SIZE = 1 << 16
+#: the context windows a model may declare, in tiles (`oppy.context_factor`)
+MIN_CONTEXT_FACTOR, MAX_CONTEXT_FACTOR = 2, 16
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,10 @@ class ModelContract:
     overlap: int = DEFAULT_OVERLAP
     #: median long side in pixels of the photos the model learned from; None: not stated (auto runs at scale 1)
     scene_size: int | None = None
+    #: a second input, the L around each tile over a window `context_factor` tiles wide brought down to the tile's
+    #: size (`engine.context`), scaled as the tiles are; None: the model sees its tile only
+    context_input: str | None = None
+    context_factor: int | None = None
     info: dict[str, str] = field(default_factory=dict)
 
     def to_metadata(self) -> dict[str, str]:
@@ -79,6 +89,8 @@ class ModelContract:
             KEY_AB_SCALE: repr(self.ab_scale),
             KEY_OVERLAP: str(self.overlap),
             **({KEY_SCENE_SIZE: str(self.scene_size)} if self.scene_size is not None else {}),
+            **({KEY_CONTEXT_INPUT: self.context_input, KEY_CONTEXT_FACTOR: str(self.context_factor)}
+               if self.context_input is not None else {}),
             **self.info,
         }
 
@@ -106,6 +118,8 @@ class ModelContract:
                 ab_scale=float(metadata[KEY_AB_SCALE]),
                 overlap=int(metadata.get(KEY_OVERLAP, DEFAULT_OVERLAP)),
                 scene_size=int(metadata[KEY_SCENE_SIZE]) if KEY_SCENE_SIZE in metadata else None,
+                context_input=metadata.get(KEY_CONTEXT_INPUT),
+                context_factor=int(metadata[KEY_CONTEXT_FACTOR]) if KEY_CONTEXT_FACTOR in metadata else None,
                 info={k: v for k, v in metadata.items() if k in (KEY_ARCHITECTURE, KEY_TRAINING,
                                                                    KEY_METRICS, KEY_EXPORTER)},
             )
@@ -127,5 +141,14 @@ class ModelContract:
             raise ModelError(
                 f"{source} declares a scene size of {contract.scene_size} px: it must lie between the tile "
                 f"({contract.tile_size} px) and {MAX_SCENE_SIZE} px; re-export the model with a sane --scene-size"
+            )
+        if (contract.context_input is None) != (contract.context_factor is None) or (
+                contract.context_factor is not None
+                and not MIN_CONTEXT_FACTOR <= contract.context_factor <= MAX_CONTEXT_FACTOR) or (
+                contract.context_input is not None and contract.context_input in ("", contract.input_name)):
+            raise ModelError(
+                f"{source} declares context input {contract.context_input!r} with factor "
+                f"{contract.context_factor!r}: a context input needs its own name and a factor of "
+                f"{MIN_CONTEXT_FACTOR} to {MAX_CONTEXT_FACTOR}; re-export the model with oppy-export"
             )
         return contract

@@ -112,7 +112,7 @@ class Engine:
 
     def _run_batch(self, batch: TileBatch) -> None:
         with self._infer_lock:
-            self.session.run(batch.tiles, batch.output)
+            self.session.run(batch.tiles, batch.output, batch.context)
             self.tiles_inferred += batch.filled
 
     def stages(self) -> Stages:

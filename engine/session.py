@@ -170,6 +170,8 @@ class ModelSession:
         self._binding.bind_ortvalue_input(self.contract.input_name, bound_input)
         self._binding.bind_ortvalue_output(self.contract.output_name, ort.OrtValue.ortvalue_from_numpy(self._output))
         self._bound = (self._input, self._output)  # the host arrays the binding reads (on the CPU) and writes
+        #: a context input's batch, where the model has one (bound at each run: it is cut with its tiles)
+        self._context = np.zeros_like(self._input) if self.contract.context_input is not None else None
 
     def _check_graph(self) -> None:
         contract, tile = self.contract, self.contract.tile_size
@@ -181,7 +183,16 @@ class ModelSession:
                 f"{where} declares input {contract.input_name!r} and output {contract.output_name!r}, but the "
                 f"graph has inputs {sorted(inputs)} and outputs {sorted(outputs)}: re-export the model"
             )
-        for node, channels in ((inputs[contract.input_name], 1), (outputs[contract.output_name], 2)):
+        if (contract.context_input is not None) != (len(inputs) == 2) or len(inputs) > 2 or (
+                contract.context_input is not None and contract.context_input not in inputs):
+            raise ModelError(
+                f"{where} declares context input {contract.context_input!r}, but the graph has inputs "
+                f"{sorted(inputs)}: a model takes its tiles, and a context input only where it declares one"
+            )
+        nodes = [(inputs[contract.input_name], 1), (outputs[contract.output_name], 2)]
+        if contract.context_input is not None:
+            nodes.append((inputs[contract.context_input], 1))
+        for node, channels in nodes:
             if node.type != "tensor(float)" or not _dims_match(node.shape, (None, tile, tile, channels)):
                 raise ModelError(
                     f"{where}: tensor {node.name!r} is {node.type} {node.shape}; the contract wants float32 "
@@ -196,10 +207,12 @@ class ModelSession:
         """The bound input batch [batch_size, tile, tile, 1] float32: fill it, then call `run()`."""
         return self._input
 
-    def run(self, batch: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    def run(self, batch: np.ndarray | None = None, out: np.ndarray | None = None,
+            context: np.ndarray | None = None) -> np.ndarray:
         """Run the model on `batch` (C-contiguous float32 [batch_size, tile, tile, 1]; default `input_buffer`)
         into `out` (C-contiguous float32 [batch_size, tile, tile, 2]; default the session's own array, which the
-        next call overwrites); returns the array written.
+        next call overwrites); returns the array written. A model with a context input also takes `context`, the
+        batch's context tiles (as `batch`; `engine.context`).
 
         Arrays of one's own cost no copy on the CPU (the session reads and writes them in place) and one copy each
         way on a GPU, where filling `input_buffer` first would cost one more. Reusing them spares the page faults
@@ -209,10 +222,17 @@ class ModelSession:
             raise ValueError(f"the session of '{display_name(str(self.path))}' is closed: create a new Engine to go on")
         batch = self._input if batch is None else batch
         output = self._output if out is None else out
-        for array, like in ((batch, self._input), (output, self._output)):
+        if (context is None) != (self._context is None):
+            raise ValueError("this model takes a context input: pass context=" if context is None else
+                             "this model has no context input: pass no context")
+        checked = ((batch, self._input), (output, self._output), *(((context, self._input),) if context is not None
+                                                                     else ()))
+        for array, like in checked:
             if array.shape != like.shape or array.dtype != np.float32 or not array.flags.c_contiguous:
                 raise ValueError(f"the batch and its output must be C-contiguous float32 {like.shape}, not "
                                  f"{array.dtype} {array.shape}")
+        if context is not None:  # copied to the device by ONNX Runtime on a GPU, read in place on the CPU
+            self._binding.bind_ortvalue_input(self.contract.context_input, ort.OrtValue.ortvalue_from_numpy(context))
         if self._device_input is not None:
             self._device_input.update_inplace(batch)
         elif batch is not self._bound[0]:
@@ -229,14 +249,21 @@ class ModelSession:
                              "own with --batch-size), or re-export it with oppy-export") from exc
         return output
 
-    def predict(self, tiles: np.ndarray) -> np.ndarray:
-        """Any number of L tiles [n, tile, tile, 1] -> raw model output [n, tile, tile, 2], in full batches."""
+    def predict(self, tiles: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
+        """Any number of L tiles [n, tile, tile, 1] (and their `context` tiles, where the model takes them) ->
+        raw model output [n, tile, tile, 2], in full batches."""
+        if context is not None and self._context is None:
+            raise ValueError("this model has no context input: pass no context")
         out = np.empty((*tiles.shape[:3], 2), np.float32)
         for start in range(0, len(tiles), self.batch_size):
             chunk = tiles[start : start + self.batch_size]
             self._input[: len(chunk)] = chunk
             self._input[len(chunk) :] = 0.0
-            out[start : start + len(chunk)] = self.run()[: len(chunk)]
+            if context is not None:
+                self._context[: len(chunk)] = context[start : start + self.batch_size]
+                self._context[len(chunk) :] = 0.0
+            out[start : start + len(chunk)] = self.run(context=self._context if context is not None else None
+                                                       )[: len(chunk)]
         return out
 
     @property

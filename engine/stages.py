@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .batches import BatchPacker, Chunk, TileBatch
+from .context import context_copy
 from .contract import CHROMA_LIMIT, ModelContract
 from .errors import FrameError, OppyError
 from .lab import l_ab_to_rgb, to_lightness
@@ -41,6 +42,7 @@ class Work:
     scale: float = 1.0  # the chroma scale it is colourised at
     small: np.ndarray | None = None  # L* at that scale (the tiles' plane); `lightness` itself at scale 1
     plan: TilePlan | None = None  # the tiles of `small`
+    context: np.ndarray | None = None  # `small` shrunk by the model's context factor, for a context input
     chunks: list[Chunk] | None = None  # where its tiles went in the batches
     ab: np.ndarray | None = None  # 2xhxw float32 a*, b* on `small`, then 2xHxW once grown
     rgb: np.ndarray | None = None
@@ -60,7 +62,8 @@ class Stages:
                  run_batch: Callable[[TileBatch], None]):
         self.contract, self.overlap, self.chroma_scale = contract, overlap, chroma_scale
         self.run_batch = run_batch
-        self.packer = BatchPacker(batch_size, contract.tile_size, contract.l_scale, contract.l_shift)
+        self.packer = BatchPacker(batch_size, contract.tile_size, contract.l_scale, contract.l_shift,
+                                  context=contract.context_input is not None)
 
     @staticmethod
     def fit(work: Work, canvas: tuple[int, int], mode: str) -> None:
@@ -87,10 +90,13 @@ class Stages:
         work.scale = choose_scale(height, width, self.chroma_scale, self.contract)
         work.small = shrink(work.lightness, work.scale)
         work.plan = plan_tiles(*work.small.shape, self.contract.tile_size, self.overlap)
+        if self.contract.context_factor is not None:
+            work.context = context_copy(work.small, self.contract.context_factor)
 
     def tile(self, work: Work) -> list[TileBatch]:
         """Cut the frame's tiles into the batches; returns the batches it filled (ready to run)."""
-        work.chunks, full = self.packer.add(work, work.small, work.plan)
+        work.chunks, full = self.packer.add(work, work.small, work.plan, work.context)
+        work.context = None
         return full
 
     def flush(self) -> TileBatch | None:

@@ -14,6 +14,7 @@ from functools import lru_cache
 import numpy as np
 from numba import prange
 
+from .context import context_copy, cut_context, plan_corners
 from .contract import ModelContract
 from .parallel import parallel_kernel
 
@@ -193,10 +194,16 @@ def blend_chunks(
     return out
 
 
-def predict_chroma(lightness: np.ndarray, predict: Callable[[np.ndarray], np.ndarray], contract: ModelContract,
+def predict_chroma(lightness: np.ndarray, predict: Callable[..., np.ndarray], contract: ModelContract,
                    overlap: int) -> np.ndarray:
     """The whole tiling path for one frame: cut HxW float32 L* into tiles scaled per `contract`, run
-    `predict` (tiles [n, T, T, 1] -> raw model output [n, T, T, 2]) and blend: returns 2xHxW a*, b* planes."""
+    `predict` (tiles [n, T, T, 1] -> raw model output [n, T, T, 2]; for a model with a context input,
+    `predict(tiles, context)`, the context cut as the engine cuts it) and blend: returns 2xHxW a*, b* planes."""
     plan = plan_tiles(*lightness.shape, contract.tile_size, overlap)
     tiles = cut_tiles(lightness, plan, contract.l_scale, contract.l_shift)
-    return blend_tiles(predict(tiles), plan, contract.ab_scale)
+    if contract.context_factor is None:
+        return blend_tiles(predict(tiles), plan, contract.ab_scale)
+    copy = context_copy(lightness, contract.context_factor)
+    context = cut_context(copy, *plan_corners(plan), lightness.shape, contract.tile_size, contract.l_scale,
+                          contract.l_shift)
+    return blend_tiles(predict(tiles, context), plan, contract.ab_scale)

@@ -22,7 +22,7 @@ from oppy.engine.session import choose_providers
 
 from .graph import FOLD_RECORD, fold_nearest_upsampling
 from .metadata import RUN_SUMMARY, exporter_versions, run_contract, stamp, with_exporter
-from .parity import FP16_TOLERANCE, FP32_TOLERANCE, Parity, check_parity, parity_tiles
+from .parity import FP16_TOLERANCE, FP32_TOLERANCE, Parity, check_parity, keras_ab, parity_tiles
 from .speed import alternating_times, cpu_session, runner
 
 log = logging.getLogger(__name__)
@@ -67,15 +67,29 @@ def load_network(source: str | Path):
                          "or a .keras file")
     import keras
 
+    from oppy.training import architectures  # noqa: F401 (registers the layers of its networks for loading)
+
     try:
         network = keras.models.load_model(keras_file, compile=False)
     except Exception as exc:  # keras raises several unrelated types for a bad archive
         raise ModelError(f"{str(keras_file)!r} is not a loadable Keras model: {exc}") from exc
-    tile = network.input_shape[1]
-    if tuple(network.input_shape) != (None, tile, tile, 1) or tuple(network.output_shape) != (None, tile, tile, 2):
-        raise ModelError(f"{str(keras_file)!r} maps {network.input_shape} to {network.output_shape}; a colouriser "
-                         "maps L tiles [N, T, T, 1] to ab tiles [N, T, T, 2]")
+    inputs = [tuple(shape) for shape in (network.input_shape if isinstance(network.input_shape, list)
+                                         else [network.input_shape])]
+    outputs = network.output_shape
+    shapes = outputs if isinstance(outputs, dict) else dict(zip(network.output_names, outputs, strict=True)) \
+        if isinstance(outputs, list) else {"ab": outputs}
+    ab_shape = tuple(shapes.get("ab") or ()) if len(shapes) > 1 else tuple(next(iter(shapes.values())))
+    tile = inputs[0][1]
+    if len(inputs) > 2 or any(shape != (None, tile, tile, 1) for shape in inputs) or ab_shape != (None, tile, tile, 2):
+        raise ModelError(f"{str(keras_file)!r} maps {network.input_shape} to {outputs}; a colouriser maps L tiles "
+                         "[N, T, T, 1] (and a context input of the same shape) to ab tiles [N, T, T, 2]")
     return network, run_dir
+
+
+def network_tile(network) -> int:
+    """The tile edge a network takes."""
+    shape = network.input_shape[0] if isinstance(network.input_shape, list) else network.input_shape
+    return shape[1]
 
 
 def _rename(graph: onnx.GraphProto, old: str, new: str) -> None:
@@ -105,11 +119,17 @@ def to_onnx(network, contract: ModelContract, opset: int = MIN_OPSET,
     import tf2onnx
 
     tile = contract.tile_size
-    spec = (tf.TensorSpec((None, tile, tile, 1), tf.float32, name=contract.input_name),)
+    names = [contract.input_name] + ([contract.context_input] if contract.context_input is not None else [])
+    spec = tuple(tf.TensorSpec((None, tile, tile, 1), tf.float32, name=name) for name in names)
 
-    @tf.function(input_signature=spec)
-    def forward(lightness):
-        return network(lightness, training=False)
+    if contract.context_input is None:
+        @tf.function(input_signature=spec)
+        def forward(lightness):
+            return keras_ab(network, lightness)
+    else:
+        @tf.function(input_signature=spec)
+        def forward(lightness, context):
+            return keras_ab(network, lightness, context)
 
     # TensorFlow lower-cases argument names ("L" becomes "l"); tf2onnx ignores an inputs_as_nchw name that
     # does not match exactly (with ":0" it matches nothing), so ask the traced graph for the name.
@@ -117,12 +137,13 @@ def to_onnx(network, contract: ModelContract, opset: int = MIN_OPSET,
     proto, _ = tf2onnx.convert.from_function(forward, input_signature=spec, opset=opset,
                                              inputs_as_nchw=[traced] if inputs_as_nchw else None)
     graph = proto.graph
-    if len(graph.input) != 1 or len(graph.output) != 1:
+    if len(graph.input) != len(names) or len(graph.output) != 1:
         raise ModelError(f"the converted graph has {len(graph.input)} inputs and {len(graph.output)} outputs; "
-                         "a colouriser has one of each")
-    _rename(graph, graph.input[0].name, contract.input_name)
+                         f"this colouriser has {len(names)} and 1")
+    for value, name in zip(list(graph.input), names, strict=True):  # in the order of the signature
+        _rename(graph, value.name, name)
     _rename(graph, graph.output[0].name, contract.output_name)
-    for value in (graph.input[0], graph.output[0]):
+    for value in (*graph.input, graph.output[0]):
         value.type.tensor_type.shape.dim[0].dim_param = "N"
     channels_first = graph.input[0].type.tensor_type.shape.dim[1].dim_value == 1
     if channels_first != inputs_as_nchw:
@@ -214,7 +235,7 @@ def export_model(source: str | Path, out: str | Path, options: ExportOptions = E
     if not out.parent.is_dir():
         raise OppyError(f"cannot write {str(out)!r}: its folder does not exist")
     network, run_dir = load_network(source)
-    contract = run_contract(run_dir, network.name, network.input_shape[1], options.overlap, options.scene_size)
+    contract = run_contract(run_dir, network.name, network_tile(network), options.overlap, options.scene_size)
     tiles = parity_tiles(contract, options.parity_images, options.parity_tiles)
     exporter = {"tools": exporter_versions(), "opset": options.opset, "source": str(source),
                 "precision": "float32"}

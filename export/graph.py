@@ -182,7 +182,7 @@ def fold_nearest_upsampling(model: onnx.ModelProto) -> int:
 
 def check_same_outputs(before: onnx.ModelProto, after: onnx.ModelProto, batches: tuple[int, ...] = (1, 5),
                        seed: int = 0, symbolic_size: int = 64) -> None:
-    """Raise ModelError unless both models give identical outputs on random inputs of the first input's shape at
+    """Raise ModelError unless both models give identical outputs on random inputs (each input of its shape) at
     each batch size (other symbolic dimensions: `symbolic_size`). CPU provider, graph optimizations off, so that
     both run the same kernels where their operators agree."""
     import onnxruntime as ort
@@ -191,11 +191,11 @@ def check_same_outputs(before: onnx.ModelProto, after: onnx.ModelProto, batches:
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     sessions = [ort.InferenceSession(m.SerializeToString(), options, providers=["CPUExecutionProvider"])
                 for m in (before, after)]
-    first = sessions[0].get_inputs()[0]
     rng = np.random.default_rng(seed)
     for batch in batches:
-        shape = [batch, *(d if isinstance(d, int) else symbolic_size for d in first.shape[1:])]
-        feed = {first.name: rng.uniform(-1, 1, shape).astype(np.float32)}
+        feed = {node.name: rng.uniform(-1, 1, [batch, *(d if isinstance(d, int) else symbolic_size
+                                                        for d in node.shape[1:])]).astype(np.float32)
+                for node in sessions[0].get_inputs()}
         for old, new in zip(*(s.run(None, feed) for s in sessions), strict=True):
             if old.shape != new.shape or not np.array_equal(old, new):
                 difference = np.abs(old - new).max() if old.shape == new.shape else f"shape {new.shape}"

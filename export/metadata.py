@@ -84,7 +84,7 @@ def run_contract(run_dir: Path | None, architecture: str, tile: int,
         log.warning("no scene size in %s: the engine's auto chroma scale will colourise at full resolution; pass "
                     "--scene-size PX (the median long side of the training photos)", summary_path or "the run")
     contract = ModelContract(base.input_name, base.output_name, tile, base.l_scale, base.l_shift, base.ab_scale,
-                             overlap, scene_size, info)
+                             overlap, scene_size, base.context_input, base.context_factor, info)
     return ModelContract.from_metadata(contract.to_metadata(), source="the exported model")  # checks the ranges
 
 

@@ -101,9 +101,24 @@ def parity_tiles(contract: ModelContract, images: Path | None = None, count: int
     return sets
 
 
-def keras_predict(network, tiles: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """The Keras network's raw output for `tiles`, in inference mode, float32."""
-    return np.concatenate([np.asarray(network(tiles[i : i + batch_size], training=False), np.float32)
+def context_for(tiles: np.ndarray, contract: ModelContract) -> np.ndarray | None:
+    """What a context input is given in the parity check: each tile's neighbour in the set (the check compares two
+    runtimes on the same inputs, whatever they show); None for a model without a context input."""
+    return np.roll(tiles, 1, axis=0) if contract.context_input is not None else None
+
+
+def keras_ab(network, tiles: np.ndarray, context: np.ndarray | None = None):
+    """The network's "ab" answer for a batch (a classification head answers its logits too)."""
+    out = network(tiles if context is None else [tiles, context], training=False)
+    if isinstance(out, dict):
+        return out["ab"]
+    return out[network.output_names.index("ab")] if isinstance(out, (list, tuple)) else out
+
+
+def keras_predict(network, tiles: np.ndarray, batch_size: int = 64, context: np.ndarray | None = None) -> np.ndarray:
+    """The Keras network's raw ab output for `tiles` (and their `context`), in inference mode, float32."""
+    return np.concatenate([np.asarray(keras_ab(network, tiles[i : i + batch_size],
+                                               None if context is None else context[i : i + batch_size]), np.float32)
                            for i in range(0, len(tiles), batch_size)])
 
 
@@ -116,8 +131,11 @@ def check_parity(network, model: Path, tile_sets: dict[str, np.ndarray], toleran
     tf.config.experimental.enable_tensor_float_32_execution(False)
     session = ModelSession(model, provider=provider, batch_size=batch_size)
     try:
-        max_abs = {name: float(np.abs(session.predict(tiles) - keras_predict(network, tiles)).max())
-                   for name, tiles in tile_sets.items()}
+        max_abs = {}
+        for name, tiles in tile_sets.items():
+            context = context_for(tiles, session.contract)
+            theirs = keras_predict(network, tiles, context=context)
+            max_abs[name] = float(np.abs(session.predict(tiles, context) - theirs).max())
     finally:
         session.close()
     return Parity(tolerance, session.provider, max_abs, {name: len(t) for name, t in tile_sets.items()})

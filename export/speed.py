@@ -37,9 +37,9 @@ def cpu_session(model: str | Path | bytes, level: str = "all", threads: int = 0,
 
 def runner(session: ort.InferenceSession, tiles: np.ndarray) -> Callable[[], object]:
     """One batch through `session`: NHWC `tiles` [n, T, T, 1], or the same bytes as [n, 1, T, T] when the
-    graph's input is channels-first (equal in memory for one channel)."""
-    node = session.get_inputs()[0]
-    feed = {node.name: tiles.reshape(len(tiles), 1, *tiles.shape[1:3]) if node.shape[1] == 1 else tiles}
+    graph's input is channels-first (equal in memory for one channel); a context input gets the same tiles."""
+    feed = {node.name: tiles.reshape(len(tiles), 1, *tiles.shape[1:3]) if node.shape[1] == 1 else tiles
+            for node in session.get_inputs()}
     return lambda: session.run(None, feed)
 
 

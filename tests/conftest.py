@@ -25,9 +25,10 @@ def contract_model(path: Path, name: str, nodes: list, initializers: list = (),
     its metadata the contract's (default: tile 64, L* x 0.01, ab x 128) or `metadata` as given."""
     contract = contract or ModelContract("L", "ab", TILE, l_scale=0.01, l_shift=0.0, ab_scale=128.0)
     tile = contract.tile_size
+    inputs = [contract.input_name] + ([contract.context_input] if contract.context_input is not None else [])
     graph = helper.make_graph(
         nodes, name,
-        [helper.make_tensor_value_info(contract.input_name, TensorProto.FLOAT, [batch, tile, tile, 1])],
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, [batch, tile, tile, 1]) for name in inputs],
         [helper.make_tensor_value_info(contract.output_name, TensorProto.FLOAT, [batch, tile, tile, 2])],
         list(initializers),
     )
@@ -54,6 +55,20 @@ def affine_model(path: Path, gain=(0.0, 0.0), offset=(0.0, 0.0), contract: Model
         [helper.make_tensor("gain", TensorProto.FLOAT, [2], list(gain)),
          helper.make_tensor("offset", TensorProto.FLOAT, [2], list(offset))],
         contract, metadata, batch)
+
+
+def context_model(path: Path, tile_gain=(0.0, 0.0), context_gain=(1.0, -1.0), factor: int = 4) -> Path:
+    """An ONNX model with a context input: output channel c is `L * tile_gain[c] + context * context_gain[c]`."""
+    contract = ModelContract("L", "ab", TILE, l_scale=0.01, l_shift=0.0, ab_scale=128.0, context_input="context",
+                             context_factor=factor)
+    return contract_model(
+        path, "context",
+        [helper.make_node("Mul", ["L", "tile_gain"], ["from_tile"]),
+         helper.make_node("Mul", ["context", "context_gain"], ["from_context"]),
+         helper.make_node("Add", ["from_tile", "from_context"], ["ab"])],
+        [helper.make_tensor("tile_gain", TensorProto.FLOAT, [2], list(tile_gain)),
+         helper.make_tensor("context_gain", TensorProto.FLOAT, [2], list(context_gain))],
+        contract)
 
 
 @pytest.fixture

@@ -1,16 +1,53 @@
-"""The colourising networks, built by name: `seed` (the original) and `unet` (the default).
+"""The colourising networks, built by name: `seed` (the original), `unet` (the default) and its variants with a
+context input (`-context`: the L around the tile over a window 4 tiles wide) and a classification head (`-classes`).
 
-Both map L tiles [N, 64, 64, 1] (scaled by the model contract) to ab tiles [N, 64, 64, 2] in [-1, 1] (tanh).
+All map L tiles [N, 64, 64, 1] (scaled by the model contract) to ab tiles [N, 64, 64, 2] in [-1, 1] (their output
+"ab"); a classification head also gives its logits over a*b* bins ("logits"), which it is trained on, and decodes
+them into ab inside the network (the annealed mean of Zhang et al. 2016), so an exported model still answers ab.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import keras
+import numpy as np
 from keras import layers
 
 TILE = 64
+#: the window of a context input, in tiles
+CONTEXT_FACTOR = 4
+#: a*b* bins of a classification head: a grid of AB_STEP over [-AB_LIMIT, AB_LIMIT] on each axis (Mars colours
+#: lie well inside; chroma past the limit goes to the edge bins), and the annealed mean's temperature
+AB_STEP, AB_LIMIT, TEMPERATURE = 8.0, 64.0, 0.38
+#: a*, b* are stored as value / AB_SCALE (the contract's ab_scale)
+AB_SCALE = 128.0
+
+
+def ab_bins() -> np.ndarray:
+    """The a*, b* centre of each bin [Q, 2] float32, a varying slowest."""
+    axis = np.arange(-AB_LIMIT, AB_LIMIT + AB_STEP / 2, AB_STEP, dtype=np.float32)
+    a, b = np.meshgrid(axis, axis, indexing="ij")
+    return np.stack([a.ravel(), b.ravel()], axis=1)
+
+
+@keras.saving.register_keras_serializable(package="oppy")
+class AnnealedMean(layers.Layer):
+    """Logits over the a*b* bins [..., Q] -> ab [..., 2] / AB_SCALE: the mean of the bin centres under the softmax of
+    logits / temperature (below 1: sharper than the mean, less grey; above the mode's blockiness)."""
+
+    def __init__(self, temperature: float = TEMPERATURE, **kwargs):
+        super().__init__(**kwargs)
+        self.temperature = temperature
+        self.centres = ab_bins() / AB_SCALE  # numpy: a constant of the traced graph, not a captured tensor
+
+    def call(self, logits):
+        weights = keras.ops.softmax(logits / self.temperature, axis=-1)
+        return keras.ops.tensordot(weights, keras.ops.convert_to_tensor(self.centres), axes=[[-1], [0]])
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "temperature": self.temperature}
 
 
 def _conv(x, filters: int, strides: int = 1, activation: str = "relu"):
@@ -38,31 +75,62 @@ def seed(tile: int = TILE) -> keras.Model:
     return keras.Model(inputs, outputs, name="seed")
 
 
-def unet(tile: int = TILE, width: int = 24) -> keras.Model:
+def unet(tile: int = TILE, width: int = 24, context: bool = False, classes: bool = False) -> keras.Model:
     """A small U-Net for speed on CPU and GPU alike: no full-resolution convolution at all.
 
     A stride-2 stem goes straight to 32x32; the encoder goes down to 8x8 and a decoder with skip connections
     comes back to 32x32, where chroma is predicted; a bilinear 2x upsampling gives the 64x64 output, since
     chroma is low-frequency (the engine recombines it with full-resolution L). 0.13 GFLOP per tile, 13.6% of
     the seed's.
+
+    `context`: a second input "context" (the L around the tile, `CONTEXT_FACTOR` tiles wide, at the tile's size)
+    runs through an encoder of its own down to 8x8, joined to the tile's at the bottleneck, so that each tile's
+    decision knows its scene. `classes`: the last layer gives logits over `ab_bins()` ("logits"), decoded by
+    `AnnealedMean` into "ab".
     """
-    inputs = keras.Input((tile, tile, 1), name="L")
-    s32 = _conv(_conv(inputs, width, 2), width)  # 32x32
+    tile_input = keras.Input((tile, tile, 1), name="L")
+    s32 = _conv(_conv(tile_input, width, 2), width)  # 32x32
     s16 = _conv(_conv(s32, 2 * width, 2), 2 * width)  # 16x16
     s8 = _conv(_conv(s16, 4 * width, 2), 4 * width)  # 8x8
+    inputs = tile_input
+    if context:
+        context_input = keras.Input((tile, tile, 1), name="context")
+        c = _conv(_conv(_conv(context_input, width, 2), 2 * width, 2), 4 * width, 2)  # 8x8: the scene
+        s8 = _conv(layers.Concatenate()([s8, c]), 4 * width)
+        inputs = [tile_input, context_input]
     x = _conv(s8, 4 * width)
     x = layers.UpSampling2D(2)(x)  # nearest inside the decoder: convolutions follow, and it trains 25% faster
     x = _conv(layers.Concatenate()([x, s16]), 2 * width)
     x = _conv(x, 2 * width)
     x = layers.UpSampling2D(2)(x)
     x = _conv(layers.Concatenate()([x, s32]), width)
+    name = "unet" + ("-context" if context else "") + ("-classes" if classes else "")
+    if classes:
+        logits = layers.Conv2D(len(ab_bins()), 1, name="logits")(x)  # 32x32
+        ab = layers.UpSampling2D(2, interpolation="bilinear", name="ab")(AnnealedMean()(logits))
+        return keras.Model(inputs, {"ab": ab, "logits": logits}, name=name)
     x = layers.Conv2D(2, 3, padding="same", activation="tanh")(x)
     outputs = layers.UpSampling2D(2, interpolation="bilinear", name="ab")(x)
-    return keras.Model(inputs, outputs, name="unet")
+    return keras.Model(inputs, outputs, name=name)
 
 
-ARCHITECTURES: dict[str, Callable[..., keras.Model]] = {"seed": seed, "unet": unet}
+ARCHITECTURES: dict[str, Callable[..., keras.Model]] = {
+    "seed": seed, "unet": unet,
+    "unet-context": functools.partial(unet, context=True),
+    "unet-classes": functools.partial(unet, classes=True),
+    "unet-context-classes": functools.partial(unet, context=True, classes=True),
+}
 DEFAULT_ARCHITECTURE = "unet"
+
+
+def uses_context(name: str) -> bool:
+    """Whether the architecture takes a context input."""
+    return "context" in name
+
+
+def uses_classes(name: str) -> bool:
+    """Whether the architecture has a classification head (trained on its "logits" output)."""
+    return name.endswith("classes")
 
 
 def build(name: str, tile: int = TILE) -> keras.Model:

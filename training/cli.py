@@ -15,6 +15,9 @@ from tqdm import tqdm
 from oppy.engine.errors import OppyError
 from oppy.engine.scale import AUTO, chroma_scale_argument
 
+#: the architectures of `training.architectures.ARCHITECTURES` (named here so that --help needs no Keras)
+ARCHITECTURE_NAMES = ("unet", "seed", "unet-context", "unet-classes", "unet-context-classes")
+
 
 def _prepare(args: argparse.Namespace) -> dict:
     from .prepare import Thresholds, filter_sheets, prepare
@@ -41,7 +44,8 @@ def _fit(args: argparse.Namespace) -> dict:
                          crops_per_photo=args.crops_per_photo, learning_rate=args.learning_rate,
                          schedule=args.schedule,
                          patience=args.patience, seed=args.seed, max_minutes=args.max_minutes,
-                         jit_compile=not args.no_jit, verbose=0 if args.quiet else 1)
+                         jit_compile=not args.no_jit, verbose=0 if args.quiet else 1,
+                         scale_jitter=args.scale_jitter)
     summary = fit(args.dataset_dir, args.out, options)
     print(json.dumps({k: summary[k] for k in ("architecture", "loss", "epochs_run", "train_seconds",
                                               "best_val_loss")}, indent=2))
@@ -113,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = commands.add_parser("fit", help="train an architecture on a prepared dataset")
     fit.add_argument("dataset_dir")
-    fit.add_argument("--arch", choices=["unet", "seed"], default="unet")
+    fit.add_argument("--arch", choices=ARCHITECTURE_NAMES, default="unet",
+                     help="unet (the default), seed (the original), or unet with a context input (-context: the L "
+                          "around each tile, 4 tiles wide) and/or a classification head (-classes)")
     fit.add_argument("--out", required=True, help="run directory (re-running it resumes)")
     fit.add_argument("--loss", choices=["mse", "l1", "huber"], help="default: mse for seed, l1 for unet")
     fit.add_argument("--epochs", type=int, default=40)
@@ -124,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="learning rate: cosine decay to zero over --epochs, or halving on plateaus")
     fit.add_argument("--patience", type=int, default=5, help="epochs without validation gain before stopping")
     fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--scale-jitter", type=float, metavar="F",
+                     help="take crops from photos shrunk by a random factor in [F, 1] (never enlarged), so the model "
+                          "learns the scales the engine serves")
     fit.add_argument("--max-minutes", type=float, help="stop after the epoch that passes this wall time")
     fit.add_argument("--no-jit", action="store_true", help="skip XLA compilation (slower steps, quicker start)")
     fit.add_argument("-q", "--quiet", action="store_true")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from oppy.engine.context import context_copy, cut_context
 from oppy.engine.contract import ModelContract
 from oppy.engine.lab import rgb_to_lab
 
@@ -57,34 +58,64 @@ def scale_pair(lab_tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lightness.astype(np.float32), (lab_tiles[..., 1:] / CONTRACT.ab_scale).astype(np.float32)
 
 
-def random_crops(lab: np.ndarray, count: int, rng: np.random.Generator, flip: bool) -> np.ndarray:
+def random_crops(lab: np.ndarray, count: int, rng: np.random.Generator, flip: bool,
+                 context_factor: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """`count` random TILE x TILE crops [count, T, T, 3]; with `flip`, half of them mirrored left-right
-    (never upside down: the sky stays on top)."""
+    (never upside down: the sky stays on top). With `context_factor`, also each crop's context [count, T, T, 1]
+    (L* around it over a window that many tiles wide, `engine.context`, mirrored with its crop), else None."""
     height, width = lab.shape[:2]
     tops = rng.integers(0, height - TILE + 1, count)
     lefts = rng.integers(0, width - TILE + 1, count)
     crops = np.stack([lab[t : t + TILE, s : s + TILE] for t, s in zip(tops, lefts, strict=True)])
+    context = None
+    if context_factor is not None:
+        copy = context_copy(np.ascontiguousarray(lab[..., 0]), context_factor)
+        context = cut_context(copy, tops, lefts, (height, width), TILE)
     if flip:
         mirrored = rng.random(count) < 0.5
         crops[mirrored] = crops[mirrored, :, ::-1]
-    return crops
+        if context is not None:
+            context[mirrored] = context[mirrored, :, ::-1]
+    return crops, context
 
 
-def _crops(files: list[Path], crops_per_photo: int, seed: int, training: bool) -> Iterator[tuple]:
+def jittered(lab: np.ndarray, rng: np.random.Generator, smallest: float) -> np.ndarray:
+    """The photo shrunk by a random factor in [`smallest`, 1] (area averaging; never enlarged, and never below a
+    tile on its short side): the scales the engine serves, not only the photo's own."""
+    height, width = lab.shape[:2]
+    factor = rng.uniform(max(smallest, TILE / min(height, width)), 1.0)
+    if factor >= 1.0:
+        return lab
+    size = (max(TILE, round(width * factor)), max(TILE, round(height * factor)))
+    return cv2.resize(lab, size, interpolation=cv2.INTER_AREA)
+
+
+def _crops(files: list[Path], crops_per_photo: int, seed: int, training: bool, context_factor: int | None = None,
+           scale_jitter: float | None = None) -> Iterator[tuple]:
     epoch_rng = np.random.default_rng(seed)
     order = epoch_rng.permutation(len(files)) if training else range(len(files))
     for i in order:
         path = files[i]
         rng = epoch_rng if training else np.random.default_rng(zlib.crc32(path.name.encode()))
-        yield scale_pair(random_crops(load_lab(path), crops_per_photo, rng, flip=training))
+        lab = load_lab(path)
+        if training and scale_jitter is not None:
+            lab = jittered(lab, rng, scale_jitter)
+        crops, context = random_crops(lab, crops_per_photo, rng, training, context_factor)
+        lightness, ab = scale_pair(crops)
+        if context is None:
+            yield lightness, ab
+        else:
+            yield (lightness, context * CONTRACT.l_scale + CONTRACT.l_shift), ab
 
 
 def tile_dataset(dataset_dir: str | Path, split: str, batch_size: int = 64, crops_per_photo: int = 8,
-                 seed: int = 0, training: bool | None = None) -> tf.data.Dataset:
-    """Batches of (L [B, 64, 64, 1], ab [B, 64, 64, 2]) float32 from one split of a prepared dataset.
+                 seed: int = 0, training: bool | None = None, context_factor: int | None = None,
+                 scale_jitter: float | None = None) -> tf.data.Dataset:
+    """Batches of (L [B, 64, 64, 1], ab [B, 64, 64, 2]) float32 from one split of a prepared dataset; with
+    `context_factor`, ((L, context [B, 64, 64, 1]), ab).
 
-    Training (the default for the `train` split): new random crops and flips every epoch, shuffled.
-    Otherwise: fixed crops per photo, in file order.
+    Training (the default for the `train` split): new random crops and flips every epoch, shuffled, from photos
+    shrunk by a random factor down to `scale_jitter` where given. Otherwise: fixed crops per photo, in file order.
     """
     # imported here, so that the split layout and CONTRACT above (evaluation, benchmarks) need no TensorFlow
     import tensorflow as tf
@@ -100,9 +131,10 @@ def tile_dataset(dataset_dir: str | Path, split: str, batch_size: int = 64, crop
     epochs = iter(range(seed, seed + 1_000_000))
 
     def generator():
-        return _crops(files, crops_per_photo, next(epochs), training)
+        return _crops(files, crops_per_photo, next(epochs), training, context_factor, scale_jitter)
 
-    signature = (tf.TensorSpec((None, TILE, TILE, 1), tf.float32), tf.TensorSpec((None, TILE, TILE, 2), tf.float32))
+    tiles = tf.TensorSpec((None, TILE, TILE, 1), tf.float32)
+    signature = (tiles if context_factor is None else (tiles, tiles), tf.TensorSpec((None, TILE, TILE, 2), tf.float32))
     dataset = tf.data.Dataset.from_generator(generator, output_signature=signature).unbatch()
     if training:
         dataset = dataset.shuffle(64 * crops_per_photo, seed=seed)

@@ -6,6 +6,7 @@ each integer L*, a 101-entry table), and plain grey. Metrics come from `oppy.eng
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -131,10 +132,18 @@ def load_predictor(model: str | Path, batch_size: int = 256) -> tuple[Predictor,
         return session.predict, session.contract
     import keras
 
+    from . import classes  # noqa: F401 (registers the classification head's layer and loss for loading)
+
     network = keras.models.load_model(path, compile=False)
+    run = path.parent / "run.json"
+    contract = ModelContract.from_metadata(json.loads(run.read_text())["contract"]) if run.is_file() else CONTRACT
 
-    def predict(tiles: np.ndarray) -> np.ndarray:
-        return np.concatenate([np.asarray(network(tiles[i : i + batch_size], training=False))
-                               for i in range(0, len(tiles), batch_size)])
+    def answer(tiles: np.ndarray, context: np.ndarray | None) -> np.ndarray:
+        out = network(tiles if context is None else [tiles, context], training=False)
+        return np.asarray(out["ab"] if isinstance(out, dict) else out)
 
-    return predict, CONTRACT
+    def predict(tiles: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
+        return np.concatenate([answer(tiles[i : i + batch_size], None if context is None else
+                                      context[i : i + batch_size]) for i in range(0, len(tiles), batch_size)])
+
+    return predict, contract

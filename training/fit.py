@@ -16,12 +16,15 @@ from pathlib import Path
 
 import keras
 
-from .architectures import build, conv_flops
+from .architectures import CONTEXT_FACTOR, build, conv_flops, uses_classes, uses_context
+from .classes import class_weights, rebalanced_cross_entropy
 from .data import CONTRACT, scene_size, split_files, tile_dataset
 
 LOSSES = {"mse": "mean_squared_error", "l1": "mean_absolute_error", "huber": keras.losses.Huber(delta=0.1)}
 # The seed is trained as it originally was (MSE, RMSprop); the default fights MSE's grey-brown average with L1.
 DEFAULT_LOSS = {"seed": "mse", "unet": "l1"}
+# A classification head is trained on its logits with the rebalanced cross-entropy (training/classes.py).
+CLASS_LOSS = "rebalanced-ce"
 # A cosine decay to zero ends in a low-noise minimum; on the real photos a constant 1e-3 left the validation loss
 # jumping by 5% from epoch to epoch.
 SCHEDULES = ("cosine", "plateau")
@@ -42,6 +45,8 @@ class FitOptions:
     max_minutes: float | None = None
     jit_compile: bool = True  # XLA: 94 vs 68 training tiles/s at batch 64 on 2 cores, after a one-off compile
     verbose: int = 1
+    #: crops from photos shrunk by a random factor down to this (None: at their own size only)
+    scale_jitter: float | None = None
 
 
 class _TimeLimit(keras.callbacks.Callback):
@@ -90,9 +95,12 @@ def fit(dataset_dir: str | Path, run_dir: str | Path, options: FitOptions = FitO
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(options.seed)
-    loss = options.loss or DEFAULT_LOSS.get(options.arch, "l1")
-    if loss not in LOSSES:
+    classes, context = uses_classes(options.arch), uses_context(options.arch)
+    loss = CLASS_LOSS if classes else options.loss or DEFAULT_LOSS.get(options.arch, "l1")
+    if not classes and loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}: choose one of {', '.join(LOSSES)}")
+    if options.scale_jitter is not None and not 0 < options.scale_jitter <= 1:
+        raise ValueError(f"scale jitter must be in (0, 1], not {options.scale_jitter}")
     if options.schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {options.schedule!r}: choose one of {', '.join(SCHEDULES)}")
     train_photos = len(split_files(dataset_dir, "train"))
@@ -106,10 +114,22 @@ def fit(dataset_dir: str | Path, run_dir: str | Path, options: FitOptions = FitO
     model = build(options.arch, CONTRACT.tile_size)
     optimizer = (keras.optimizers.RMSprop(learning_rate) if options.arch == "seed"
                  else keras.optimizers.Adam(learning_rate))
-    model.compile(optimizer=optimizer, loss=LOSSES[loss], metrics=["mean_absolute_error"],
-                  jit_compile=options.jit_compile)
-    train = tile_dataset(dataset_dir, "train", options.batch_size, options.crops_per_photo, options.seed).repeat()
-    val = tile_dataset(dataset_dir, "val", options.batch_size, options.crops_per_photo, options.seed)
+    weights = class_weights(split_files(dataset_dir, "train")) if classes else None
+    if classes:  # trained on the logits; "ab" (their annealed mean) is watched, not trained
+        model.compile(optimizer=optimizer, loss={"logits": rebalanced_cross_entropy(weights)},
+                      metrics={"ab": ["mean_absolute_error"]}, jit_compile=options.jit_compile)
+    else:
+        model.compile(optimizer=optimizer, loss=LOSSES[loss], metrics=["mean_absolute_error"],
+                      jit_compile=options.jit_compile)
+    factor = CONTEXT_FACTOR if context else None
+
+    def targets(dataset):  # a classification head's loss and metric both read the ab tiles
+        return dataset.map(lambda x, ab: (x, {"ab": ab, "logits": ab})) if classes else dataset
+
+    train = targets(tile_dataset(dataset_dir, "train", options.batch_size, options.crops_per_photo, options.seed,
+                                 context_factor=factor, scale_jitter=options.scale_jitter)).repeat()
+    val = targets(tile_dataset(dataset_dir, "val", options.batch_size, options.crops_per_photo, options.seed,
+                               context_factor=factor))
     limit = _TimeLimit(options.max_minutes) if options.max_minutes else None
     callbacks = [
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
@@ -139,7 +159,10 @@ def fit(dataset_dir: str | Path, run_dir: str | Path, options: FitOptions = FitO
         "machine": {"processor": platform.processor() or platform.machine(), "python": platform.python_version(),
                     "keras": keras.__version__},
         "scene_size": scenes,
-        "contract": replace(CONTRACT, scene_size=scenes).to_metadata(),
+        "class_weights": None if weights is None else [round(float(w), 4) for w in weights],
+        "contract": replace(CONTRACT, scene_size=scenes,
+                            **({"context_input": "context", "context_factor": factor} if factor else {})
+                            ).to_metadata(),
     }
     (run_dir / "run.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

@@ -1,14 +1,24 @@
 import numpy as np
 
-from oppy.training.architectures import ARCHITECTURES, build, conv_flops
+from oppy.training.architectures import ARCHITECTURES, build, conv_flops, uses_context
+from oppy.training.cli import ARCHITECTURE_NAMES
 
 
-def test_both_architectures_build_and_map_tiles_to_chroma():
+def test_every_architecture_builds_and_maps_tiles_to_chroma():
+    assert set(ARCHITECTURE_NAMES) == set(ARCHITECTURES)  # what --arch offers is what the registry builds
+    tiles = np.random.default_rng(0).uniform(-1, 1, (2, 64, 64, 1)).astype(np.float32)
     for name in ARCHITECTURES:
         model = build(name)
-        out = np.asarray(model(np.zeros((2, 64, 64, 1), np.float32)))
-        assert out.shape == (2, 64, 64, 2)
-        assert np.abs(out).max() <= 1  # tanh
+        out = model([tiles, tiles] if uses_context(name) else tiles)
+        ab = np.asarray(out["ab"] if isinstance(out, dict) else out)
+        assert ab.shape == (2, 64, 64, 2)
+        assert np.abs(ab).max() <= 1  # tanh, or an annealed mean of bins within [-64, 64] / 128
+
+
+def test_a_context_input_changes_the_answer():
+    model = build("unet-context")
+    tiles = np.random.default_rng(1).uniform(-1, 1, (2, 64, 64, 1)).astype(np.float32)
+    assert np.abs(np.asarray(model([tiles, tiles])) - np.asarray(model([tiles, -tiles]))).max() > 1e-4
 
 
 def test_seed_is_the_original_network():

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from oppy.training.data import CONTRACT, tile_dataset
+from oppy.engine.context import context_copy, cut_context
+from oppy.training.data import CONTRACT, jittered, random_crops, tile_dataset
 
 
 def test_input_pipeline_yields_declared_shapes_dtypes_and_ranges(lawful_dataset):
@@ -34,3 +35,32 @@ def test_missing_split_is_a_clear_error(tmp_path):
         tile_dataset(tmp_path, "train")
     with pytest.raises(FileNotFoundError, match=r"no validation photos.*--val-fraction"):
         tile_dataset(tmp_path, "val")
+
+
+def test_context_crops_are_the_engines_context_of_each_crop():
+    rng = np.random.default_rng(3)
+    lab = np.dstack([rng.uniform(0, 100, (120, 200)), rng.uniform(-20, 20, (120, 200, 2))]).astype(np.float32)
+    crops, context = random_crops(lab, 6, np.random.default_rng(5), flip=False, context_factor=4)
+    replay = np.random.default_rng(5)  # the same draws random_crops made
+    tops, lefts = replay.integers(0, 57, 6), replay.integers(0, 137, 6)
+    expected = cut_context(context_copy(np.ascontiguousarray(lab[..., 0]), 4), tops, lefts, (120, 200), 64)
+    np.testing.assert_array_equal(context, expected)
+    np.testing.assert_array_equal(crops[0], lab[tops[0]:tops[0] + 64, lefts[0]:lefts[0] + 64])
+    flipped_crops, flipped_context = random_crops(lab, 6, np.random.default_rng(5), flip=True, context_factor=4)
+    mirrored = [i for i in range(6) if not np.array_equal(flipped_crops[i], crops[i])]
+    assert mirrored and all(np.array_equal(flipped_context[i], context[i, :, ::-1]) for i in mirrored)
+
+
+def test_scale_jitter_only_shrinks_and_keeps_a_tile():
+    lab = np.zeros((100, 300, 3), np.float32)
+    rng = np.random.default_rng(0)
+    sizes = {jittered(lab, rng, 0.25).shape[:2] for _ in range(50)}
+    assert all(64 <= h <= 100 and w <= 300 for h, w in sizes) and len(sizes) > 10
+    assert jittered(np.zeros((64, 64, 3), np.float32), rng, 0.5).shape == (64, 64, 3)
+
+
+def test_a_context_dataset_gives_both_inputs(lawful_dataset):
+    (lightness, context), ab = next(iter(tile_dataset(lawful_dataset, "train", batch_size=8, crops_per_photo=2,
+                                                      context_factor=4, scale_jitter=0.5)))
+    assert lightness.shape == context.shape == (8, 64, 64, 1) and ab.shape == (8, 64, 64, 2)
+    assert float(np.min(context)) >= -1 and float(np.max(context)) <= 1

@@ -48,3 +48,20 @@ def test_fit_learns_and_resumes_after_an_interruption(lawful_dataset, tmp_path):
 def test_training_data_repeats_for_as_many_steps_as_asked(lawful_dataset):
     dataset = tile_dataset(lawful_dataset, "train", batch_size=16, crops_per_photo=2).repeat()
     assert sum(1 for _ in dataset.take(12)) == 12  # 12 photos x 2 crops = 1.5 batches per pass
+
+
+def test_a_context_classification_run_exports_and_renders_through_the_engine(lawful_dataset, tmp_path):
+    from oppy.engine import Engine
+    from oppy.export.convert import ExportOptions, export_model
+
+    summary = fit(lawful_dataset, tmp_path / "run", FitOptions(arch="unet-context-classes", epochs=1, batch_size=16,
+                                                               crops_per_photo=2, scale_jitter=0.5, jit_compile=False,
+                                                               verbose=0))
+    assert summary["loss"] == "rebalanced-ce" and len(summary["class_weights"]) == 289
+    assert summary["contract"]["oppy.context_input"] == "context" and summary["contract"]["oppy.context_factor"] == "4"
+    report = export_model(tmp_path / "run", tmp_path / "model.onnx", ExportOptions(fp16=False, optimize=False))
+    assert report["float32"]["parity"]["ok"]
+    grey = (np.random.default_rng(0).uniform(0, 255, (100, 140))).astype(np.uint8)
+    with Engine(tmp_path / "model.onnx", provider="cpu") as engine:
+        assert engine.contract.context_factor == 4
+        assert engine.colorize(grey).shape == (100, 140, 3)
