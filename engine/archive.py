@@ -81,25 +81,22 @@ def measure_levels(files: list[Path]) -> Levels | None:
     """`--stretch archive`: the stretch of `SAMPLE_FRAMES` frames spread evenly over `files` (those readable)."""
     picks = sorted({round(i) for i in np.linspace(0, len(files) - 1, min(SAMPLE_FRAMES, len(files)))}) \
         if files else []
-    frames = []
-    for index in picks:
-        read = read_entry(files[index])
-        if not isinstance(read, str):
-            frames.append(read[0])
-    levels = Levels.measure(frames)
+    reads = (read_entry(files[index]) for index in picks)
+    levels = Levels.measure(read[0] for read in reads if not isinstance(read, str))  # one frame in memory at once
     if levels is not None:
         log.info("--stretch archive: values %.4g..%.4g of full scale become black..white (from %d frames)",
-                 levels.low, levels.high, len(frames))
+                 levels.low, levels.high, len(picks))
     return levels
 
 
 def open_archive(folder: str | Path, order: str = "name", camera: str | None = None, stretch: str = "none",
-                 threads: int = 1, files: list | None = None, levels: Levels | None = None
-                 ) -> tuple[ImageFolder, Listing]:
+                 threads: int = 1, files: list | None = None, levels: Levels | None = None,
+                 first_index: int = 0) -> tuple[ImageFolder, Listing]:
     """The folder's frames to render (`files`, where given: those entries in that order, as one chunk of a
-    listing), with the stretch measured here (`stretch` "archive") unless `levels` are given."""
+    listing whose frames begin at `first_index`), with the stretch measured here (`stretch` "archive") unless
+    `levels` are given."""
     listing = Listing([Path(folder) / name for name in files]) if files is not None else \
         list_archive(folder, order, camera)
     if stretch == "archive" and levels is None:
         levels = measure_levels(listing.files)
-    return ImageFolder(folder, [path.name for path in listing.files], threads, levels), listing
+    return ImageFolder(folder, [path.name for path in listing.files], threads, levels, first_index), listing

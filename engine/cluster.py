@@ -52,6 +52,8 @@ class ChunkJob:
     canvas: tuple[int, int]
     #: the archive's stretch, measured once for every chunk (`--stretch archive`)
     levels: Levels | None = None
+    #: the index of the chunk's first entry in the whole listing
+    first_index: int = 0
 
 
 _engines: dict[EngineConfig, Engine] = {}
@@ -85,7 +87,7 @@ def render_chunk(job: ChunkJob, progress=None) -> dict:
 
     try:
         report = engine.render(job.folder, job.segment, progress=tell, files=job.files, canvas=job.canvas,
-                               levels=job.levels).to_dict()
+                               levels=job.levels, first_index=job.first_index).to_dict()
     except NothingToRender:  # a chunk of skips only: no segment, but its skips belong in the report
         report = {"frames_in": len(job.files), "frames_out": 0, "skipped": skipped, "frames_resized": 0, "tiles": 0,
                   "provider": engine.provider, "stage_busy_seconds": {}}
@@ -274,7 +276,7 @@ def render_sharded(src: str | Path, dst: str | Path, config: EngineConfig, shard
         work.plan = {"settings": settings, "chunk_frames": chunk_frames, "shards": shards}
         work.save(chunks)
         jobs = {c.name: ChunkJob(c.name, str(folder), [p.name for p in files[c.first : c.stop]], str(work.segment(c)),
-                                 replace(worker_config, overwrite=True), canvas, levels)
+                                 replace(worker_config, overwrite=True), canvas, levels, c.first)
                 for c in chunks if c.state != "done"}
         rendered = _run(ray.remote(**options)(chunk_task), jobs, chunks, results, work, progress, stop)
     finally:

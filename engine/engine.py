@@ -228,7 +228,8 @@ class Engine:
     def render(self, src: str | Path, dst: str | Path, progress: ProgressCallback | None = None,
                stop: threading.Event | None = None, *, files: Iterable[str | Path] | None = None,
                canvas: tuple[int, int] | None = None, sheet: str | Path | None = None,
-               sheet_frames: int = DEFAULT_SHEET_FRAMES, levels: Levels | None = None) -> RenderReport:
+               sheet_frames: int = DEFAULT_SHEET_FRAMES, levels: Levels | None = None,
+               first_index: int = 0) -> RenderReport:
         """Colourise a folder of images, a video file or raw frames (`-`: stdin) into a video (.mp4, .mkv,
         .mov), raw RGB24 frames, a folder of PNGs, or stdout (`-`); see `EngineConfig` for the options.
 
@@ -240,11 +241,12 @@ class Engine:
         archive); `canvas` (width, height) is the video's frame size (default: the first frame's). `sheet` writes a
         contact sheet of `sheet_frames` frames spread over the render to that PNG (`ContactSheet`). A folder is
         listed in `order`, kept to `camera` and stretched as the config says (`archive.open_archive`); `levels` is
-        a stretch measured already (one for every chunk of an archive).
+        a stretch measured already (one for every chunk of an archive), and `first_index` the index of the first
+        of `files` in the whole archive (what a caption's `{index}` shows).
         """
         self._check_open()
         return render(self, src, dst, progress, stop, files=files, canvas=canvas, sheet=sheet,
-                      sheet_frames=sheet_frames, levels=levels)
+                      sheet_frames=sheet_frames, levels=levels, first_index=first_index)
 
     def close(self) -> None:
         """Release the inference session (after a batch in flight, if any). Closing twice is harmless."""

@@ -4,6 +4,7 @@ of its frames, then applied to every frame alike, so that consecutive frames nev
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +36,7 @@ class Levels:
         return np.clip(np.rint(stretched), 0, 65535).astype(np.uint16)
 
     @classmethod
-    def measure(cls, frames: list[np.ndarray]) -> Levels | None:
+    def measure(cls, frames: Iterable[np.ndarray]) -> Levels | None:
         """The stretch of these frames' pooled values (at most `SAMPLE_PIXELS` of each, evenly strided), or None
         where they hold no contrast at all."""
         values = []

@@ -19,8 +19,9 @@ from .products import ProductInfo, from_label, from_name
 
 PDS_SUFFIXES = frozenset({".img", ".lbl"})
 PDS_EXTRA = "pip install 'oppy-stream[pds]'"
-#: the largest product read: OpenCV's limit for one image, as for every other frame
-_MAX_PIXELS = 1 << 30
+#: the largest product read: OpenCV's limit for one image, as for every other frame, and at most this many bands
+#: and bytes of image data
+_MAX_PIXELS, _MAX_BANDS, _MAX_BYTES = 1 << 30, 4096, 1 << 31
 
 
 def _pdr():
@@ -31,52 +32,82 @@ def _pdr():
     return pdr
 
 
-def _bit_depth(image: np.ndarray, label: dict) -> int | None:
-    """Bits of the samples' values: the mask's set bits, else SAMPLE_BITS (integers only)."""
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _bit_depth(image: np.ndarray, label: dict) -> int:
+    """Bits of the samples' values: the mask's set bits, else SAMPLE_BITS, never more than the sample holds (a
+    label claiming more is not believed)."""
+    width = image.dtype.itemsize * 8
     mask = label.get("SAMPLE_BIT_MASK")
-    if isinstance(mask, (int, np.integer)) and mask > 0:
+    if isinstance(mask, (int, np.integer)) and 0 < int(mask).bit_length() <= width:
         return int(mask).bit_length()
     bits = label.get("SAMPLE_BITS")
-    if isinstance(bits, (int, np.integer)) and 1 <= bits <= 32:
+    if isinstance(bits, (int, np.integer)) and 1 <= bits <= width:
         return int(bits)
-    return image.dtype.itemsize * 8
+    return width
 
 
 def to_grey(image: np.ndarray, label: dict) -> np.ndarray | str:
-    """One band of a product's samples as an HxW uint16 frame (or uint8 for 8-bit products): integers scaled from
-    their bit depth to the full range (values past it clipped), floats from their own 0.1st to 99.9th percentile
-    (a float product has no fixed depth); or why it cannot be used."""
+    """One band of a product's samples as an HxW uint16 frame (or uint8 for unsigned 8-bit products): integers
+    scaled from their bit depth to the full range through a table (values past it clipped, negative ones black),
+    floats from their own 0.1st to 99.9th percentile (a float product has no fixed depth); or why not."""
     if image.ndim == 3:
         image = image[0]  # band sequential: the first band
     if image.ndim != 2 or min(image.shape) < 1:
         return f"the image is not a picture (shape {image.shape})"
     if image.dtype.kind in "iu":
         bits = _bit_depth(image, label)
-        if bits == 8 and image.dtype.itemsize == 1:
-            return np.ascontiguousarray(image, np.uint8)
-        top = float((1 << bits) - 1)
-        scaled = np.clip(image.astype(np.float64) * (65535.0 / top), 0, 65535)
-        return np.round(scaled).astype(np.uint16)
+        if image.dtype == np.uint8 and bits == 8:
+            return np.ascontiguousarray(image)
+        # a signed sample's full width holds values up to 2^(bits-1) - 1; a mask or a narrower depth, up to 2^bits-1
+        top = (1 << (bits - 1)) - 1 if image.dtype.kind == "i" and bits == image.dtype.itemsize * 8 else \
+            (1 << bits) - 1
+        if image.dtype.itemsize <= 2:  # a table of every value the sample type holds: no float copy of the frame
+            info = np.iinfo(image.dtype)
+            values = np.arange(info.min, info.max + 1, dtype=np.float64)
+            table = np.round(np.clip(values * (65535.0 / top), 0, 65535)).astype(np.uint16)
+            native = image.astype(image.dtype.newbyteorder("="), copy=False)
+            unsigned = native.view(np.uint8 if image.dtype.itemsize == 1 else np.uint16)
+            # value - min: for a signed type, the same bits with the sign bit flipped (no wider copy of the frame)
+            return table[unsigned ^ np.array(-info.min, unsigned.dtype)] if info.min < 0 else table[unsigned]
+        scaled = np.clip(image.astype(np.float32) * np.float32(65535.0 / top), 0, 65535)
+        return np.rint(scaled).astype(np.uint16)
     if image.dtype.kind == "f":
-        finite = image[np.isfinite(image)]
+        values = image.astype(np.float32)
+        finite = values[np.isfinite(values)]
         if finite.size == 0:
             return "no finite samples in the image"
-        low, high = np.percentile(finite, (0.1, 99.9))
+        low, high = (float(v) for v in np.percentile(finite[:: max(1, finite.size >> 20)], (0.1, 99.9)))
         span = high - low if high > low else 1.0
-        values = np.nan_to_num(image.astype(np.float64), nan=low, posinf=high, neginf=low)
-        return np.round(np.clip((values - low) / span, 0, 1) * 65535).astype(np.uint16)
+        values = np.nan_to_num(values, nan=low, posinf=high, neginf=low)
+        return np.rint(np.clip((values - low) / span, 0, 1) * 65535).astype(np.uint16)
     return f"unsupported sample type {image.dtype}"
 
 
-#: the label keywords read: the image's size and sample depth, and what the frame says about itself
-_KEYWORDS = ("LINES", "LINE_SAMPLES", "BANDS", "SAMPLE_BITS", "SAMPLE_BIT_MASK", "PRODUCT_ID", "INSTRUMENT_ID",
-             "PLANET_DAY_NUMBER", "START_TIME", "SPACECRAFT_CLOCK_START_COUNT")
+#: the keywords read from the label's root: what the frame says about itself
+_KEYWORDS = ("PRODUCT_ID", "INSTRUMENT_ID", "PLANET_DAY_NUMBER", "START_TIME", "SPACECRAFT_CLOCK_START_COUNT")
+#: and from its IMAGE object: the image's size and sample depth
+_IMAGE_KEYWORDS = ("LINES", "LINE_SAMPLES", "BANDS", "SAMPLE_BITS", "SAMPLE_BIT_MASK", "SAMPLE_TYPE")
 
 
 def _label(data) -> dict:
-    """The keywords of `_KEYWORDS` the label holds (the first of each, the IMAGE object's included)."""
-    found = {key: data.metaget(key) for key in _KEYWORDS}
+    """The keywords the label holds of `_KEYWORDS` (its root) and of `_IMAGE_KEYWORDS` (its IMAGE object's own:
+    never another group's LINES), pdr's warnings about odd labels kept quiet."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        found = {key: data.metadata.get(key) for key in _KEYWORDS}
+        block = data.metablock_("IMAGE") or {}
+        found.update({key: block.get(key) for key in _IMAGE_KEYWORDS})
     return {key: value for key, value in found.items() if value is not None}
+
+
+def _sibling_labels(path: Path) -> list[Path]:
+    return [path.with_suffix(suffix) for suffix in (".LBL", ".lbl", ".Lbl") if path.with_suffix(suffix) != path]
 
 
 def _open(path: Path):
@@ -90,6 +121,8 @@ def _open(path: Path):
         return f"cannot read: {exc.strerror or exc}"
     if not stat.S_ISREG(info.st_mode):
         return "not a regular file"
+    if any(label.exists() and not _regular(label) for label in _sibling_labels(path)):
+        return "its detached label is not a regular file"  # pdr would read it, and a named pipe blocks
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -99,6 +132,40 @@ def _open(path: Path):
     if "IMAGE" not in data.keys():  # noqa: SIM118 (a pdr Data, not a dict)
         return "a PDS3 product without an IMAGE object (not a picture)"
     return data
+
+
+def _data_file(data, path: Path, needed: int) -> Path | str:
+    """The file the IMAGE object's data is in: the label's own file for an attached label, else the file the
+    pointer names, which must be a regular file beside the label (no other folder: a label is untrusted) holding
+    at least the `needed` bytes the label declares; or why it is not."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pointer = data.metadata.get("^IMAGE")
+    if isinstance(pointer, (list, tuple)) and pointer:
+        pointer = pointer[0]
+    if pointer is None:
+        return "a PDS3 label without an ^IMAGE pointer"
+    label = Path(getattr(data, "labelname", None) or path)
+    if isinstance(pointer, (int, np.integer)):
+        target = label
+    elif isinstance(pointer, str):
+        name = pointer.strip().strip('"')
+        if not name or "/" in name or "\\" in name or name in (".", ".."):
+            return f"its label points at {name!r}, outside the product's folder"
+        stem, dot, suffix = name.rpartition(".")
+        candidates = [name, name.upper(), name.lower()] + ([f"{stem.lower()}.{suffix.upper()}",
+                                                            f"{stem.upper()}.{suffix.lower()}"] if dot else [])
+        target = next((label.parent / c for c in candidates if (label.parent / c).exists()), None)
+        if target is None:
+            return f"its data file {name!r} is missing"
+    else:
+        return f"a PDS3 label whose ^IMAGE pointer is {pointer!r}"
+    if not _regular(target) or target.resolve().parent != label.resolve().parent:
+        return f"its data file {target.name!r} is not a regular file beside its label"
+    if os.stat(target).st_size < needed:
+        return (f"the image data is shorter than its label declares ({os.stat(target).st_size} bytes for "
+                f"{needed})")
+    return target
 
 
 def product_info(path: Path) -> ProductInfo | str:
@@ -114,15 +181,26 @@ def product_info(path: Path) -> ProductInfo | str:
 
 def read_product(path: Path) -> tuple[np.ndarray, ProductInfo] | str:
     """A product's image as a grey frame (`to_grey`) and what its label says, or why it cannot be used: no pds
-    extra, no IMAGE object, a data part shorter than the label declares, a label that lies about the size."""
+    extra, no IMAGE object, a data part shorter than the label declares, a label that lies about the size or
+    points outside the product's folder."""
     data = _open(path)
     if isinstance(data, str):
         return data
-    label = _label(data)
-    lines, samples, bands = (label.get(key, 1) for key in ("LINES", "LINE_SAMPLES", "BANDS"))
-    if not all(isinstance(v, (int, np.integer)) and v >= 1 for v in (lines, samples, bands)) or \
-            lines * samples > _MAX_PIXELS or bands > 4096:
-        return f"a PDS3 label with an impossible image size ({lines} lines x {samples} samples x {bands} bands)"
+    try:
+        label = _label(data)
+        info = from_label(label).merged(from_name(path.name))
+    except Exception as exc:  # the label is untrusted: a keyword of a strange type is a skip too
+        return f"a PDS3 label that cannot be understood ({type(exc).__name__}: {str(exc)[:200]})"
+    lines, samples, bands, bits = (label.get(key, default) for key, default in
+                                   (("LINES", None), ("LINE_SAMPLES", None), ("BANDS", 1), ("SAMPLE_BITS", 8)))
+    sizes = (lines, samples, bands, bits)
+    if not all(isinstance(v, (int, np.integer)) and v >= 1 for v in sizes) or lines * samples > _MAX_PIXELS \
+            or bands > _MAX_BANDS or bits > 64 or lines * samples * bands * -(-bits // 8) > _MAX_BYTES:
+        return f"a PDS3 label with an impossible image size ({lines} lines x {samples} samples x {bands} bands " \
+               f"of {bits} bits)"
+    where = _data_file(data, path, lines * samples * bands * -(-bits // 8))
+    if isinstance(where, str):
+        return where
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -135,7 +213,6 @@ def read_product(path: Path) -> tuple[np.ndarray, ProductInfo] | str:
     grey = to_grey(image, label)
     if isinstance(grey, str):
         return grey
-    info = from_label(label).merged(from_name(path.name))
     if image.ndim == 3 and image.shape[0] > 1:
         info = ProductInfo(**{**info.fields(), "bands": int(image.shape[0])})
     return grey, info

@@ -41,8 +41,8 @@ CAMERAS = sorted(set(_MER_CAMERAS.values()) | set(_MSL_CAMERAS.values()))
 
 @dataclass(frozen=True)
 class ProductInfo:
-    """What is known of one frame (None where nothing says): its product id, rover, camera (one of `CAMERAS`, or
-    the label's instrument in lower case), the instrument as the label names it, the sol, the start time as the
+    """What is known of one frame (None where nothing says): its product id, rover, camera (one of `CAMERAS`), the
+    instrument as the label names it, the sol, the start time as the
     label gives it, the spacecraft clock (seconds), and how many bands the product had (the first is used)."""
 
     product_id: str | None = None
@@ -72,11 +72,19 @@ class ProductInfo:
                               for key, value in asdict(self).items()})
 
 
+_TIME = re.compile(r"(\d{4}-(?:\d{2}-\d{2}|\d{3}))(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?")
+
+
 def parse_time(text: str) -> datetime | None:
-    """A PDS time (`2004-01-25T12:00:00.000`, day-of-year `2004-025T12:00:00`, a trailing Z) in UTC, or None."""
-    text = text.strip().rstrip("Zz")
-    for layout in ("%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%Y-%jT%H:%M:%S.%f", "%Y-%jT%H:%M:%S",
-                   "%Y-%m-%d", "%Y-%j"):
+    """A PDS time (`2004-01-25T12:00:00.000`, day-of-year `2004-025T12:00:00`, without seconds, any number of
+    decimals, a leap second, a trailing Z) in UTC, or None."""
+    match = _TIME.fullmatch(str(text).strip().rstrip("Zz"))
+    if match is None:
+        return None
+    day, hours, minutes, seconds, fraction = match.groups()
+    seconds = min(int(seconds or 0), 59)  # a leap second (:60) is kept in its minute
+    text = f"{day}T{hours or '00'}:{minutes or '00'}:{seconds:02d}.{(fraction or '0')[:6]}"
+    for layout in ("%Y-%m-%dT%H:%M:%S.%f", "%Y-%jT%H:%M:%S.%f"):
         try:
             return datetime.strptime(text, layout).replace(tzinfo=timezone.utc)
         except ValueError:
@@ -109,17 +117,19 @@ def day_of(name: str) -> str | None:
 
 
 def _clock(value: object) -> float | None:
-    """SPACECRAFT_CLOCK_START_COUNT (`"128287145.000"`, `"1/0128287145.000"`) in seconds, or None."""
-    match = re.search(r"(\d+(?:\.\d+)?)\s*$", str(value))
+    """SPACECRAFT_CLOCK_START_COUNT (`"128287145.000"`, `"1/0128287145.000"`) in seconds, or None for anything
+    else (an exponent, a clock of more than 12 digits)."""
+    match = re.fullmatch(r"(?:\d+/)?(\d{1,12}(?:\.\d{1,9})?)", str(value).strip().strip('"'))
     return float(match.group(1)) if match else None
 
 
-def _camera_of_instrument(instrument: str) -> str:
+def _camera_of_instrument(instrument: str) -> str | None:
+    """The camera an INSTRUMENT_ID names, or None where the table does not know it (the name's id may)."""
     upper = instrument.upper()
     for word, camera in _INSTRUMENT_CAMERAS:
         if word in upper:
             return camera
-    return "microscopic_imager" if upper == "MI" else instrument.lower()
+    return "microscopic_imager" if upper == "MI" else None
 
 
 def from_label(label: dict) -> ProductInfo:
@@ -134,7 +144,7 @@ def from_label(label: dict) -> ProductInfo:
     clock = text("SPACECRAFT_CLOCK_START_COUNT")
     product_id = text("PRODUCT_ID")
     said = ProductInfo(product_id=product_id, camera=_camera_of_instrument(instrument) if instrument else None,
-                       instrument=instrument, sol=int(sol) if sol and sol.lstrip("-").isdigit() else None,
+                       instrument=instrument, sol=int(sol) if sol and re.fullmatch(r"-?[0-9]{1,9}", sol) else None,
                        start_time=text("START_TIME"), sclk=_clock(clock) if clock else None)
     return said.merged(from_name(product_id)) if product_id else said
 

@@ -104,14 +104,15 @@ class RenderReport:
 def render(engine: Engine, src: str | Path, dst: str | Path, progress: ProgressCallback | None = None,
            stop: threading.Event | None = None, files: Iterable[str | Path] | None = None,
            canvas: tuple[int, int] | None = None, sheet: str | Path | None = None,
-           sheet_frames: int = DEFAULT_SHEET_FRAMES, levels: Levels | None = None) -> RenderReport:
+           sheet_frames: int = DEFAULT_SHEET_FRAMES, levels: Levels | None = None,
+           first_index: int = 0) -> RenderReport:
     """What `Engine.render` does (documented there)."""
     config = engine.config
     threads = decode_threads(config.decode_threads)
     listing = None
     if files is not None or (config.input_size is None and str(src) != STDIN and Path(src).is_dir()):
         source, listing = open_archive(src, config.order, config.camera, config.stretch, threads,
-                                       None if files is None else list(files), levels)
+                                       None if files is None else list(files), levels, first_index)
     else:
         source = open_source(src, config.input_size, threads)
     if isinstance(source, ImageFolder) and not len(source):

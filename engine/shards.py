@@ -40,7 +40,12 @@ def input_record(path: Path) -> list:
         info = os.stat(path)
     except OSError as exc:  # the chunk's render reports it as a skip; here only its state counts
         return [display_name(path.name), -1, exc.errno or 0]
-    return [display_name(path.name), info.st_size, info.st_mtime_ns]
+    record = [display_name(path.name), info.st_size, info.st_mtime_ns]
+    for label in (path.with_suffix(suffix) for suffix in (".LBL", ".lbl") if path.suffix.lower() == ".img"):
+        with contextlib.suppress(OSError):  # a PDS product's detached label is part of the input too
+            label_info = os.stat(label)
+            record += [label_info.st_size, label_info.st_mtime_ns]
+    return record
 
 
 @dataclass

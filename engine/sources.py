@@ -191,7 +191,7 @@ class ImageFolder:
     Every other entry is either a frame or a `Skipped` with its reason: a subfolder, a file that is not an
     image, cannot be read or does not decode. Names that are not UTF-8 are shown with `\\xNN` escapes.
     With `files` (entries of the folder, e.g. one chunk of its listing), those are taken in the order given and
-    the folder is not listed.
+    the folder is not listed; `first_index` is then the first frame's index (where the chunk's frames begin).
 
     With `threads` > 1, that many threads read and decode files ahead (OpenCV releases the GIL while it
     decodes), at most two per thread in advance; frames still come out in order. `levels`, where given, maps every
@@ -199,8 +199,8 @@ class ImageFolder:
     """
 
     def __init__(self, folder: str | Path, files: Iterable[str | Path] | None = None, threads: int = 1,
-                 levels: Levels | None = None):
-        self.threads, self.levels = threads, levels
+                 levels: Levels | None = None, first_index: int = 0):
+        self.threads, self.levels, self.first_index = threads, levels, first_index
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise OppyError(f"input folder {str(self.folder)!r} does not exist")
@@ -245,14 +245,14 @@ class ImageFolder:
                     pixels.cancel()
 
     def __iter__(self) -> Iterator[SourceFrame | Skipped]:
-        index = 0
-        for path, read in self._decoded():
+        # a frame's index is its entry's place in the listing (skips count), so that a chunk of a larger listing
+        # counts on from where its entries begin
+        for index, (path, read) in enumerate(self._decoded(), self.first_index):
             name = display_name(path.name)
             if isinstance(read, str):
                 yield Skipped(name, read)
                 continue
             yield SourceFrame(index, name, read[0], info=read[1])
-            index += 1
 
 
 class VideoFile:

@@ -267,7 +267,7 @@ def test_sharded_chunks_follow_the_time_order_camera_and_stretch_of_one_process(
         write_image(folder / f"1{camera}{130000900 - 10 * i}EFF0300P1500L0M1.JPG",
                     (gradient_frame(48, 64, seed=6 * i) // 2 + 30).astype(np.uint8))
     options = {"format": "rawvideo", "order": "time", "camera": "navcam", "stretch": "archive",
-               "caption": "{sclk}"}
+               "caption": "{index} {sclk}"}  # the index counts on across chunks
     one = single(folder, colour_model, tmp_path / "single.rgb", **options)
     sharded = render_sharded(folder, tmp_path / "sharded.rgb", config(colour_model, **options), shards=3)
     assert (tmp_path / "sharded.rgb").read_bytes() == (tmp_path / "single.rgb").read_bytes()

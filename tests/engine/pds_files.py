@@ -9,7 +9,8 @@ import numpy as np
 
 def write_pds3(path: Path, data: np.ndarray, keywords: dict[str, str] | None = None, sample_type: str | None = None,
                bits: int | None = None, mask_bits: int | None = None, detached: str | None = None,
-               lines: int | None = None, cut: int = 0, image: bool = True) -> Path:
+               lines: int | None = None, cut: int = 0, image: bool = True,
+               image_keywords: dict[str, str] | None = None) -> Path:
     """A PDS3 product at `path`: `data` (HxW, or BxHxW band sequential) after an attached label padded to whole
     records, or (`detached`: the data file's name) a label alone with the data beside it. `lines` makes the label
     claim another height; `cut` drops that many bytes off the end; `image=False` declares a TABLE instead."""
@@ -17,10 +18,11 @@ def write_pds3(path: Path, data: np.ndarray, keywords: dict[str, str] | None = N
     height, width = data.shape[-2:]
     sample_type = sample_type or {"u": "MSB_UNSIGNED_INTEGER", "i": "MSB_INTEGER", "f": "IEEE_REAL"}[data.dtype.kind]
     record = width * data.dtype.itemsize
-    objects = (["OBJECT = IMAGE", f"LINES = {lines or height}", f"LINE_SAMPLES = {width}",
-                f"SAMPLE_TYPE = {sample_type}", f"SAMPLE_BITS = {bits or data.dtype.itemsize * 8}",
-                *([f"SAMPLE_BIT_MASK = 2#{'0' * (16 - mask_bits)}{'1' * mask_bits}#"] if mask_bits else []),
-                f"BANDS = {bands}", "BAND_STORAGE_TYPE = BAND_SEQUENTIAL", "END_OBJECT = IMAGE"] if image else
+    described = {"LINES": str(lines or height), "LINE_SAMPLES": str(width), "SAMPLE_TYPE": sample_type,
+                 "SAMPLE_BITS": str(bits or data.dtype.itemsize * 8),
+                 **({"SAMPLE_BIT_MASK": f"2#{'0' * (16 - mask_bits)}{'1' * mask_bits}#"} if mask_bits else {}),
+                 "BANDS": str(bands), "BAND_STORAGE_TYPE": "BAND_SEQUENTIAL", **(image_keywords or {})}
+    objects = (["OBJECT = IMAGE", *(f"{k} = {v}" for k, v in described.items()), "END_OBJECT = IMAGE"] if image else
                ["OBJECT = TABLE", "ROWS = 1", "COLUMNS = 1", "ROW_BYTES = 8", "INTERCHANGE_FORMAT = BINARY",
                 "END_OBJECT = TABLE"])
     pointer = "IMAGE" if image else "TABLE"

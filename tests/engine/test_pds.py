@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -81,3 +83,57 @@ def test_to_grey_refuses_what_is_not_a_picture():
     assert "not a picture" in to_grey(np.zeros((2, 3, 4, 5), np.uint16), {})
     assert "no finite samples" in to_grey(np.full((4, 4), np.nan, np.float32), {})
     assert "unsupported sample type" in to_grey(np.zeros((4, 4), np.complex64), {})
+
+
+def hostile(tmp_path, name="bad.IMG", **changes):
+    keywords = {**OPPORTUNITY, **changes.pop("keywords", {})}
+    return write_pds3(tmp_path / name, twelve_bit_frame(), keywords, **changes)
+
+
+@pytest.mark.parametrize(("sol", "expected"), [("\u00b2", None), ("9" * 5000, None), ("12.5", None), ("-3", -3)])
+def test_a_sol_that_is_not_a_plain_number_is_unknown_not_a_crash(tmp_path, sol, expected):
+    grey, info = read_product(hostile(tmp_path, keywords={"PLANET_DAY_NUMBER": sol}))
+    assert info.sol == expected and grey.shape == (48, 64)
+
+
+@pytest.mark.parametrize("pointer", ['"../../../../etc/passwd"', '"/etc/passwd"', '"/dev/zero"', '"sub/x.img"'])
+def test_a_label_pointing_outside_its_folder_is_a_skip(tmp_path, pointer):
+    label = write_pds3(tmp_path / "a.LBL", twelve_bit_frame(), detached="A.IMG")
+    label.write_bytes(label.read_bytes().replace(b'"A.IMG"', pointer.encode()))
+    reason = read_product(label)
+    assert isinstance(reason, str) and ("outside" in reason or "not a regular file" in reason), reason
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_label_or_data_that_is_a_named_pipe_is_a_skip_not_a_hang(tmp_path):
+    write_pds3(tmp_path / "a.LBL", twelve_bit_frame(), detached="A.IMG")
+    (tmp_path / "A.IMG").unlink()
+    os.mkfifo(tmp_path / "A.IMG")
+    assert "not a regular file" in read_product(tmp_path / "a.LBL")
+    write_pds3(tmp_path / "b.IMG", twelve_bit_frame())
+    os.mkfifo(tmp_path / "b.LBL")  # pdr would read a detached label beside the product
+    assert "not a regular file" in read_product(tmp_path / "b.IMG")
+
+
+def test_the_size_is_the_image_objects_own_and_bounded(tmp_path):
+    # a root-level LINES = 1 must not hide the IMAGE object's size from the cap
+    path = write_pds3(tmp_path / "a.IMG", twelve_bit_frame(), {"LINES": "1"},
+                      image_keywords={"LINES": "40000", "LINE_SAMPLES": "40000"})
+    assert "impossible image size" in read_product(path)
+    bands = write_pds3(tmp_path / "b.IMG", twelve_bit_frame(), image_keywords={"BANDS": "5000"})
+    assert "impossible image size" in read_product(bands)
+
+
+def test_a_mask_wider_than_its_samples_is_not_believed_and_negative_samples_are_black(tmp_path):
+    data = twelve_bit_frame()
+    grey, _ = read_product(write_pds3(tmp_path / "a.IMG", data, image_keywords={"SAMPLE_BIT_MASK": f"2#{'1' * 2000}#"}))
+    np.testing.assert_array_equal(grey, data)  # 16 bits, as the samples hold
+    signed = np.array([[-1, -128, 0, 127]], np.int8).repeat(4, axis=0)
+    grey, _ = read_product(write_pds3(tmp_path / "s.IMG", signed))
+    assert grey[0].tolist() == [0, 0, 0, 65535]
+
+
+def test_an_instrument_the_table_does_not_know_leaves_the_names_camera(tmp_path):
+    _, info = read_product(write_pds3(tmp_path / "1N130000000EFF0300P1500R0M1.IMG", twelve_bit_frame(),
+                                      {"INSTRUMENT_ID": '"SOMETHING_NEW"'}))
+    assert (info.instrument, info.camera) == ("SOMETHING_NEW", "navcam")

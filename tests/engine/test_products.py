@@ -58,3 +58,11 @@ def test_cameras_are_asked_by_name_word_or_mer_letter():
     assert set(CAMERAS) >= camera_wanted("mastcam,mahli,chemcam")
     with pytest.raises(ValueError, match="unknown camera 'telescope'"):
         camera_wanted("telescope")
+
+
+def test_times_and_clocks_that_real_labels_write():
+    assert parse_time("2005-12-31T23:59:60.5") == parse_time("2005-12-31T23:59:59.5")  # a leap second
+    assert parse_time("2004-01-25T12:00:00.1234567").microsecond == 123456
+    assert parse_time("2004-01-25T12:00") == parse_time("2004-01-25T12:00:00")
+    assert from_label({"SPACECRAFT_CLOCK_START_COUNT": "1.5e20"}).sclk is None
+    assert from_label({"SPACECRAFT_CLOCK_START_COUNT": '"128287145.512"'}).sclk == 128287145.512
