@@ -164,14 +164,15 @@ class _Counted:
     def __init__(self, predict):
         self.predict, self.tiles = predict, 0
 
-    def __call__(self, tiles: np.ndarray) -> np.ndarray:
+    def __call__(self, tiles: np.ndarray, *context: np.ndarray) -> np.ndarray:
         self.tiles += len(tiles)
-        return self.predict(tiles)
+        return self.predict(tiles, *context)
 
 
 def bench_quality(dataset_dir: str | Path, model: str | Path, split: str = "val", limit: int | None = None,
                   overlap: int | None = None, sequence: str | Path | None = None, photos: int = 4,
-                  frames: int = 8, pan: int = 2, chroma_scale: str | float = AUTO, upscale: float = 1) -> dict:
+                  frames: int = 8, pan: int = 2, chroma_scale: str | float = AUTO, upscale: float = 1,
+                  references: bool = True) -> dict:
     """The model (through the engine's blended tiling at `chroma_scale`, and stitched from non-overlapping tiles
     at full resolution as the seed did) beside the constant, lightness and grey baselines on `split` of a prepared
     dataset (`oppy-train prepare`), its photos enlarged `upscale` times: ΔE00, ab PSNR, colourfulness ratio, seam
@@ -189,12 +190,13 @@ def bench_quality(dataset_dir: str | Path, model: str | Path, split: str = "val"
 
     counters = {"model": _Counted(predict)}
     chroma = {"model": model_method(counters["model"], contract, blend_overlap, setting)}
-    if scaled:
+    if scaled and references:
         counters["model, chroma scale 1"] = _Counted(predict)
         chroma["model, chroma scale 1"] = model_method(counters["model, chroma scale 1"], contract, blend_overlap)
         chroma["model, bilinear growth"] = model_method(predict, contract, blend_overlap, setting, grow_bilinear)
-    counters["model, stitched (seed-style)"] = _Counted(predict)
-    chroma["model, stitched (seed-style)"] = model_method(counters["model, stitched (seed-style)"], contract, 0)
+    if references:
+        counters["model, stitched (seed-style)"] = _Counted(predict)
+        chroma["model, stitched (seed-style)"] = model_method(counters["model, stitched (seed-style)"], contract, 0)
     chroma.update(baselines(dataset_dir))
     grid = {name: 0 if "stitched" in name else blend_overlap for name in chroma}
     at_scale = {"model", "model, bilinear growth"} if scaled else set()

@@ -141,3 +141,26 @@ def test_the_chroma_rule_scores_each_multiple_of_the_scene_and_names_the_best(bl
     assert by_copy["1x scene"]["delta_e00"] != by_copy["scale 1"]["delta_e00"]  # 0.5 of 192x256: a copy of its own
     with pytest.raises(ValueError, match="no scene size"):
         bench_chroma_rule(lawful_dataset, blur, upscales=(2,), limit=1)
+
+
+@pytest.fixture
+def context_onnx(tmp_path):
+    from tests.conftest import context_model
+
+    return context_model(tmp_path / "context.onnx", context_gain=(0.2, 0.3))
+
+
+def test_only_the_model_and_the_worst_photos_stand_out(blur, lawful_dataset, tmp_path, context_onnx):
+    import onnx
+
+    model = onnx.load(blur)
+    model.metadata_props.add(key="oppy.scene_size", value="128")
+    onnx.save(model, tmp_path / "scene.onnx")
+    result = bench_quality(lawful_dataset, tmp_path / "scene.onnx", photos=1, frames=2, upscale=2, references=False)
+    rows = {row["method"]: row for row in result["rows"]}
+    assert set(rows) == {"model", "constant", "lightness", "grey"}
+    for row in rows.values():  # the 95th percentile of the photos' means lies between their mean and their worst
+        assert row["delta_e00_p95"] >= row["delta_e00"] * 0.999
+    # a model with a context input goes through the same evaluation, its context cut as the engine cuts it
+    with_context = bench_quality(lawful_dataset, context_onnx, photos=1, frames=2, references=False)
+    assert {row["method"] for row in with_context["rows"]} >= {"model"}
