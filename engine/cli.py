@@ -243,6 +243,8 @@ def _summary(report: RenderReport, received: list[signal.Signals]) -> str:
         done += (f", {report.shards} chunks ({report.chunks_rendered} rendered now, {report.chunks_reused} from an "
                  f"earlier run) on {len(report.workers)} workers")
         done += f", joined in {report.join_seconds:.1f} s" if report.written else ""
+    if getattr(report, "sheet", None):
+        done += f"; contact sheet {report.sheet}"
     if not report.interrupted:
         return f"wrote {report.written}: {done}"
     why = received[0].name if received else "stop"
