@@ -27,10 +27,13 @@ def model_tiles_per_second(engine: Engine, frame: np.ndarray, batches: int = 4) 
     plan = plan_tiles(*frame.shape, contract.tile_size, engine.overlap)
     tiles = cut_tiles(gray_to_l(frame), plan, contract.l_scale, contract.l_shift)
     session.input_buffer[:] = np.resize(tiles, session.input_buffer.shape)
-    session.run()  # warm-up
+    context = session.context_buffer  # a context input costs the same whatever it shows
+    if context is not None:
+        context[:] = session.input_buffer
+    session.run(context=context)  # warm-up
     start = time.perf_counter()
     for _ in range(batches):
-        session.run()
+        session.run(context=context)
     return batches * session.batch_size / (time.perf_counter() - start)
 
 

@@ -207,6 +207,11 @@ class ModelSession:
         """The bound input batch [batch_size, tile, tile, 1] float32: fill it, then call `run()`."""
         return self._input
 
+    @property
+    def context_buffer(self) -> np.ndarray | None:
+        """A model with a context input: a context batch the size of `input_buffer` to fill and pass to `run`."""
+        return self._context
+
     def run(self, batch: np.ndarray | None = None, out: np.ndarray | None = None,
             context: np.ndarray | None = None) -> np.ndarray:
         """Run the model on `batch` (C-contiguous float32 [batch_size, tile, tile, 1]; default `input_buffer`)

@@ -20,7 +20,11 @@ TILE = 64
 CONTEXT_FACTOR = 4
 #: a*b* bins of a classification head: a grid of AB_STEP over [-AB_LIMIT, AB_LIMIT] on each axis (Mars colours
 #: lie well inside; chroma past the limit goes to the edge bins), and the annealed mean's temperature
-AB_STEP, AB_LIMIT, TEMPERATURE = 8.0, 64.0, 0.38
+AB_STEP, AB_LIMIT, TEMPERATURE = 10.0, 60.0, 0.38
+#: a classification head predicts one bin distribution per HEAD_STRIDE x HEAD_STRIDE pixels of the tile (16x16 of a
+#: 64 px tile): its logits are bins x positions floats, and at 32x32 with 289 bins they made the model 5.3x slower
+#: per tile and a 1024x1024 render 2x slower (`oppy-bench engine`, untrained weights), past the 1.5x a default may cost
+HEAD_STRIDE = 4
 #: a*, b* are stored as value / AB_SCALE (the contract's ab_scale)
 AB_SCALE = 128.0
 
@@ -85,8 +89,8 @@ def unet(tile: int = TILE, width: int = 24, context: bool = False, classes: bool
 
     `context`: a second input "context" (the L around the tile, `CONTEXT_FACTOR` tiles wide, at the tile's size)
     runs through an encoder of its own down to 8x8, joined to the tile's at the bottleneck, so that each tile's
-    decision knows its scene. `classes`: the last layer gives logits over `ab_bins()` ("logits"), decoded by
-    `AnnealedMean` into "ab".
+    decision knows its scene. `classes`: the decoder stops at 16x16, where a layer gives logits over `ab_bins()`
+    ("logits"), decoded by `AnnealedMean` into "ab" and grown 4x bilinearly.
     """
     tile_input = keras.Input((tile, tile, 1), name="L")
     s32 = _conv(_conv(tile_input, width, 2), width)  # 32x32
@@ -102,13 +106,13 @@ def unet(tile: int = TILE, width: int = 24, context: bool = False, classes: bool
     x = layers.UpSampling2D(2)(x)  # nearest inside the decoder: convolutions follow, and it trains 25% faster
     x = _conv(layers.Concatenate()([x, s16]), 2 * width)
     x = _conv(x, 2 * width)
+    name = "unet" + ("-context" if context else "") + ("-classes" if classes else "")
+    if classes:  # at 16x16 (HEAD_STRIDE), grown 4x bilinearly
+        logits = layers.Conv2D(len(ab_bins()), 1, name="logits")(x)
+        ab = layers.UpSampling2D(HEAD_STRIDE, interpolation="bilinear", name="ab")(AnnealedMean()(logits))
+        return keras.Model(inputs, {"ab": ab, "logits": logits}, name=name)
     x = layers.UpSampling2D(2)(x)
     x = _conv(layers.Concatenate()([x, s32]), width)
-    name = "unet" + ("-context" if context else "") + ("-classes" if classes else "")
-    if classes:
-        logits = layers.Conv2D(len(ab_bins()), 1, name="logits")(x)  # 32x32
-        ab = layers.UpSampling2D(2, interpolation="bilinear", name="ab")(AnnealedMean()(logits))
-        return keras.Model(inputs, {"ab": ab, "logits": logits}, name=name)
     x = layers.Conv2D(2, 3, padding="same", activation="tanh")(x)
     outputs = layers.UpSampling2D(2, interpolation="bilinear", name="ab")(x)
     return keras.Model(inputs, outputs, name=name)

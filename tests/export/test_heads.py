@@ -40,4 +40,5 @@ def test_a_context_network_exports_both_inputs_by_name_in_order():
     theirs = np.asarray(network([tiles, context], training=False)["ab"])
     np.testing.assert_allclose(run(model, L=tiles, context=context), theirs, atol=1e-4)
     swapped = run(model, L=context, context=tiles)
-    assert np.abs(swapped - theirs).max() > 1e-3  # the two inputs are not interchangeable: the names matter
+    # the two inputs are not interchangeable: the names matter (an untrained network answers near 0: relative)
+    assert np.abs(swapped - theirs).max() > 0.5 * np.abs(theirs).max()

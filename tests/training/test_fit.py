@@ -57,7 +57,7 @@ def test_a_context_classification_run_exports_and_renders_through_the_engine(law
     summary = fit(lawful_dataset, tmp_path / "run", FitOptions(arch="unet-context-classes", epochs=1, batch_size=16,
                                                                crops_per_photo=2, scale_jitter=0.5, jit_compile=False,
                                                                verbose=0))
-    assert summary["loss"] == "rebalanced-ce" and len(summary["class_weights"]) == 289
+    assert summary["loss"] == "rebalanced-ce" and len(summary["class_weights"]) == 169
     assert summary["contract"]["oppy.context_input"] == "context" and summary["contract"]["oppy.context_factor"] == "4"
     report = export_model(tmp_path / "run", tmp_path / "model.onnx", ExportOptions(fp16=False, optimize=False))
     assert report["float32"]["parity"]["ok"]
