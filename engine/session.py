@@ -83,15 +83,16 @@ def physical_memory() -> int | None:
         return None
 
 
-def check_batch_fits(batch_size: int, tile: int) -> None:
-    """Refuse a batch of `batch_size` tiles of `tile` px whose arrays (L in, a*b* out, float32) this machine cannot
-    hold `BATCHES_IN_MEMORY` times over."""
-    needed = batch_size * tile * tile * 3 * 4 * BATCHES_IN_MEMORY
+def check_batch_fits(batch_size: int, tile: int, context: bool = False) -> None:
+    """Refuse a batch of `batch_size` tiles of `tile` px whose arrays (L in, a*b* out, and a context input's, float32)
+    this machine cannot hold `BATCHES_IN_MEMORY` times over."""
+    per_tile = tile * tile * (4 if context else 3) * 4 * BATCHES_IN_MEMORY
+    needed = batch_size * per_tile
     memory = physical_memory()
     if memory is not None and needed > memory:
         raise OppyError(f"a batch of {batch_size} tiles of {tile}x{tile} px needs {needed / 2**30:.3g} GiB of "
                         f"arrays, more than this machine's {memory / 2**30:.3g} GiB: pass a smaller --batch-size "
-                        f"(at most {max(1, memory // (tile * tile * 12 * BATCHES_IN_MEMORY))})")
+                        f"(at most {max(1, memory // per_tile)})")
 
 
 def _model_source(path: Path) -> str | bytes:
@@ -154,7 +155,7 @@ class ModelSession:
             else:
                 log.warning("provider %r: %s", provider, self.fallback)
         tile = self.contract.tile_size
-        check_batch_fits(batch_size, tile)
+        check_batch_fits(batch_size, tile, self.contract.context_input is not None)
         self._input = np.zeros((batch_size, tile, tile, 1), np.float32)
         self._output = np.empty((batch_size, tile, tile, 2), np.float32)
         self._binding = self._session.io_binding()
@@ -198,9 +199,11 @@ class ModelSession:
                     f"{where}: tensor {node.name!r} is {node.type} {node.shape}; the contract wants float32 "
                     f"[N, {tile}, {tile}, {channels}]"
                 )
-        batch_dim = inputs[contract.input_name].shape[0]
-        if isinstance(batch_dim, int) and batch_dim != self.batch_size:
-            raise ModelError(f"{where} has a fixed batch of {batch_dim}: use batch size {batch_dim}")
+        for name in filter(None, (contract.input_name, contract.context_input)):
+            batch_dim = inputs[name].shape[0]
+            if isinstance(batch_dim, int) and batch_dim != self.batch_size:
+                raise ModelError(f"{where} has a fixed batch of {batch_dim} (input {name!r}): use batch size "
+                                 f"{batch_dim}")
 
     @property
     def input_buffer(self) -> np.ndarray:
@@ -230,12 +233,11 @@ class ModelSession:
         if (context is None) != (self._context is None):
             raise ValueError("this model takes a context input: pass context=" if context is None else
                              "this model has no context input: pass no context")
-        checked = ((batch, self._input), (output, self._output), *(((context, self._input),) if context is not None
-                                                                     else ()))
-        for array, like in checked:
+        checked = (("the batch", batch, self._input), ("its output", output, self._output),
+                   *((("its context", context, self._input),) if context is not None else ()))
+        for what, array, like in checked:
             if array.shape != like.shape or array.dtype != np.float32 or not array.flags.c_contiguous:
-                raise ValueError(f"the batch and its output must be C-contiguous float32 {like.shape}, not "
-                                 f"{array.dtype} {array.shape}")
+                raise ValueError(f"{what} must be C-contiguous float32 {like.shape}, not {array.dtype} {array.shape}")
         if context is not None:  # copied to the device by ONNX Runtime on a GPU, read in place on the CPU
             self._binding.bind_ortvalue_input(self.contract.context_input, ort.OrtValue.ortvalue_from_numpy(context))
         if self._device_input is not None:
@@ -259,6 +261,8 @@ class ModelSession:
         raw model output [n, tile, tile, 2], in full batches."""
         if context is not None and self._context is None:
             raise ValueError("this model has no context input: pass no context")
+        if context is not None and context.shape != tiles.shape:
+            raise ValueError(f"the context must have the tiles' shape {tiles.shape}, not {context.shape}")
         out = np.empty((*tiles.shape[:3], 2), np.float32)
         for start in range(0, len(tiles), self.batch_size):
             chunk = tiles[start : start + self.batch_size]

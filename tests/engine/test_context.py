@@ -1,14 +1,17 @@
 import numpy as np
+import onnx
 import pytest
+from onnx import helper
 
 from oppy.engine import Engine
 from oppy.engine.context import context_copy, cut_context, plan_corners
 from oppy.engine.contract import ModelContract
 from oppy.engine.errors import ModelError
 from oppy.engine.lab import gray_to_l, l_ab_to_rgb
+from oppy.engine.session import ModelSession
 from oppy.engine.tiles import blend_tiles, cut_tiles, plan_tiles, predict_chroma
 
-from ..conftest import affine_model, context_model, gradient_frame
+from ..conftest import affine_model, context_model, contract_model, gradient_frame
 
 
 def reference_context(copy: np.ndarray, top: int, left: int, plane_shape, tile: int) -> np.ndarray:
@@ -93,3 +96,24 @@ def test_a_model_whose_graph_and_contract_disagree_on_context_is_refused(tmp_pat
     lying = affine_model(tmp_path / "lying.onnx", contract=None, metadata=contract.to_metadata())
     with pytest.raises(ModelError, match="context input"):
         Engine(lying, provider="cpu")
+
+
+def test_the_session_checks_a_context_against_its_tiles_and_its_fixed_batch(tmp_path):
+    session = ModelSession(context_model(tmp_path / "c.onnx"), provider="cpu", batch_size=8)
+    tiles = np.zeros((5, 64, 64, 1), np.float32)
+    with pytest.raises(ValueError, match="the context must have the tiles' shape"):
+        session.predict(tiles, tiles[:1])  # broadcasting would hide it
+    with pytest.raises(ValueError, match="its context must be"):
+        session.run(context=np.zeros((8, 64, 64, 2), np.float32))
+    with pytest.raises(ValueError, match="takes a context input"):
+        session.predict(tiles)
+    assert session.predict(tiles, tiles + 0.5).shape == (5, 64, 64, 2)
+    session.close()
+    contract = ModelContract("L", "ab", 64, 0.01, 0.0, 128.0, context_input="context", context_factor=4)
+    fixed = contract_model(tmp_path / "fixed.onnx", "fixed",
+                           [helper.make_node("Concat", ["L", "context"], ["ab"], axis=3)], contract=contract)
+    model = onnx.load(fixed)
+    model.graph.input[1].type.tensor_type.shape.dim[0].dim_value = 8  # the context's batch fixed, the tiles' not
+    onnx.save(model, fixed)
+    with pytest.raises(ModelError, match="fixed batch of 8 \\(input 'context'\\)"):
+        ModelSession(fixed, provider="cpu", batch_size=4)
