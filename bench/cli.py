@@ -13,17 +13,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from oppy.engine.config import size_argument
 from oppy.engine.scale import AUTO, chroma_scale_argument
 
 from .timing import machine, markdown_table
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"size must look like 1024x1024, not {text!r}") from exc
-    return width, height
 
 
 def _synth(args: argparse.Namespace) -> dict:
@@ -273,18 +266,18 @@ def build_parser() -> argparse.ArgumentParser:
     synth = commands.add_parser("synth", help="write a procedural Mars-like greyscale archive")
     synth.add_argument("out_dir", type=Path)
     synth.add_argument("--frames", type=int, default=24)
-    synth.add_argument("--size", type=_size, default=(1024, 1024), help="WxH (default 1024x1024)")
+    synth.add_argument("--size", type=size_argument, default=(1024, 1024), help="WxH (default 1024x1024)")
     synth.add_argument("--seed", type=int, default=0)
     synth.set_defaults(run=_synth)
 
     lab = commands.add_parser("lab", help="Numba LAB kernels against OpenCV cvtColor (float32)")
-    lab.add_argument("--size", type=_size, default=(1024, 1024))
+    lab.add_argument("--size", type=size_argument, default=(1024, 1024))
     lab.add_argument("--repeats", type=int, default=20)
     lab.set_defaults(run=_lab)
 
     grow = commands.add_parser("grow", help="the chroma scale's steps on one frame: shrinking L, growing a*, b* "
                                "back guided by L against bilinearly")
-    grow.add_argument("--size", type=_size, default=(1024, 1024))
+    grow.add_argument("--size", type=size_argument, default=(1024, 1024))
     grow.add_argument("--scale", type=float, default=0.25)
     grow.add_argument("--repeats", type=int, default=20)
     grow.set_defaults(run=_grow)
@@ -293,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  "frame vs slice threads; the sink's conversion ahead or in the writer's thread")
     encode.add_argument("--frames", type=int, default=64, help="frames of each encode (default 64: frame threads "
                         "need a few frames to start)")
-    encode.add_argument("--size", type=_size, default=(1024, 1024))
+    encode.add_argument("--size", type=size_argument, default=(1024, 1024))
     encode.add_argument("--preset", default="veryfast")
     encode.add_argument("--repeats", type=int, default=3)
     encode.add_argument("--standard", choices=["bt601", "bt709"],
@@ -307,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     engine.add_argument("--standin-widths", type=lambda s: [float(w) for w in s.split(",")], default=[1.0, 0.25],
                         help="channel multipliers of the seed stand-ins (default 1,0.25)")
     engine.add_argument("--frames", type=int, default=16)
-    engine.add_argument("--size", type=_size, default=(1024, 1024))
+    engine.add_argument("--size", type=size_argument, default=(1024, 1024))
     engine.add_argument("--repeats", type=int, default=3)
     engine.add_argument("--provider", default="cpu")
     engine.add_argument("--batch-size", type=int, default=256)
@@ -421,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     shards.add_argument("--standin-width", type=float, default=0.25)
     shards.add_argument("--shards", type=_csv(int), default=[1, 2], help="shard counts (default 1,2)")
     shards.add_argument("--frames", type=int, default=96)
-    shards.add_argument("--size", type=_size, default=(512, 512))
+    shards.add_argument("--size", type=size_argument, default=(512, 512))
     shards.add_argument("--repeats", type=int, default=5)
     shards.add_argument("--provider", default="cpu")
     shards.add_argument("--batch-size", type=int, default=256)

@@ -21,7 +21,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .archive import ORDERS, STRETCHES
 from .captions import CAPTION_FIELDS
-from .config import EngineConfig
+from .config import EngineConfig, size_argument
 from .encoders import ENCODERS, X264_PRESETS
 from .engine import Engine
 from .errors import OppyError
@@ -45,13 +45,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:
         """Usage mistakes are one line too, like every other error."""
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _size(text: str) -> tuple[int, int]:
-    width, x, height = text.lower().partition("x")
-    if not (x and width.isdigit() and height.isdigit()):
-        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT, e.g. 640x480")
-    return int(width), int(height)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=list(OUTPUT_FORMATS), default=_DEFAULTS.format,
                         help="output format (default: from OUTPUT's suffix; mp4 for -); rawvideo writes RGB24 "
                              "frames without a header")
-    parser.add_argument("--input-size", type=_size, default=_DEFAULTS.input_size, metavar="WxH",
+    parser.add_argument("--input-size", type=size_argument, default=_DEFAULTS.input_size, metavar="WxH",
                         help="INPUT holds raw 8-bit grey frames of this size (INPUT - reads them from stdin)")
     parser.add_argument("--order", choices=ORDERS, default=_DEFAULTS.order,
                         help="a folder's frames in natural name order, or by time: a PDS label's clock or start "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,23 @@ MIN_FPS, MAX_FPS = 0.001, 1000.0
 MAX_INPUT_PIXELS, MAX_INPUT_SIDE = 1 << 30, 1 << 16
 #: counts past which an option asks for more than any machine holds (memory is checked once the model is known)
 MAX_BATCH_SIZE, MAX_THREADS, MAX_QUEUE_SIZE = 1 << 20, 1024, 1024
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """`WIDTHxHEIGHT` (e.g. `640x480`, any case of x) -> (width, height) in digits; a `ValueError` naming the form
+    otherwise (the bounds are the option's own to check). The one parser of a size every command line uses."""
+    width, x, height = str(text).strip().lower().partition("x")
+    if not (x and width.isascii() and height.isascii() and width.isdigit() and height.isdigit()):
+        raise ValueError(f"{text!r} is not WIDTHxHEIGHT, e.g. 640x480")
+    return int(width), int(height)
+
+
+def size_argument(text: str) -> tuple[int, int]:
+    """`parse_size` as an argparse type: its error is a usage error."""
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 @dataclass(frozen=True)

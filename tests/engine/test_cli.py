@@ -345,3 +345,15 @@ def test_a_ctrl_c_while_the_command_is_still_starting_is_one_line(monkeypatch, c
     monkeypatch.setattr(sys, "meta_path", [Interrupted(), *sys.meta_path])
     assert launch.main() == 130
     assert capsys.readouterr().err.splitlines() == ["oppy-stream: interrupted while starting"]
+
+
+@pytest.mark.parametrize(("text", "size"), [("640x480", (640, 480)), ("1024X768", (1024, 768)), (" 8x2 ", (8, 2))])
+def test_one_size_parser_serves_every_command_line(text, size):
+    from oppy.bench.cli import build_parser as bench_parser
+    from oppy.engine.config import parse_size
+
+    assert parse_size(text) == size
+    for bad in ("64", "x", "-3x4", "1e3x4", "\u0664x4", "640x480x2"):
+        with pytest.raises(ValueError, match="is not WIDTHxHEIGHT"):
+            parse_size(bad)
+    assert bench_parser().parse_args(["encode", "--size", text]).size == size
