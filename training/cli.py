@@ -45,7 +45,7 @@ def _fit(args: argparse.Namespace) -> dict:
                          schedule=args.schedule,
                          patience=args.patience, seed=args.seed, max_minutes=args.max_minutes,
                          jit_compile=not args.no_jit, verbose=0 if args.quiet else 1,
-                         scale_jitter=args.scale_jitter)
+                         scale_jitter=args.scale_jitter, context_factor=args.context_factor)
     summary = fit(args.dataset_dir, args.out, options)
     print(json.dumps({k: summary[k] for k in ("architecture", "loss", "epochs_run", "train_seconds",
                                               "best_val_loss")}, indent=2))
@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--scale-jitter", type=float, metavar="F",
                      help="take crops from photos shrunk by a random factor in [F, 1] (never enlarged), so the model "
                           "learns the scales the engine serves")
+    fit.add_argument("--context-factor", type=int, default=4, metavar="K",
+                     help="a context architecture's window, K tiles wide (2 to 16; default %(default)s): a smaller "
+                          "one sees less of each training photo at once")
     fit.add_argument("--max-minutes", type=float, help="stop after the epoch that passes this wall time")
     fit.add_argument("--no-jit", action="store_true", help="skip XLA compilation (slower steps, quicker start)")
     fit.add_argument("-q", "--quiet", action="store_true")

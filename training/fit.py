@@ -16,6 +16,8 @@ from pathlib import Path
 
 import keras
 
+from oppy.engine.contract import MAX_CONTEXT_FACTOR, MIN_CONTEXT_FACTOR
+
 from .architectures import CONTEXT_FACTOR, build, conv_flops, uses_classes, uses_context
 from .classes import class_weights, rebalanced_cross_entropy
 from .data import CONTRACT, scene_size, split_files, tile_dataset
@@ -47,6 +49,8 @@ class FitOptions:
     verbose: int = 1
     #: crops from photos shrunk by a random factor down to this (None: at their own size only)
     scale_jitter: float | None = None
+    #: a context architecture's window, in tiles (`engine.context`; the contract records it)
+    context_factor: int = CONTEXT_FACTOR
 
 
 class _TimeLimit(keras.callbacks.Callback):
@@ -101,6 +105,9 @@ def fit(dataset_dir: str | Path, run_dir: str | Path, options: FitOptions = FitO
         raise ValueError(f"unknown loss {loss!r}: choose one of {', '.join(LOSSES)}")
     if options.scale_jitter is not None and not 0 < options.scale_jitter <= 1:
         raise ValueError(f"scale jitter must be in (0, 1], not {options.scale_jitter}")
+    if not MIN_CONTEXT_FACTOR <= options.context_factor <= MAX_CONTEXT_FACTOR:
+        raise ValueError(f"the context factor must be {MIN_CONTEXT_FACTOR} to {MAX_CONTEXT_FACTOR} tiles, not "
+                         f"{options.context_factor}")
     if options.schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {options.schedule!r}: choose one of {', '.join(SCHEDULES)}")
     train_photos = len(split_files(dataset_dir, "train"))
@@ -121,7 +128,7 @@ def fit(dataset_dir: str | Path, run_dir: str | Path, options: FitOptions = FitO
     else:
         model.compile(optimizer=optimizer, loss=LOSSES[loss], metrics=["mean_absolute_error"],
                       jit_compile=options.jit_compile)
-    factor = CONTEXT_FACTOR if context else None
+    factor = options.context_factor if context else None
 
     def targets(dataset):  # a classification head's loss and metric both read the ab tiles
         return dataset.map(lambda x, ab: (x, {"ab": ab, "logits": ab})) if classes else dataset

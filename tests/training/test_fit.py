@@ -56,12 +56,17 @@ def test_a_context_classification_run_exports_and_renders_through_the_engine(law
 
     summary = fit(lawful_dataset, tmp_path / "run", FitOptions(arch="unet-context-classes", epochs=1, batch_size=16,
                                                                crops_per_photo=2, scale_jitter=0.5, jit_compile=False,
-                                                               verbose=0))
+                                                               verbose=0, context_factor=2))
     assert summary["loss"] == "rebalanced-ce" and len(summary["class_weights"]) == 169
-    assert summary["contract"]["oppy.context_input"] == "context" and summary["contract"]["oppy.context_factor"] == "4"
+    assert summary["contract"]["oppy.context_input"] == "context" and summary["contract"]["oppy.context_factor"] == "2"
     report = export_model(tmp_path / "run", tmp_path / "model.onnx", ExportOptions(fp16=False, optimize=False))
     assert report["float32"]["parity"]["ok"]
     grey = (np.random.default_rng(0).uniform(0, 255, (100, 140))).astype(np.uint8)
     with Engine(tmp_path / "model.onnx", provider="cpu") as engine:
-        assert engine.contract.context_factor == 4
+        assert engine.contract.context_factor == 2  # the window it was trained with, from its metadata
         assert engine.colorize(grey).shape == (100, 140, 3)
+
+
+def test_a_context_factor_outside_the_contracts_range_is_refused(lawful_dataset, tmp_path):
+    with pytest.raises(ValueError, match="context factor must be 2 to 16"):
+        fit(lawful_dataset, tmp_path / "run", FitOptions(arch="unet-context", epochs=1, context_factor=1))
