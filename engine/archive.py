@@ -5,7 +5,6 @@ is kept (`--camera`); PDS3 products with detached labels counted once. What `ren
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from .errors import OppyError
 from .levels import SAMPLE_FRAMES, Levels
 from .pds import PDS_SUFFIXES, product_info
 from .products import ProductInfo, camera_wanted, from_name
-from .sources import ImageFolder, display_name, natural_key, read_entry
+from .sources import ImageFolder, display_name, list_entries, read_entry
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +32,6 @@ class Listing:
     untimed: int = 0
 
 
-def _entries(folder: Path) -> list[Path]:
-    """The folder's entries, hidden ones aside; a detached label (`X.LBL`) beside its product's data (`X.IMG`)
-    is part of that product, not an entry of its own."""
-    try:
-        names = [entry.name for entry in os.scandir(folder) if not entry.name.startswith(".")]
-    except OSError as exc:
-        raise OppyError(f"cannot list input folder {display_name(str(folder))!r}: {exc.strerror or exc}: check "
-                        "that you may read it") from exc
-    data_stems = {Path(name).stem.casefold() for name in names if Path(name).suffix.lower() == ".img"}
-    return [folder / name for name in names
-            if not (Path(name).suffix.lower() == ".lbl" and Path(name).stem.casefold() in data_stems)]
-
-
 def _info(path: Path) -> ProductInfo:
     if path.suffix.lower() in PDS_SUFFIXES:
         info = product_info(path)
@@ -60,7 +46,7 @@ def list_archive(folder: str | Path, order: str = "name", camera: str | None = N
     folder = Path(folder)
     if not folder.is_dir():
         raise OppyError(f"input folder {str(folder)!r} does not exist")
-    files = sorted(_entries(folder), key=lambda p: natural_key(p.name))
+    files = list_entries(folder)
     if order == "name" and camera is None:
         return Listing(files)
     wanted = camera_wanted(camera) if camera is not None else None

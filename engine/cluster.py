@@ -289,7 +289,7 @@ def render_sharded(src: str | Path, dst: str | Path, config: EngineConfig, shard
                            chunks_reused=sum(c.state == "done" for c in chunks) - len(rendered))
     _merge(report, chunks, results, rendered)
     report.order, report.deselected = config.order, listing.deselected
-    report.stretch = {"low": levels.low, "high": levels.high} if levels else None
+    report.stretch = asdict(levels) if levels else None
     report.failed = [{"chunk": c.name, "frames": f"{c.first}..{c.stop - 1}", "first_file": records[c.first][0],
                       "error": c.error} for c in chunks if c.state == "failed"]
     report.interrupted = any(c.state == "pending" for c in chunks)

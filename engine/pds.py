@@ -106,7 +106,8 @@ def _label(data) -> dict:
     return {key: value for key, value in found.items() if value is not None}
 
 
-def _sibling_labels(path: Path) -> list[Path]:
+def detached_labels(path: Path) -> list[Path]:
+    """Where a detached label of the product `path` may lie, beside it (pdr looks there too)."""
     return [path.with_suffix(suffix) for suffix in (".LBL", ".lbl", ".Lbl") if path.with_suffix(suffix) != path]
 
 
@@ -121,7 +122,7 @@ def _open(path: Path):
         return f"cannot read: {exc.strerror or exc}"
     if not stat.S_ISREG(info.st_mode):
         return "not a regular file"
-    if any(label.exists() and not _regular(label) for label in _sibling_labels(path)):
+    if any(label.exists() and not _regular(label) for label in detached_labels(path)):
         return "its detached label is not a regular file"  # pdr would read it, and a named pipe blocks
     try:
         with warnings.catch_warnings():

@@ -138,7 +138,7 @@ def render(engine: Engine, src: str | Path, dst: str | Path, progress: ProgressC
         if listing.deselected:
             log.info("--camera %s: %d entries of other cameras left out", config.camera, len(listing.deselected))
         if source.levels is not None:
-            report.stretch = {"low": source.levels.low, "high": source.levels.high}
+            report.stretch = asdict(source.levels)
     sink = open_sink(dst, config.fps, config.crf, config.codec, config.preset, config.format, config.pix_fmt,
                      getattr(source, "rate", None))
     if sink.encoder is not None:

@@ -19,6 +19,7 @@ import av
 
 from .errors import NothingToRender, OppyError
 from .outputs import PartialFile, leftover_temporaries, output_error, write_file
+from .pds import detached_labels
 from .resize import frame_size
 from .sources import display_name, read_entry
 
@@ -41,7 +42,7 @@ def input_record(path: Path) -> list:
     except OSError as exc:  # the chunk's render reports it as a skip; here only its state counts
         return [display_name(path.name), -1, exc.errno or 0]
     record = [display_name(path.name), info.st_size, info.st_mtime_ns]
-    for label in (path.with_suffix(suffix) for suffix in (".LBL", ".lbl") if path.suffix.lower() == ".img"):
+    for label in detached_labels(path) if path.suffix.lower() == ".img" else ():
         with contextlib.suppress(OSError):  # a PDS product's detached label is part of the input too
             label_info = os.stat(label)
             record += [label_info.st_size, label_info.st_mtime_ns]

@@ -26,7 +26,7 @@ from .errors import OppyError
 from .outputs import STDOUT, Outcome, PartialFile, output_error, temporary_name
 from .sources import IMAGE_SUFFIXES, FrameTiming
 from .timing import DEFAULT_FPS, VideoClock
-from .yuv import LIMITED_RANGE, PRIMARIES, TRANSFER, colour_standard, rgb_to_yuv_frame
+from .yuv import colour_standard, rgb_to_yuv_frame, tag
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +143,18 @@ class VideoSink(_Sink):
         """The temporary file the video is written to until it is finished (None for a stream)."""
         return self._partial.path if self._partial else None
 
+    @property
+    def timing(self) -> str | None:
+        return self._clock.kind if self._clock else None
+
+    @property
+    def frame_rate(self) -> float | None:
+        return float(self._clock.rate) if self._clock else None
+
+    @property
+    def timing_note(self) -> str | None:
+        return self._clock.describe() if self._clock else None
+
     def _open(self, width: int, height: int, timing: FrameTiming | None) -> None:
         if self._partial is not None:
             target, options = str(self._partial.path), {}
@@ -154,8 +166,6 @@ class VideoSink(_Sink):
         self._clock = VideoClock(self.fps, timing, self.source_rate)
         if self.format == "matroska":
             self._clock.at_least(_MATROSKA_TIME_BASE)
-        self.timing, self.frame_rate = self._clock.kind, float(self._clock.rate)
-        self.timing_note = self._clock.describe()
         try:
             container = av.open(target, "w", format=self.format, options=options)
         except (OSError, av.FFmpegError) as exc:
@@ -172,9 +182,7 @@ class VideoSink(_Sink):
         stream.pix_fmt = self.pix_fmt
         stream.codec_context.time_base = stream.time_base = self._clock.time_base
         standard = colour_standard(stream.width, stream.height)
-        context = stream.codec_context
-        context.colorspace, context.color_range = standard.colorspace, LIMITED_RANGE
-        context.color_primaries, context.color_trc = PRIMARIES, TRANSFER
+        context = tag(stream.codec_context, standard)
         stream.options = dict(self.encoder.options)
         if self.encoder.codec in ("libx264", "libx265"):
             # frame threads (x264's own default) encode several frames at once, where PyAV asks for slice threads:
@@ -215,7 +223,6 @@ class VideoSink(_Sink):
         if self._container is None:
             return None
         container, self._container = self._container, None
-        self.timing_note = self._clock.describe()
         if outcome == "failed":
             with contextlib.suppress(OSError, av.FFmpegError):  # the error that failed the render is what counts
                 container.close()

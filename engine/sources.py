@@ -185,8 +185,22 @@ def read_entry(path: Path) -> tuple[np.ndarray, ProductInfo] | str:
     return pixels if isinstance(pixels, str) else (pixels, from_name(path.name))
 
 
+def list_entries(folder: Path) -> list[Path]:
+    """The entries of `folder` in natural order, hidden ones (a leading dot) aside; a detached label (`X.LBL`)
+    beside its product's data (`X.IMG`, any case) is part of that product, not an entry of its own."""
+    try:
+        names = [entry.name for entry in os.scandir(folder) if not entry.name.startswith(".")]
+    except OSError as exc:
+        raise OppyError(f"cannot list input folder {display_name(str(folder))!r}: {exc.strerror or exc}: check "
+                        "that you may read it") from exc
+    data_stems = {Path(name).stem.casefold() for name in names if Path(name).suffix.lower() == ".img"}
+    entries = [folder / name for name in names
+               if not (Path(name).suffix.lower() == ".lbl" and Path(name).stem.casefold() in data_stems)]
+    return sorted(entries, key=lambda path: natural_key(path.name))
+
+
 class ImageFolder:
-    """The entries of one folder (not recursive), naturally sorted; hidden ones (a leading dot) are ignored.
+    """The entries of one folder (not recursive), naturally sorted (`list_entries`); hidden ones are ignored.
 
     Every other entry is either a frame or a `Skipped` with its reason: a subfolder, a file that is not an
     image, cannot be read or does not decode. Names that are not UTF-8 are shown with `\\xNN` escapes.
@@ -204,15 +218,7 @@ class ImageFolder:
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise OppyError(f"input folder {str(self.folder)!r} does not exist")
-        if files is not None:
-            self.files = [self.folder / name for name in files]
-            return
-        try:
-            names = [entry.name for entry in os.scandir(self.folder) if not entry.name.startswith(".")]
-        except OSError as exc:
-            raise OppyError(f"cannot list input folder {display_name(str(self.folder))!r}: "
-                            f"{exc.strerror or exc}: check that you may read it") from exc
-        self.files = sorted((self.folder / name for name in names), key=lambda p: natural_key(p.name))
+        self.files = [self.folder / name for name in files] if files is not None else list_entries(self.folder)
 
     def __len__(self) -> int:
         return len(self.files)

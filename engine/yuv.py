@@ -123,8 +123,10 @@ def rgb_to_yuv(rgb: np.ndarray, standard: ColourStandard, pix_fmt: str = "yuv420
     return out
 
 
-def tag(frame: av.VideoFrame, standard: ColourStandard) -> av.VideoFrame:
-    """`frame` marked as `standard`'s limited-range YUV, so FFmpeg reads it back and encoders tag it so."""
+def tag(frame: av.VideoFrame | av.VideoCodecContext, standard: ColourStandard
+        ) -> av.VideoFrame | av.VideoCodecContext:
+    """`frame` (or an encoder's context, which writes the tags into the stream) marked as `standard`'s limited-range
+    YUV, so FFmpeg reads it back and players show it so."""
     frame.colorspace, frame.color_range = standard.colorspace, LIMITED_RANGE
     frame.color_primaries, frame.color_trc = PRIMARIES, TRANSFER
     return frame
