@@ -120,7 +120,6 @@ def choose_encoder(codec: str, crf: int, preset: str, pix_fmt: str = "yuv420p") 
         raise OppyError(f"cannot encode {pix_fmt} video with {codec} on this machine ({why}): choose another --codec "
                         f"({', '.join(ENCODERS)}) or --pix-fmt")
     preset = X264_PRESET_OF_NVENC.get(preset, preset)
-    crf = max(crf, ENCODERS[encoder.fallback].crf_range[0])
     fallback = f"{codec} is not available here ({why}): encoding with {encoder.fallback} (crf {crf}, preset {preset})"
     log.warning(fallback)
     return EncoderChoice(encoder.fallback, ENCODERS[encoder.fallback].options(crf, preset), fallback)
