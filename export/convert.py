@@ -19,10 +19,11 @@ from oppy.engine.contract import DEFAULT_OVERLAP, ModelContract
 from oppy.engine.errors import ModelError, OppyError
 from oppy.engine.outputs import temporary_name
 from oppy.engine.session import choose_providers
+from oppy.training.evaluate import keras_ab
 
 from .graph import FOLD_RECORD, fold_nearest_upsampling
 from .metadata import RUN_SUMMARY, exporter_versions, run_contract, stamp, with_exporter
-from .parity import FP16_TOLERANCE, FP32_TOLERANCE, Parity, check_parity, keras_ab, parity_tiles
+from .parity import FP16_TOLERANCE, FP32_TOLERANCE, Parity, check_parity, parity_tiles
 from .speed import alternating_times, cpu_session, runner
 
 log = logging.getLogger(__name__)

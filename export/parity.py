@@ -20,6 +20,7 @@ from oppy.engine.lab import to_lightness
 from oppy.engine.session import ModelSession
 from oppy.engine.sources import read_image
 from oppy.engine.tiles import cut_tiles, plan_tiles
+from oppy.training.evaluate import keras_predict
 
 #: max |Δab| allowed between TensorFlow and the float32 ONNX model, in raw model output (ab / ab_scale)
 FP32_TOLERANCE = 1e-4
@@ -105,21 +106,6 @@ def context_for(tiles: np.ndarray, contract: ModelContract) -> np.ndarray | None
     """What a context input is given in the parity check: each tile's neighbour in the set (the check compares two
     runtimes on the same inputs, whatever they show); None for a model without a context input."""
     return np.roll(tiles, 1, axis=0) if contract.context_input is not None else None
-
-
-def keras_ab(network, tiles: np.ndarray, context: np.ndarray | None = None):
-    """The network's "ab" answer for a batch (a classification head answers its logits too)."""
-    out = network(tiles if context is None else [tiles, context], training=False)
-    if isinstance(out, dict):
-        return out["ab"]
-    return out[network.output_names.index("ab")] if isinstance(out, (list, tuple)) else out
-
-
-def keras_predict(network, tiles: np.ndarray, batch_size: int = 64, context: np.ndarray | None = None) -> np.ndarray:
-    """The Keras network's raw ab output for `tiles` (and their `context`), in inference mode, float32."""
-    return np.concatenate([np.asarray(keras_ab(network, tiles[i : i + batch_size],
-                                               None if context is None else context[i : i + batch_size]), np.float32)
-                           for i in range(0, len(tiles), batch_size)])
 
 
 def check_parity(network, model: Path, tile_sets: dict[str, np.ndarray], tolerance: float,

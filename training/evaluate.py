@@ -122,6 +122,21 @@ def evaluate(methods: dict[str, ChromaMethod], dataset_dir: str | Path, split: s
     return {"split": split, "photos": photos, "skipped_greyscale": skipped, "upscale": upscale, "methods": results}
 
 
+def keras_ab(network, tiles: np.ndarray, context: np.ndarray | None = None):
+    """The network's "ab" answer for a batch (a classification head answers its logits too)."""
+    out = network(tiles if context is None else [tiles, context], training=False)
+    if isinstance(out, dict):
+        return out["ab"]
+    return out[network.output_names.index("ab")] if isinstance(out, (list, tuple)) else out
+
+
+def keras_predict(network, tiles: np.ndarray, batch_size: int = 64, context: np.ndarray | None = None) -> np.ndarray:
+    """The Keras network's raw ab output for `tiles` (and their `context`), in inference mode, float32."""
+    return np.concatenate([np.asarray(keras_ab(network, tiles[i : i + batch_size],
+                                               None if context is None else context[i : i + batch_size]), np.float32)
+                           for i in range(0, len(tiles), batch_size)])
+
+
 def load_predictor(model: str | Path, batch_size: int = 256) -> tuple[Predictor, ModelContract]:
     """A run directory, a .keras file or an exported .onnx model as a tile predictor with its contract."""
     path = Path(model)
@@ -142,12 +157,7 @@ def load_predictor(model: str | Path, batch_size: int = 256) -> tuple[Predictor,
     run = path.parent / "run.json"
     contract = ModelContract.from_metadata(json.loads(run.read_text())["contract"]) if run.is_file() else CONTRACT
 
-    def answer(tiles: np.ndarray, context: np.ndarray | None) -> np.ndarray:
-        out = network(tiles if context is None else [tiles, context], training=False)
-        return np.asarray(out["ab"] if isinstance(out, dict) else out)
-
     def predict(tiles: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
-        return np.concatenate([answer(tiles[i : i + batch_size], None if context is None else
-                                      context[i : i + batch_size]) for i in range(0, len(tiles), batch_size)])
+        return keras_predict(network, tiles, batch_size, context)
 
     return predict, contract
