@@ -192,7 +192,7 @@ def _agreement(args: argparse.Namespace) -> dict:
 
 
 def _quality(args: argparse.Namespace) -> dict:
-    from oppy.engine.engine import default_model_path
+    from oppy.engine.api import default_model_path
 
     from .quality import bench_quality
 
@@ -213,7 +213,7 @@ def _quality(args: argparse.Namespace) -> dict:
 
 
 def _chroma_rule(args: argparse.Namespace) -> dict:
-    from oppy.engine.engine import default_model_path
+    from oppy.engine.api import default_model_path
 
     from .quality import bench_chroma_rule
 

@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from oppy.export.convert import load_network, to_fp16, to_onnx
+from oppy.export.convert import to_fp16, to_onnx
 from oppy.export.graph import fold_nearest_upsampling
 from oppy.export.metadata import run_contract, stamp
-from oppy.export.parity import FP16_TOLERANCE, check_parity, keras_predict, parity_tiles
+from oppy.export.network import keras_predict, load_network
+from oppy.export.parity import FP16_TOLERANCE, check_parity, parity_tiles
 from oppy.export.speed import alternating_times, cpu_session, runner
 
 # name: (graph, optimization level the session applies when it loads it)

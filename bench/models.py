@@ -141,7 +141,7 @@ def benchmark_model(model: str | Path | None, workdir: str | Path) -> tuple[Path
     this installation carries none, a unet stand-in (the default's architecture) written into `workdir`."""
     if model is not None:
         return Path(model), str(model)
-    from oppy.engine.engine import DEFAULT_MODEL
+    from oppy.engine.api import DEFAULT_MODEL
 
     if DEFAULT_MODEL.is_file():
         return DEFAULT_MODEL, f"packaged default model ({DEFAULT_MODEL.name})"

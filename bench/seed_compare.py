@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 
 from oppy.engine import Engine
+from oppy.engine.api import default_model_path
 from oppy.engine.contract import ModelContract
-from oppy.engine.engine import default_model_path
 from oppy.engine.sources import IMAGE_SUFFIXES, natural_key
 from oppy.engine.timing import DEFAULT_FPS
 
@@ -66,7 +66,7 @@ def seed_network(seed_model: str | Path | None, workdir: Path) -> tuple[object, 
     """(Keras network, a .keras file holding it, what it is): the given run or .keras file, or an untrained
     seed, which costs what a trained one costs."""
     if seed_model is not None:
-        from oppy.export.convert import load_network
+        from oppy.export.network import load_network
 
         network, _ = load_network(seed_model)
         path = Path(seed_model)

@@ -13,7 +13,7 @@ import os
 # anything of the engine imports it; a program that imported it earlier has to set it itself.
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
-_PUBLIC = {"Engine": ".engine", "EngineConfig": ".config", "ModelError": ".errors", "NothingToRender": ".errors",
+_PUBLIC = {"Engine": ".api", "EngineConfig": ".config", "ModelError": ".errors", "NothingToRender": ".errors",
            "OppyError": ".errors", "RenderReport": ".render"}
 __all__ = sorted(_PUBLIC)
 

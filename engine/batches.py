@@ -1,7 +1,7 @@
 """Tiles of consecutive frames packed into the model's fixed-size batches, and each frame's results found again.
 
 Tiles are cut straight into a batch (no tile array per frame, no copy into the batch); a frame keeps views of the
-outputs its tiles came back in (no copy out of them), which `tiles.blend_chunks` blends. The arrays are reused:
+outputs its tiles came back in (no copy out of them), which `tiles.blend_pieces` blends. The arrays are reused:
 fresh memory costs a page fault per 4 KiB page written.
 """
 
@@ -32,7 +32,7 @@ class TileBatch:
 
 
 @dataclass(frozen=True)
-class Chunk:
+class BatchSlice:
     """`count` consecutive tiles of one frame, from its tile `first`, at rows `row .. row+count` of a batch."""
 
     batch: TileBatch
@@ -71,7 +71,7 @@ class BatchPacker:
         return TileBatch(tiles, output, context=context)
 
     def add(self, frame: object, lightness: np.ndarray, plan: TilePlan,
-            context: np.ndarray | None = None) -> tuple[list[Chunk], list[TileBatch]]:
+            context: np.ndarray | None = None) -> tuple[list[BatchSlice], list[TileBatch]]:
         """Cut the HxW float32 L* plane `lightness` by `plan` into the batches (and each tile's context from
         `context`, the plane's `context.context_copy`, where the packer was made for context): returns where its
         tiles went and the batches it filled (ready to run). `frame` joins the `finished` list of the batch with
@@ -79,7 +79,7 @@ class BatchPacker:
         if self.context != (context is not None):
             raise ValueError("a packer for context takes each frame's context copy, and only it does")
         corners = plan_corners(plan) if context is not None else None
-        chunks, full = [], []
+        slices, full = [], []
         first = 0
         while first < plan.count:
             batch = self._open = self._open or self._new_batch()
@@ -90,7 +90,7 @@ class BatchPacker:
                 cut_context(context, corners[0][first : first + count], corners[1][first : first + count],
                             lightness.shape, self.tile, self.scale, self.shift,
                             out=batch.context[batch.filled : batch.filled + count])
-            chunks.append(Chunk(batch, first, batch.filled, count))
+            slices.append(BatchSlice(batch, first, batch.filled, count))
             batch.filled += count
             batch.readers += 1
             first += count
@@ -99,7 +99,7 @@ class BatchPacker:
             if batch.filled == self.size:
                 full.append(batch)
                 self._open = None
-        return chunks, full
+        return slices, full
 
     def hold(self, item: object) -> object | None:
         """Keep `item` (not a frame: a skip) in order behind the frames of the batch being filled: it joins that
@@ -123,10 +123,9 @@ class BatchPacker:
         self._spare_tiles.append((batch.tiles, batch.context))
         batch.tiles = batch.context = None
 
-    def release(self, chunks: list[Chunk]) -> None:
+    def release(self, slices: list[BatchSlice]) -> None:
         """One frame is done with its results: a batch whose every frame is done gives its output array back."""
-        for chunk in chunks:
-            batch = chunk.batch
+        for batch in (part.batch for part in slices):
             batch.readers -= 1
             if batch.readers == 0:
                 self._spare_outputs.append(batch.output)

@@ -19,11 +19,11 @@ from collections.abc import Iterator
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from .api import Engine
 from .archive import ORDERS, STRETCHES
 from .captions import CAPTION_FIELDS
 from .config import EngineConfig, size_argument
 from .encoders import ENCODERS, X264_PRESETS
-from .engine import Engine
 from .errors import OppyError
 from .outputs import STDOUT, check_output, check_report
 from .products import CAMERAS

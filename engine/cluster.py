@@ -18,9 +18,9 @@ from pathlib import Path
 
 import ray
 
+from .api import Engine
 from .archive import list_archive, measure_levels
 from .config import EngineConfig
-from .engine import Engine
 from .errors import NothingToRender, OppyError
 from .levels import Levels
 from .outputs import STDOUT, check_output

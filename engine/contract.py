@@ -152,3 +152,8 @@ class ModelContract:
                 f"{MIN_CONTEXT_FACTOR} to {MAX_CONTEXT_FACTOR}; re-export the model with oppy-export"
             )
         return contract
+
+
+#: the contract `oppy-train` trains to: L* / 50 - 1 in [-1, 1] in, a*, b* / 128 (tanh's range) out, 64 px tiles;
+#: `oppy-export` assumes it for a network whose run recorded none
+TRAINING_CONTRACT = ModelContract("L", "ab", 64, l_scale=1 / 50, l_shift=-1.0, ab_scale=128.0)

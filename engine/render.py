@@ -25,7 +25,7 @@ from .sinks import open_sink, writes_folder
 from .sources import STDIN, ImageFolder, Skipped, decode_threads, display_name, open_source
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from .api import Engine
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,6 @@ from .pds import PDS_SUFFIXES, read_product
 from .products import ProductInfo, from_name
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
-VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts"})
 STDIN = "-"
 #: PyAV frame formats taken as they are; any other format is converted to RGB
 _GREY_FORMATS = frozenset({"gray", "gray8", "gray16le", "gray16be"})

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .batches import BatchPacker, Chunk, TileBatch
+from .batches import BatchPacker, BatchSlice, TileBatch
 from .context import context_copy
 from .contract import CHROMA_LIMIT, ModelContract
 from .errors import FrameError, OppyError
@@ -21,7 +21,7 @@ from .products import ProductInfo
 from .resize import Placement, frame_size, place, placement, scale_pixels
 from .scale import choose_scale, grow, shrink
 from .sources import FrameTiming
-from .tiles import TilePlan, blend_chunks, plan_tiles
+from .tiles import TilePlan, blend_pieces, plan_tiles
 
 #: the stages `Stages` runs, in order (the pipeline's names for them, and `oppy-bench pipeline`'s)
 STAGE_NAMES = ("to_l", "shrink", "tile", "infer", "blend", "grow", "to_rgb")
@@ -43,7 +43,7 @@ class Work:
     small: np.ndarray | None = None  # L* at that scale (the tiles' plane); `lightness` itself at scale 1
     plan: TilePlan | None = None  # the tiles of `small`
     context: np.ndarray | None = None  # `small` shrunk by the model's context factor, for a context input
-    chunks: list[Chunk] | None = None  # where its tiles went in the batches
+    slices: list[BatchSlice] | None = None  # where its tiles went in the batches
     ab: np.ndarray | None = None  # 2xhxw float32 a*, b* on `small`, then 2xHxW once grown
     rgb: np.ndarray | None = None
     prepared: object | None = None  # the frame as the sink's writer takes it (`_Sink.prepare`), in place of rgb
@@ -95,7 +95,7 @@ class Stages:
 
     def tile(self, work: Work) -> list[TileBatch]:
         """Cut the frame's tiles into the batches; returns the batches it filled (ready to run)."""
-        work.chunks, full = self.packer.add(work, work.small, work.plan, work.context)
+        work.slices, full = self.packer.add(work, work.small, work.plan, work.context)
         work.context = None
         return full
 
@@ -124,9 +124,9 @@ class Stages:
 
     def blend(self, work: Work) -> None:
         """The frame's a*, b* from its tiles' results; a `FrameError` when the model's answer is not a colour."""
-        work.ab = blend_chunks([chunk.output for chunk in work.chunks], work.plan, self.contract.ab_scale)
-        self.packer.release(work.chunks)  # a batch's output is reused once every frame in it is blended
-        work.chunks = None
+        work.ab = blend_pieces([part.output for part in work.slices], work.plan, self.contract.ab_scale)
+        self.packer.release(work.slices)  # a batch's output is reused once every frame in it is blended
+        work.slices = None
         peak = float(np.abs(work.ab).max())
         if not peak <= CHROMA_LIMIT:  # NaN fails it too
             answer = "NaN or infinity" if not np.isfinite(peak) else f"|a*|, |b*| up to {peak:.3g}"

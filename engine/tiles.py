@@ -117,7 +117,7 @@ def _cut_kernel(plane, row_source, col_source, cols, stride, tile, scale, shift,
 def _blend_kernel(tiles, first, zero, row_weights, col_weights, pad_top, pad_left, cols, stride, scale, out):
     # Row by row (no two threads write one pixel); within a row, each covering tile adds a contiguous
     # weighted run of its own row, which vectorises. `tiles` holds the frame's tiles first .. first+n; `zero`
-    # starts the sum afresh, so that a frame's tiles may come in several chunks.
+    # starts the sum afresh, so that a frame's tiles may come in several pieces.
     channels, height, width = out.shape
     tile, count = tiles.shape[1], tiles.shape[0]
     rows = row_weights.shape[0]
@@ -168,16 +168,16 @@ def blend_tiles(
     expected = (plan.count, plan.tile, plan.tile)
     if tiles.shape[:3] != expected:
         raise ValueError(f"tiles are {tiles.shape}, the plan wants {expected} x channels")
-    return blend_chunks([tiles], plan, scale, out)
+    return blend_pieces([tiles], plan, scale, out)
 
 
-def blend_chunks(
-    chunks: Iterable[np.ndarray], plan: TilePlan, scale: float = 1.0, out: np.ndarray | None = None
+def blend_pieces(
+    pieces: Iterable[np.ndarray], plan: TilePlan, scale: float = 1.0, out: np.ndarray | None = None
 ) -> np.ndarray:
     """`blend_tiles` for a frame's tiles in consecutive pieces, in order (e.g. views of the batches they were
     inferred in): each [n, tile, tile, C] float32, together the plan's tiles; no piece is copied."""
     first = 0
-    for piece in chunks:
+    for piece in pieces:
         if piece.ndim != 4 or piece.shape[1:3] != (plan.tile, plan.tile) or first + len(piece) > plan.count:
             raise ValueError(f"a piece of {piece.shape} after {first} tiles does not fit the plan's "
                              f"{plan.count} tiles of {plan.tile}x{plan.tile} x channels")

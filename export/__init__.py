@@ -4,6 +4,14 @@ The public face is `export_model` with its options `ExportOptions`; problems a u
 `OppyError` family (`ModelError` for a network that cannot be read, converted or matched).
 """
 
-from .convert import ExportOptions, export_model
+import importlib
 
-__all__ = ["ExportOptions", "export_model"]
+_PUBLIC = {"ExportOptions": ".convert", "export_model": ".convert"}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    # imported when first used, so that the layers training builds from (`layers`) come without tf2onnx and ONNX
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,10 +19,10 @@ from oppy.engine.contract import DEFAULT_OVERLAP, ModelContract
 from oppy.engine.errors import ModelError, OppyError
 from oppy.engine.outputs import temporary_name
 from oppy.engine.session import choose_providers
-from oppy.training.evaluate import keras_ab
 
 from .graph import FOLD_RECORD, fold_nearest_upsampling
-from .metadata import RUN_SUMMARY, exporter_versions, run_contract, stamp, with_exporter
+from .metadata import exporter_versions, run_contract, stamp, with_exporter
+from .network import keras_ab, load_network, network_tile
 from .parity import FP16_TOLERANCE, FP32_TOLERANCE, Parity, check_parity, parity_tiles
 from .speed import alternating_times, cpu_session, runner
 
@@ -54,43 +54,6 @@ class ExportOptions:
     #: tiles per timed batch and timed rounds of the `optimize` comparison
     speed_batch: int = 256
     speed_rounds: int = 7
-
-
-def load_network(source: str | Path):
-    """A run directory (`model.keras` inside) or a .keras file -> (Keras network, its run directory or None).
-
-    A .keras file's folder counts as its run directory when it holds a run.json."""
-    path = Path(source)
-    keras_file = path / "model.keras" if path.is_dir() else path
-    run_dir = path if path.is_dir() else (path.parent if (path.parent / RUN_SUMMARY).is_file() else None)
-    if not keras_file.is_file():
-        raise ModelError(f"no Keras model at {str(keras_file)!r}: give a run directory of `oppy-train fit` "
-                         "or a .keras file")
-    import keras
-
-    from oppy.training import architectures  # noqa: F401 (registers the layers of its networks for loading)
-
-    try:
-        network = keras.models.load_model(keras_file, compile=False)
-    except Exception as exc:  # keras raises several unrelated types for a bad archive
-        raise ModelError(f"{str(keras_file)!r} is not a loadable Keras model: {exc}") from exc
-    inputs = [tuple(shape) for shape in (network.input_shape if isinstance(network.input_shape, list)
-                                         else [network.input_shape])]
-    outputs = network.output_shape
-    shapes = outputs if isinstance(outputs, dict) else dict(zip(network.output_names, outputs, strict=True)) \
-        if isinstance(outputs, list) else {"ab": outputs}
-    ab_shape = tuple(shapes.get("ab") or ()) if len(shapes) > 1 else tuple(next(iter(shapes.values())))
-    tile = inputs[0][1]
-    if len(inputs) > 2 or any(shape != (None, tile, tile, 1) for shape in inputs) or ab_shape != (None, tile, tile, 2):
-        raise ModelError(f"{str(keras_file)!r} maps {network.input_shape} to {outputs}; a colouriser maps L tiles "
-                         "[N, T, T, 1] (and a context input of the same shape) to ab tiles [N, T, T, 2]")
-    return network, run_dir
-
-
-def network_tile(network) -> int:
-    """The tile edge a network takes."""
-    shape = network.input_shape[0] if isinstance(network.input_shape, list) else network.input_shape
-    return shape[1]
 
 
 def _rename(graph: onnx.GraphProto, old: str, new: str) -> None:

@@ -20,6 +20,7 @@ from oppy.engine.contract import (
     KEY_EXPORTER,
     KEY_METRICS,
     KEY_TRAINING,
+    TRAINING_CONTRACT,
     ModelContract,
 )
 from oppy.engine.errors import ModelError, OppyError
@@ -47,17 +48,16 @@ def _trained_contract(run: dict | None, where: Path | None) -> ModelContract:
     """The scaling the network was trained with: the run's own record, else the training package's."""
     if run is not None and "contract" in run:
         return ModelContract.from_metadata(run["contract"], source=str(where))
-    from oppy.training.data import CONTRACT
-
     log.warning("no %s with a contract beside the model: assuming the current training scaling "
-                "(L* x %g %+g, ab x %g)", RUN_SUMMARY, CONTRACT.l_scale, CONTRACT.l_shift, CONTRACT.ab_scale)
-    return CONTRACT
+                "(L* x %g %+g, ab x %g)", RUN_SUMMARY, TRAINING_CONTRACT.l_scale, TRAINING_CONTRACT.l_shift,
+                TRAINING_CONTRACT.ab_scale)
+    return TRAINING_CONTRACT
 
 
 def run_contract(run_dir: Path | None, architecture: str, tile: int,
                  overlap: int = DEFAULT_OVERLAP, scene_size: int | None = None) -> ModelContract:
     """The contract of a trained network: scaling and names from `run_dir/run.json` (the training package's
-    `CONTRACT` when there is none), `tile` from the network itself, and as `info` the architecture, the
+    `TRAINING_CONTRACT` when there is none), `tile` from the network itself, and as `info` the architecture, the
     training summary (run.json less its contract) and the validation metrics (eval.json), each saying
     "none" with the reason when the run directory lacks it. `scene_size` (the median long side of the training
     photos, px) overrides what the run recorded."""

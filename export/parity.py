@@ -20,7 +20,8 @@ from oppy.engine.lab import to_lightness
 from oppy.engine.session import ModelSession
 from oppy.engine.sources import read_image
 from oppy.engine.tiles import cut_tiles, plan_tiles
-from oppy.training.evaluate import keras_predict
+
+from .network import keras_predict
 
 #: max |Δab| allowed between TensorFlow and the float32 ONNX model, in raw model output (ab / ab_scale)
 FP32_TOLERANCE = 1e-4

@@ -15,6 +15,8 @@ import keras
 import numpy as np
 from keras import layers
 
+from oppy.export.layers import AnnealedMean
+
 TILE = 64
 #: the window of a context input, in tiles
 CONTEXT_FACTOR = 4
@@ -34,24 +36,6 @@ def ab_bins() -> np.ndarray:
     axis = np.arange(-AB_LIMIT, AB_LIMIT + AB_STEP / 2, AB_STEP, dtype=np.float32)
     a, b = np.meshgrid(axis, axis, indexing="ij")
     return np.stack([a.ravel(), b.ravel()], axis=1)
-
-
-@keras.saving.register_keras_serializable(package="oppy")
-class AnnealedMean(layers.Layer):
-    """Logits over the a*b* bins [..., Q] -> ab [..., 2] / AB_SCALE: the mean of the bin centres under the softmax of
-    logits / temperature (below 1: sharper than the mean, less grey; above the mode's blockiness)."""
-
-    def __init__(self, temperature: float = TEMPERATURE, **kwargs):
-        super().__init__(**kwargs)
-        self.temperature = temperature
-        self.centres = ab_bins() / AB_SCALE  # numpy: a constant of the traced graph, not a captured tensor
-
-    def call(self, logits):
-        weights = keras.ops.softmax(logits / self.temperature, axis=-1)
-        return keras.ops.tensordot(weights, keras.ops.convert_to_tensor(self.centres), axes=[[-1], [0]])
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "temperature": self.temperature}
 
 
 def _conv(x, filters: int, strides: int = 1, activation: str = "relu"):
@@ -109,7 +93,8 @@ def unet(tile: int = TILE, width: int = 24, context: bool = False, classes: bool
     name = "unet" + ("-context" if context else "") + ("-classes" if classes else "")
     if classes:  # at 16x16 (HEAD_STRIDE), grown 4x bilinearly
         logits = layers.Conv2D(len(ab_bins()), 1, name="logits")(x)
-        ab = layers.UpSampling2D(HEAD_STRIDE, interpolation="bilinear", name="ab")(AnnealedMean()(logits))
+        decoded = AnnealedMean(ab_bins() / AB_SCALE, TEMPERATURE)(logits)
+        ab = layers.UpSampling2D(HEAD_STRIDE, interpolation="bilinear", name="ab")(decoded)
         return keras.Model(inputs, {"ab": ab, "logits": logits}, name=name)
     x = layers.UpSampling2D(2)(x)
     x = _conv(layers.Concatenate()([x, s32]), width)
@@ -124,7 +109,6 @@ ARCHITECTURES: dict[str, Callable[..., keras.Model]] = {
     "unet-classes": functools.partial(unet, classes=True),
     "unet-context-classes": functools.partial(unet, context=True, classes=True),
 }
-DEFAULT_ARCHITECTURE = "unet"
 
 
 def uses_context(name: str) -> bool:

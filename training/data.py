@@ -15,15 +15,16 @@ import cv2
 import numpy as np
 
 from oppy.engine.context import context_copy, cut_context
-from oppy.engine.contract import ModelContract
+from oppy.engine.contract import TRAINING_CONTRACT
 from oppy.engine.lab import rgb_to_lab
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
-TILE = 64
-# What the networks see and answer: L* / 50 - 1 in [-1, 1], and a*, b* / 128 (tanh range).
-CONTRACT = ModelContract("L", "ab", TILE, l_scale=1 / 50, l_shift=-1.0, ab_scale=128.0)
+TILE = TRAINING_CONTRACT.tile_size
+#: a photo whose mean C*ab lies below this is greyscale, whatever the file's channel count: `prepare` leaves it out
+#: and the evaluation skips it
+DEFAULT_MIN_CHROMA = 4.0
 
 
 def split_files(dataset_dir: str | Path, split: str) -> list[Path]:
@@ -54,8 +55,8 @@ def load_lab(path: Path) -> np.ndarray:
 
 def scale_pair(lab_tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """LAB tiles [n, T, T, 3] -> (model input L [n, T, T, 1], target ab [n, T, T, 2]), both float32."""
-    lightness = lab_tiles[..., :1] * CONTRACT.l_scale + CONTRACT.l_shift
-    return lightness.astype(np.float32), (lab_tiles[..., 1:] / CONTRACT.ab_scale).astype(np.float32)
+    lightness = lab_tiles[..., :1] * TRAINING_CONTRACT.l_scale + TRAINING_CONTRACT.l_shift
+    return lightness.astype(np.float32), (lab_tiles[..., 1:] / TRAINING_CONTRACT.ab_scale).astype(np.float32)
 
 
 def random_crops(lab: np.ndarray, count: int, rng: np.random.Generator, flip: bool,
@@ -105,7 +106,7 @@ def _crops(files: list[Path], crops_per_photo: int, seed: int, training: bool, c
         if context is None:
             yield lightness, ab
         else:
-            yield (lightness, context * CONTRACT.l_scale + CONTRACT.l_shift), ab
+            yield (lightness, context * TRAINING_CONTRACT.l_scale + TRAINING_CONTRACT.l_shift), ab
 
 
 def tile_dataset(dataset_dir: str | Path, split: str, batch_size: int = 64, crops_per_photo: int = 8,
@@ -117,7 +118,7 @@ def tile_dataset(dataset_dir: str | Path, split: str, batch_size: int = 64, crop
     Training (the default for the `train` split): new random crops and flips every epoch, shuffled, from photos
     shrunk by a random factor down to `scale_jitter` where given. Otherwise: fixed crops per photo, in file order.
     """
-    # imported here, so that the split layout and CONTRACT above (evaluation, benchmarks) need no TensorFlow
+    # imported here, so that the split layout above (evaluation, benchmarks) need no TensorFlow
     import tensorflow as tf
 
     files = split_files(dataset_dir, split)

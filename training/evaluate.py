@@ -1,7 +1,7 @@
 """Evaluation on the validation split through the engine's real tiling and blending path, beside baselines.
 
 Baselines are fitted on the train split: constant mean chroma, chroma from lightness alone (mean a*, b* at
-each integer L*, a 101-entry table), and plain grey. Metrics come from `oppy.engine.metrics`.
+each integer L*, a 101-entry table), and plain grey. Metrics come from `oppy.training.metrics`.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from oppy.engine.contract import DEFAULT_OVERLAP, ModelContract
+from oppy.engine.contract import DEFAULT_OVERLAP, TRAINING_CONTRACT, ModelContract
 from oppy.engine.lab import l_ab_to_rgb, rgb_to_lab
-from oppy.engine.metrics import ab_psnr, colourfulness, delta_e_ciede2000
 from oppy.engine.scale import Upsampler, chroma_at_scale, grow
 from oppy.engine.tiles import predict_chroma
+from oppy.export.network import keras_predict, load_network
+from oppy.training.metrics import ab_psnr, colourfulness, delta_e_ciede2000
 
-from .data import CONTRACT, split_files
-from .prepare import DEFAULT_MIN_CHROMA
+from .data import DEFAULT_MIN_CHROMA, split_files
 
 Predictor = Callable[[np.ndarray], np.ndarray]  # L tiles [n, T, T, 1] -> raw ab tiles [n, T, T, 2]
 ChromaMethod = Callable[[np.ndarray], np.ndarray]  # HxW L* -> 2xHxW a*, b*
@@ -71,7 +71,7 @@ def baselines(dataset_dir: str | Path) -> dict[str, ChromaMethod]:
     return {"constant": constant, "lightness": from_lightness, "grey": grey}
 
 
-def model_method(predict: Predictor, contract: ModelContract = CONTRACT, overlap: int = DEFAULT_OVERLAP,
+def model_method(predict: Predictor, contract: ModelContract = TRAINING_CONTRACT, overlap: int = DEFAULT_OVERLAP,
                  chroma_scale: str | float = 1.0, upsample: Upsampler = grow) -> ChromaMethod:
     """A model as a chroma method, through the engine's tiling and blending at `chroma_scale` ("auto" or a number in
     (0, 1], as `EngineConfig.chroma_scale`), grown back to full resolution by `upsample`."""
@@ -122,21 +122,6 @@ def evaluate(methods: dict[str, ChromaMethod], dataset_dir: str | Path, split: s
     return {"split": split, "photos": photos, "skipped_greyscale": skipped, "upscale": upscale, "methods": results}
 
 
-def keras_ab(network, tiles: np.ndarray, context: np.ndarray | None = None):
-    """The network's "ab" answer for a batch (a classification head answers its logits too)."""
-    out = network(tiles if context is None else [tiles, context], training=False)
-    if isinstance(out, dict):
-        return out["ab"]
-    return out[network.output_names.index("ab")] if isinstance(out, (list, tuple)) else out
-
-
-def keras_predict(network, tiles: np.ndarray, batch_size: int = 64, context: np.ndarray | None = None) -> np.ndarray:
-    """The Keras network's raw ab output for `tiles` (and their `context`), in inference mode, float32."""
-    return np.concatenate([np.asarray(keras_ab(network, tiles[i : i + batch_size],
-                                               None if context is None else context[i : i + batch_size]), np.float32)
-                           for i in range(0, len(tiles), batch_size)])
-
-
 def load_predictor(model: str | Path, batch_size: int = 256) -> tuple[Predictor, ModelContract]:
     """A run directory, a .keras file or an exported .onnx model as a tile predictor with its contract."""
     path = Path(model)
@@ -149,13 +134,9 @@ def load_predictor(model: str | Path, batch_size: int = 256) -> tuple[Predictor,
 
         session = ModelSession(path, provider="cpu", batch_size=batch_size)
         return session.predict, session.contract
-    import keras
-
-    from . import classes  # noqa: F401 (registers the classification head's layer and loss for loading)
-
-    network = keras.models.load_model(path, compile=False)
-    run = path.parent / "run.json"
-    contract = ModelContract.from_metadata(json.loads(run.read_text())["contract"]) if run.is_file() else CONTRACT
+    network, run_dir = load_network(path)
+    run = None if run_dir is None else json.loads((run_dir / "run.json").read_text())
+    contract = ModelContract.from_metadata(run["contract"]) if run and "contract" in run else TRAINING_CONTRACT
 
     def predict(tiles: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
         return keras_predict(network, tiles, batch_size, context)

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import keras
 
-from oppy.engine.contract import MAX_CONTEXT_FACTOR, MIN_CONTEXT_FACTOR
+from oppy.engine.contract import MAX_CONTEXT_FACTOR, MIN_CONTEXT_FACTOR, TRAINING_CONTRACT
 
 from .architectures import CONTEXT_FACTOR, build, conv_flops, uses_classes, uses_context
 from .classes import class_weights, rebalanced_cross_entropy
-from .data import CONTRACT, scene_size, split_files, tile_dataset
+from .data import scene_size, split_files, tile_dataset
 
 LOSSES = {"mse": "mean_squared_error", "l1": "mean_absolute_error", "huber": keras.losses.Huber(delta=0.1)}
 # The seed is trained as it originally was (MSE, RMSprop); the default fights MSE's grey-brown average with L1.
@@ -118,7 +118,7 @@ def fit(dataset_dir: str | Path, run_dir: str | Path, options: FitOptions = FitO
     if options.schedule == "cosine":
         learning_rate = keras.optimizers.schedules.CosineDecay(options.learning_rate,
                                                                decay_steps=options.epochs * steps_per_epoch)
-    model = build(options.arch, CONTRACT.tile_size)
+    model = build(options.arch, TRAINING_CONTRACT.tile_size)
     optimizer = (keras.optimizers.RMSprop(learning_rate) if options.arch == "seed"
                  else keras.optimizers.Adam(learning_rate))
     weights = class_weights(split_files(dataset_dir, "train")) if classes else None
@@ -167,7 +167,7 @@ def fit(dataset_dir: str | Path, run_dir: str | Path, options: FitOptions = FitO
                     "keras": keras.__version__},
         "scene_size": scenes,
         "class_weights": None if weights is None else [round(float(w), 4) for w in weights],
-        "contract": replace(CONTRACT, scene_size=scenes,
+        "contract": replace(TRAINING_CONTRACT, scene_size=scenes,
                             **({"context_input": "context", "context_factor": factor} if factor else {})
                             ).to_metadata(),
     }

@@ -20,8 +20,9 @@ from oppy.engine.lab import rgb_to_lab
 from oppy.engine.products import day_of
 from oppy.engine.sources import IMAGE_SUFFIXES, natural_key, truncation
 
+from .data import DEFAULT_MIN_CHROMA
+
 # Chosen on the 6,164 real Curiosity photos (see training/README.md for the distributions and counts).
-DEFAULT_MIN_CHROMA = 4.0  # mean C*ab below this is greyscale, whatever the file's channel count
 DEFAULT_MIN_SHARPNESS = 10.0  # variance of the Laplacian of 8-bit grey below this is blurry
 DEFAULT_MAX_SIDE = 1024
 DEFAULT_MIN_SIDE = 64  # the tile

@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 
 from oppy.bench.models import benchmark_model, build_free_standin, build_unet_standin
-from oppy.engine.engine import DEFAULT_MODEL
+from oppy.engine.api import DEFAULT_MODEL
 from oppy.engine.session import ModelSession
 
 
@@ -19,7 +19,7 @@ def test_a_benchmark_runs_the_given_model_else_the_packaged_one_else_a_unet_stan
     assert benchmark_model("given.onnx", tmp_path) == (Path("given.onnx"), "given.onnx")
     if DEFAULT_MODEL.is_file():
         assert benchmark_model(None, tmp_path)[0] == DEFAULT_MODEL
-    monkeypatch.setattr("oppy.engine.engine.DEFAULT_MODEL", tmp_path / "missing.onnx")
+    monkeypatch.setattr("oppy.engine.api.DEFAULT_MODEL", tmp_path / "missing.onnx")
     path, what = benchmark_model(None, tmp_path)
     assert path == tmp_path / "unet-standin.onnx" and path.is_file()
     assert "unet stand-in" in what

@@ -23,7 +23,7 @@ def test_tile_and_infer_pack_frames_into_full_batches_and_give_each_frame_its_ow
         assert finished == works
         for work in works:
             alone = engine.session.predict(cut_tiles(work.small, work.plan, contract.l_scale, contract.l_shift))
-            np.testing.assert_allclose(np.concatenate([c.output for c in work.chunks]), alone, atol=1e-6)
+            np.testing.assert_allclose(np.concatenate([part.output for part in work.slices]), alone, atol=1e-6)
 
 
 def test_each_stage_alone_and_the_whole_render_on_the_same_frames(tiny_seed, synth_archive):

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from oppy.engine import Engine, OppyError
-from oppy.engine import engine as engine_module
+from oppy.engine import api as engine_module
 from oppy.engine.cli import main
 from oppy.engine.contract import ModelContract
 from tests.conftest import affine_model, contract_model, gradient_frame, hostile_archive, write_image

@@ -7,14 +7,14 @@ import onnx
 import pytest
 
 from oppy.bench.synth import synth_frames
-from oppy.engine import Engine, engine
+from oppy.engine import Engine, api
 from oppy.engine.contract import KEY_ARCHITECTURE, KEY_METRICS, KEY_TRAINING, ModelContract
 from oppy.engine.errors import ModelError
 from oppy.engine.lab import rgb_to_lab
 
 
 def test_packaged_model_carries_the_contract_and_its_provenance():
-    path = engine.default_model_path()
+    path = api.default_model_path()
     assert path.stat().st_size < 8 * 2**20  # a few MB at most: it ships inside the package
     metadata = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
     contract = ModelContract.from_metadata(metadata)
@@ -36,6 +36,6 @@ def test_packaged_model_colours_a_synthetic_mars_frame_in_mars_tones():
 
 
 def test_without_a_packaged_model_the_error_names_the_option(monkeypatch, tmp_path):
-    monkeypatch.setattr(engine, "DEFAULT_MODEL", tmp_path / "absent.onnx")
+    monkeypatch.setattr(api, "DEFAULT_MODEL", tmp_path / "absent.onnx")
     with pytest.raises(ModelError, match="--model"):
         Engine()

@@ -7,8 +7,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from oppy.engine import Engine
+from oppy.engine.api import default_model_path
 from oppy.engine.contract import ModelContract
-from oppy.engine.engine import default_model_path
 from oppy.engine.lab import gray_to_l, l_ab_to_rgb, to_lightness
 from oppy.engine.render import FrameDone
 from oppy.engine.scale import scaled_size

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oppy.engine.tiles import axis_weights, blend_chunks, blend_tiles, cut_tiles, plan_tiles
+from oppy.engine.tiles import axis_weights, blend_pieces, blend_tiles, cut_tiles, plan_tiles
 
 SIZES = [(1, 1), (3, 200), (64, 64), (65, 130), (96, 128), (517, 333)]
 
@@ -111,19 +111,19 @@ def test_blending_a_frames_tiles_in_pieces_equals_blending_them_whole(splits):
     tiles = np.random.default_rng(3).random((plan.count, 64, 64, 2), dtype=np.float32)
     pieces = np.split(tiles, np.cumsum(splits)[:-1])
     stale = np.full((2, 150, 90), 9.0, np.float32)  # a reused output array: the first piece starts afresh
-    np.testing.assert_allclose(blend_chunks(pieces, plan, 3.0, out=stale), blend_tiles(tiles, plan, 3.0), atol=1e-5)
+    np.testing.assert_allclose(blend_pieces(pieces, plan, 3.0, out=stale), blend_tiles(tiles, plan, 3.0), atol=1e-5)
 
 
 def test_pieces_that_do_not_make_up_the_frame_are_refused():
     plan = plan_tiles(150, 90, 64, 16)
     tiles = np.zeros((plan.count, 64, 64, 2), np.float32)
     with pytest.raises(ValueError, match="hold 5 tiles, the plan 6"):
-        blend_chunks([tiles[:2], tiles[2:5]], plan)
+        blend_pieces([tiles[:2], tiles[2:5]], plan)
     with pytest.raises(ValueError, match="does not fit"):
-        blend_chunks([tiles, tiles[:1]], plan)
+        blend_pieces([tiles, tiles[:1]], plan)
     with pytest.raises(ValueError, match="blends into float32"):  # the kernel checks no bounds: nor may it read past
-        blend_chunks([tiles[:3], tiles[3:, ..., :1]], plan)
+        blend_pieces([tiles[:3], tiles[3:, ..., :1]], plan)
     with pytest.raises(ValueError, match="blends into float32"):
-        blend_chunks([tiles], plan, out=np.zeros((2, 150, 91), np.float32))
+        blend_pieces([tiles], plan, out=np.zeros((2, 150, 91), np.float32))
     with pytest.raises(ValueError, match="does not fit"):
-        blend_chunks([tiles[..., 0]], plan)
+        blend_pieces([tiles[..., 0]], plan)

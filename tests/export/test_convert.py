@@ -18,12 +18,13 @@ from oppy.engine.contract import (
     KEY_TRAINING,
     REQUIRED_KEYS,
 )
+from oppy.engine.contract import TRAINING_CONTRACT as CONTRACT
 from oppy.engine.lab import l_ab_to_rgb, to_lightness
 from oppy.engine.session import ModelSession
 from oppy.engine.tiles import cut_tiles, plan_tiles, predict_chroma
 from oppy.export import ExportOptions, convert, export_model
-from oppy.export.parity import FP16_TOLERANCE, keras_predict
-from oppy.training.data import CONTRACT
+from oppy.export.network import keras_predict
+from oppy.export.parity import FP16_TOLERANCE
 from tests.conftest import gradient_frame
 from tests.training.conftest import lawful_photo
 

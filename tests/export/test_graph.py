@@ -8,12 +8,12 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from oppy.engine.contract import KEY_EXPORTER
+from oppy.engine.contract import TRAINING_CONTRACT as CONTRACT
 from oppy.engine.errors import ModelError, OppyError
 from oppy.export.cli import main as export_main
 from oppy.export.convert import to_onnx
 from oppy.export.graph import check_same_outputs, fold_nearest_upsampling, rewrite_file
 from oppy.training.architectures import seed
-from oppy.training.data import CONTRACT
 
 N, C, H, W = 3, 4, 5, 6
 

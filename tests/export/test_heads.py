@@ -6,7 +6,8 @@ import onnxruntime as ort
 
 from oppy.engine.contract import ModelContract
 from oppy.export.convert import to_onnx
-from oppy.training.architectures import AnnealedMean, ab_bins, build
+from oppy.export.layers import AnnealedMean
+from oppy.training.architectures import AB_SCALE, TEMPERATURE, ab_bins, build
 from tests.training.test_classes import annealed_mean_reference
 
 CONTRACT = ModelContract("L", "ab", 64, 1 / 50, -1.0, 128.0)
@@ -23,7 +24,7 @@ def test_the_annealed_mean_inside_the_exported_graph_matches_numpy():
     weight, bias = rng.normal(0, 4, count).astype(np.float32), rng.normal(0, 2, count).astype(np.float32)
     tiles = keras.Input((64, 64, 1), name="L")
     conv = keras.layers.Conv2D(count, 1)
-    network = keras.Model(tiles, AnnealedMean(name="ab")(conv(tiles)))
+    network = keras.Model(tiles, AnnealedMean(ab_bins() / AB_SCALE, TEMPERATURE, name="ab")(conv(tiles)))
     conv.set_weights([weight.reshape(1, 1, 1, count), bias])
     lightness = rng.uniform(-1, 1, (3, 64, 64, 1)).astype(np.float32)
     exported = run(to_onnx(network, CONTRACT), L=lightness)

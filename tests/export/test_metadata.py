@@ -5,9 +5,9 @@ import pytest
 from onnx import helper
 
 from oppy.engine.contract import KEY_ARCHITECTURE, KEY_EXPORTER, KEY_METRICS, KEY_TRAINING, ModelContract
+from oppy.engine.contract import TRAINING_CONTRACT as CONTRACT
 from oppy.engine.errors import ModelError
 from oppy.export.metadata import exporter_versions, run_contract, stamp, with_exporter
-from oppy.training.data import CONTRACT
 
 
 def test_the_runs_own_scaling_and_records_are_used(tmp_path):

@@ -2,9 +2,9 @@ import cv2
 import numpy as np
 import pytest
 
+from oppy.engine.contract import TRAINING_CONTRACT as CONTRACT
 from oppy.engine.errors import OppyError
 from oppy.export.parity import Parity, parity_tiles
-from oppy.training.data import CONTRACT
 from tests.conftest import gradient_frame
 
 

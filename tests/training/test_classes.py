@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from oppy.training.architectures import AB_SCALE, TEMPERATURE, AnnealedMean, ab_bins, build
+from oppy.export.layers import AnnealedMean
+from oppy.training.architectures import AB_SCALE, TEMPERATURE, ab_bins, build
 from oppy.training.classes import bin_of, class_weights, rebalanced_cross_entropy
 from tests.training.conftest import save_rgb
 
@@ -35,11 +36,12 @@ def annealed_mean_reference(logits: np.ndarray) -> np.ndarray:
 
 
 def test_the_annealed_mean_decodes_logits_into_chroma():
+    decode = AnnealedMean(ab_bins() / AB_SCALE, TEMPERATURE)
     logits = np.random.default_rng(0).normal(0, 3, (2, 4, 4, len(ab_bins()))).astype(np.float32)
-    np.testing.assert_allclose(np.asarray(AnnealedMean()(logits)), annealed_mean_reference(logits), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(decode(logits)), annealed_mean_reference(logits), atol=1e-6)
     sure = np.full((1, 1, 1, len(ab_bins())), -50.0, np.float32)
     sure[..., bin_of(np.array([20.0, 40.0]))] = 50.0  # all weight on one bin: its centre
-    np.testing.assert_allclose(np.asarray(AnnealedMean()(sure))[0, 0, 0], [20 / AB_SCALE, 40 / AB_SCALE], atol=1e-6)
+    np.testing.assert_allclose(np.asarray(decode(sure))[0, 0, 0], [20 / AB_SCALE, 40 / AB_SCALE], atol=1e-6)
 
 
 def test_the_loss_weighs_each_pixels_cross_entropy_by_its_bin():

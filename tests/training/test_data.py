@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from oppy.engine.context import context_copy, cut_context
-from oppy.training.data import CONTRACT, jittered, random_crops, tile_dataset
+from oppy.engine.contract import TRAINING_CONTRACT as CONTRACT
+from oppy.training.data import jittered, random_crops, tile_dataset
 
 
 def test_input_pipeline_yields_declared_shapes_dtypes_and_ranges(lawful_dataset):

@@ -1,7 +1,7 @@
 import numpy as np
 from skimage import color
 
-from oppy.engine.metrics import ab_psnr, colourfulness, delta_e_ciede2000
+from oppy.training.metrics import ab_psnr, colourfulness, delta_e_ciede2000
 
 
 def test_ciede2000_matches_scikit_image():

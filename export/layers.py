@@ -1,0 +1,30 @@
+"""Keras layers a colouriser may hold that Keras itself lacks, registered for loading and exported as plain ops.
+
+`oppy-export` loads any run of `oppy-train fit` with these registered; training builds its networks from them.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import layers
+
+
+@keras.saving.register_keras_serializable(package="oppy")
+class AnnealedMean(layers.Layer):
+    """Logits over Q bins [..., Q] -> [..., 2]: the mean of the bins' `centres` [Q, 2] (in the output's units)
+    under the softmax of logits / `temperature` (below 1: sharper than the mean, less grey; above the mode's
+    blockiness), Zhang et al. 2016's annealed mean. It decodes a classification head into ab inside the graph."""
+
+    def __init__(self, centres, temperature: float, **kwargs):
+        super().__init__(**kwargs)
+        self.temperature = float(temperature)
+        # numpy: a constant of the traced graph, not a captured tensor
+        self.centres = np.asarray(centres, np.float32).reshape(-1, 2)
+
+    def call(self, logits):
+        weights = keras.ops.softmax(logits / self.temperature, axis=-1)
+        return keras.ops.tensordot(weights, keras.ops.convert_to_tensor(self.centres), axes=[[-1], [0]])
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "centres": self.centres.tolist(), "temperature": self.temperature}
