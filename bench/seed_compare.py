@@ -21,7 +21,8 @@ import numpy as np
 from oppy.engine import Engine
 from oppy.engine.api import default_model_path
 from oppy.engine.contract import ModelContract
-from oppy.engine.sources import IMAGE_SUFFIXES, natural_key
+from oppy.engine.images import IMAGE_SUFFIXES
+from oppy.engine.sources import natural_key
 from oppy.engine.timing import DEFAULT_FPS
 
 log = logging.getLogger(__name__)

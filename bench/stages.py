@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from oppy.engine import Engine, OppyError
+from oppy.engine.journey import STAGE_NAMES, Work, one_after_another
 from oppy.engine.sinks import EncoderFrame, VideoSink
 from oppy.engine.sources import SourceFrame, decode_threads, open_source
-from oppy.engine.stages import STAGE_NAMES, Work
 
 #: the engine's own stages, between the source's decoding and the video sink's preparing and encoding
 STAGES = ("decode", *STAGE_NAMES, "prepare", "encode")
@@ -27,11 +27,6 @@ STAGES = ("decode", *STAGE_NAMES, "prepare", "encode")
 def decode(source: str | Path, threads: int = 1) -> list[np.ndarray]:
     """Every frame of a folder (decoded by `threads` threads) or video as arrays (skipped files left out)."""
     return [item.pixels for item in open_source(source, threads=threads) if isinstance(item, SourceFrame)]
-
-
-def each(step: Callable[[Work], None], works: list[Work]) -> Callable[[], None]:
-    """One stage over every frame, as a call to time."""
-    return lambda: [step(work) for work in works]
 
 
 def video_sink(path: Path, engine: Engine) -> VideoSink:
@@ -93,12 +88,7 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
 
             frames = timed("decode", lambda: decode(source, threads))
             works = [Work(index, f"frame {index}", pixels) for index, pixels in enumerate(frames)]
-            timed("to_l", each(stages.to_l, works))
-            timed("shrink", each(stages.shrink, works))
-            batches = timed("tile", lambda: stages.tile_all(works))
-            timed("infer", lambda: [stages.infer(batch) for batch in batches])
-            for name in ("blend", "grow", "to_rgb"):
-                timed(name, each(getattr(stages, name), works))
+            one_after_another(stages, works, timed)
             prepared = timed("prepare", lambda: [preparer.prepare(work.rgb) for work in works])
             timed("encode", lambda: encode(prepared, Path(tmp) / "encode.mp4", engine))
             last_round[:] = works

@@ -7,7 +7,7 @@ serves several threads at once: only the inference call itself is taken in turn.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
@@ -16,18 +16,15 @@ import av
 import numpy as np
 
 from .batches import TileBatch
-from .captions import burn_caption, caption_text
 from .config import EngineConfig
 from .errors import FrameError, ModelError, OppyError
+from .journey import Stages, Work, one_after_another, pipeline
 from .levels import Levels
-from .pipeline import IDLE, Pipeline
 from .render import ProgressCallback, RenderReport, render
-from .resize import frame_size
 from .session import ModelSession
-from .sheet import DEFAULT_SHEET_FRAMES, ContactSheet
+from .sheet import DEFAULT_SHEET_FRAMES
 from .sinks import to_video_frame
 from .sources import FrameTiming, Skipped, SourceFrame, frame_pixels
-from .stages import Stages, Work
 
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default.onnx"
 
@@ -43,25 +40,6 @@ def default_model_path() -> Path:
             "Engine(model='path/to/model.onnx') (oppy-stream --model PATH)"
         )
     return DEFAULT_MODEL
-
-
-def _attempt(step: Callable[[Work], None], work: Work) -> Work | Skipped:
-    """`step` on one frame: the frame, or a skip with the reason where it cannot be colourised (`FrameError`)."""
-    try:
-        step(work)
-    except FrameError as exc:
-        return Skipped(work.name, str(exc))
-    return work
-
-
-def _each(step: Callable[[Work], None]) -> Callable[[Iterator], Iterator]:
-    """A stage that runs `step` on each frame (`_attempt`)."""
-
-    def stage(items: Iterator) -> Iterator:
-        for work in items:
-            yield _attempt(step, work)
-
-    return stage
 
 
 def _source_frame(index: int, item: Frame) -> SourceFrame:
@@ -120,51 +98,6 @@ class Engine:
         return Stages(self.contract, self.overlap, self.config.chroma_scale, self.session.batch_size,
                       self._run_batch)
 
-    @staticmethod
-    def _prepared(prepare: Callable[[np.ndarray], object]) -> Callable[[Work], None]:
-        def step(work: Work) -> None:
-            work.prepared, work.rgb = prepare(work.rgb), None
-
-        return step
-
-    @staticmethod
-    def _captioned(caption: str) -> Callable[[Work], None]:
-        def step(work: Work) -> None:
-            text = caption_text(caption, work.name, work.index, work.info)
-            if text is not None:
-                burn_caption(work.rgb, text)
-
-        return step
-
-    @staticmethod
-    def _pack(stages: Stages) -> Callable[[Iterator], Iterator[TileBatch]]:
-        """The tile stage: each frame's tiles cut into the batches; full batches go on, and the one being filled
-        goes too once the stage's inbox runs dry (a live source may not send more soon)."""
-
-        def stage(works: Iterator) -> Iterator[TileBatch | Skipped]:
-            for work in works:
-                if isinstance(work, Skipped):  # in order behind the frames the open batch holds
-                    if (now := stages.hold(work)) is not None:
-                        yield now
-                elif work is not IDLE:
-                    yield from stages.tile(work)
-                elif (batch := stages.flush()) is not None:
-                    yield batch
-            if (batch := stages.flush()) is not None:
-                yield batch
-
-        return stage
-
-    @staticmethod
-    def _infer(stages: Stages) -> Callable[[Iterator[TileBatch]], Iterator[Work]]:
-        """The infer stage: each batch through the model; then the frames it finishes go on, in order."""
-
-        def stage(batches: Iterator[TileBatch]) -> Iterator[Work]:
-            for batch in batches:
-                yield from stages.infer(batch)
-
-        return stage
-
     # -- public API ----------------------------------------------------------------------------------------
     def colorize(self, gray: Frame) -> Frame:
         """One frame, in the calling thread: HxW uint8/uint16 grey (or RGB/RGBA, reduced to lightness) ->
@@ -175,43 +108,8 @@ class Engine:
         stages = getattr(self._per_thread, "stages", None)
         if stages is None:
             stages = self._per_thread.stages = self.stages()
-        stages.colorize(work)
+        one_after_another(stages, [work])
         return _as_given(work)
-
-    def _pipeline(self, source: Iterable, fit: str | None = None, cancel: threading.Event | None = None,
-                  canvas: tuple[int, int] | None = None, prepare: Callable[[np.ndarray], object] | None = None,
-                  sheet: ContactSheet | None = None) -> Pipeline:
-        """The stages over a source of `SourceFrame`s and `Skipped`s; `Work`s and `Skipped`s come out in order.
-
-        With `fit` ("letterbox" or "scale"), every frame of another size than `canvas` (width, height; default:
-        the first frame's) is fitted to it. With `prepare` (a sink's), a stage of its own turns each RGB frame
-        into `Work.prepared`, off the thread that writes them. With `sheet`, each frame is offered to it once
-        colourised.
-        """
-
-        stages = self.stages()
-
-        def start(items: Iterator[SourceFrame]) -> Iterator[Work]:
-            nonlocal canvas
-            for frame in items:
-                work = Work(frame.index, frame.name, frame.pixels, frame.timing, info=frame.info)
-                if fit is not None:
-                    canvas = canvas or frame_size(work.pixels)
-                    if frame_size(work.pixels) != canvas:
-                        stages.fit(work, canvas, fit)
-                yield _attempt(stages.to_l, work)
-
-        steps = [("to_l", start), ("shrink", _each(stages.shrink)), ("tile", self._pack(stages)),
-                 ("infer", self._infer(stages)), ("blend", _each(stages.blend)), ("grow", _each(stages.grow))]
-        if sheet is not None:
-            steps.append(("sheet", _each(lambda work: sheet.offer(work.index, work.name, work.lightness, work.ab))))
-        steps.append(("to_rgb", _each(stages.to_rgb)))
-        if self.config.caption is not None:
-            steps.append(("caption", _each(self._captioned(self.config.caption))))
-        if prepare is not None:
-            steps.append(("prepare", _each(self._prepared(prepare))))
-        return Pipeline(source, steps, self.config.queue_size, passthrough=Skipped, cancel=cancel,
-                        idle_stages=("tile",), sees_passthrough=("tile",))
 
     def stream(self, frames: Iterable[Frame]) -> Iterator[Frame]:
         """Colourise any iterable of frames, pipelined, in order; each comes back as the kind it was given
@@ -219,7 +117,7 @@ class Engine:
         generator: that stops and joins its threads (also on an error, which is raised unchanged)."""
         self._check_open()
         source = (_source_frame(index, item) for index, item in enumerate(frames))
-        with closing(iter(self._pipeline(source))) as works:
+        with closing(iter(pipeline(self.stages(), source, self.config.queue_size))) as works:
             for work in works:
                 if isinstance(work, Skipped):  # a stream gives back every frame or stops
                     raise FrameError(f"{work.name}: {work.reason}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .context import cut_context, plan_corners
+from .context import cut_context
 from .tiles import TilePlan, cut_tiles
 
 
@@ -78,7 +78,7 @@ class BatchPacker:
         its last tile."""
         if self.context != (context is not None):
             raise ValueError("a packer for context takes each frame's context copy, and only it does")
-        corners = plan_corners(plan) if context is not None else None
+        corners = plan.corners() if context is not None else None
         slices, full = [], []
         first = 0
         while first < plan.count:

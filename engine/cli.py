@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import fields
 
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -135,13 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> EngineConfig:
-    return EngineConfig(
-        model=args.model, provider=args.provider, batch_size=args.batch_size, overlap=args.overlap,
-        chroma_scale=args.chroma_scale, threads=args.threads, decode_threads=args.decode_threads,
-        queue_size=args.queue_size, fps=args.fps, crf=args.crf, codec=args.codec, preset=args.preset,
-        pix_fmt=args.pix_fmt, order=args.order, camera=args.camera, stretch=args.stretch, caption=args.caption,
-        overwrite=args.overwrite, resize=args.resize, format=args.format, input_size=args.input_size,
-    )
+    """The options of `EngineConfig` from the flags of the same names (one flag per field)."""
+    return EngineConfig(**{option.name: getattr(args, option.name) for option in fields(EngineConfig)})
 
 
 @contextlib.contextmanager

@@ -13,18 +13,19 @@ import shutil
 import socket
 import threading
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import ray
 
 from .api import Engine
 from .archive import list_archive, measure_levels
+from .cluster_report import ClusterReport, merge_chunks
 from .config import EngineConfig
 from .errors import NothingToRender, OppyError
 from .levels import Levels
 from .outputs import STDOUT, check_output
-from .render import ProgressCallback, RenderReport
+from .render import ProgressCallback
 from .shards import SEGMENT_SUFFIX, Chunk, WorkFolder, input_record, join_raw, join_video, plan_chunks, video_canvas
 from .sinks import CONTAINER_FORMATS, OUTPUT_FORMATS
 from .sources import STDIN, Skipped, display_name
@@ -116,32 +117,18 @@ def _progress_actor():
 
 
 # -- on the driver -------------------------------------------------------------------------------------------------
-@dataclass
-class ClusterReport(RenderReport):
-    """A `RenderReport` merged over every chunk (also those an earlier run rendered), and how the work was spread.
-
-    `workers`: per worker (node and GPU, or node and process), frames, busy seconds and chunks of this run.
-    `failed`: chunks that kept failing, by name, with their error; the others are kept in `work_folder` for a rerun.
-    """
-
-    shards: int = 0
-    chunks_rendered: int = 0
-    chunks_reused: int = 0
-    chunks: list[dict] = field(default_factory=list)
-    failed: list[dict] = field(default_factory=list)
-    workers: dict[str, dict] = field(default_factory=dict)
-    cluster: dict = field(default_factory=dict)
-    join_seconds: float = 0.0
-    work_folder: str | None = None
+#: the options that do not change a segment's frames (which model file is `settings`' own entry; how fast; whether
+#: to overwrite): a rerun with other values of these resumes
+_RUNTIME_OPTIONS = frozenset({"model", "batch_size", "threads", "decode_threads", "queue_size", "overwrite",
+                              "input_size"})
 
 
 def _settings(src: Path, model: Path, config: EngineConfig, canvas: tuple[int, int]) -> dict:
     """What the segments depend on: a rerun with other settings starts over."""
     info = model.stat()
     return {"input": str(src.resolve()), "model": [str(model.resolve()), info.st_size, info.st_mtime_ns],
-            "canvas": list(canvas), **{k: str(getattr(config, k)) for k in (
-                "provider", "overlap", "chroma_scale", "fps", "crf", "codec", "preset", "pix_fmt", "resize", "format",
-                "order", "camera", "stretch", "caption")}}
+            "canvas": list(canvas), **{option.name: str(getattr(config, option.name)) for option in fields(config)
+                                       if option.name not in _RUNTIME_OPTIONS}}
 
 
 def _worker_options(chunks: int, config: EngineConfig, retries: int) -> tuple[dict, EngineConfig, dict]:
@@ -161,39 +148,6 @@ def _worker_options(chunks: int, config: EngineConfig, retries: int) -> tuple[di
     worker_config = replace(config, threads=threads, decode_threads=config.decode_threads or share)
     return ({"num_cpus": share, "runtime_env": env, **retry}, worker_config,
             {"gpus": 0, "cpus": cpus, "per_worker": f"{share} CPU"})
-
-
-def _worker_key(result: dict) -> str:
-    """A GPU worker is its GPU (each chunk gets a fresh process); a CPU worker is its process."""
-    where = f"gpu{','.join(result['gpus'])}" if result["gpus"] else f"pid{result['pid']}"
-    return f"{result['node']}/{where}"
-
-
-def _merge(report: ClusterReport, chunks: list[Chunk], results: dict[str, dict], rendered: set[str]) -> None:
-    """Sum the chunks' reports in order (skips too); the workers' share of this run."""
-    for chunk in chunks:
-        entry = {"name": chunk.name, "first": chunk.first, "stop": chunk.stop, "state": chunk.state,
-                 "rendered_now": chunk.name in rendered}
-        report.chunks.append(entry)
-        result = results.get(chunk.name)
-        if result is None:
-            continue
-        part = result["report"]
-        entry.update(frames_out=part["frames_out"], worker=_worker_key(result))
-        for key in ("frames_in", "frames_out", "skipped", "frames_resized", "tiles", "frames_info"):
-            setattr(report, key, getattr(report, key) + part.get(key, type(getattr(report, key))()))
-        for size, scale in part.get("chroma_scales", {}).items():
-            report.chroma_scales.setdefault(size, scale)
-        report.provider, report.provider_fallback = part["provider"], part.get("provider_fallback")
-        if chunk.name in rendered:
-            worker = report.workers.setdefault(_worker_key(result), {
-                "node": result["node"], "node_id": result["node_id"], "gpus": result["gpus"], "frames": 0,
-                "busy_seconds": 0.0, "chunks": []})
-            worker["frames"] += part["frames_out"]
-            worker["busy_seconds"] += result["busy_seconds"]
-            worker["chunks"].append(chunk.name)
-            for stage, seconds in part["stage_busy_seconds"].items():
-                report.stage_busy_seconds[stage] = report.stage_busy_seconds.get(stage, 0.0) + seconds
 
 
 def _connect(address: str | None) -> bool:
@@ -225,6 +179,62 @@ def render_sharded(src: str | Path, dst: str | Path, config: EngineConfig, shard
     began = time.perf_counter()
     # absolute paths: a worker's working directory is not the driver's
     folder, output = Path(src).absolute(), Path(dst).absolute()
+    kind = _check_request(src, dst, folder, output, config, shards, retries)
+    check_output(output, config.overwrite, folder)
+    archive = _list(folder, src, config)
+    config, model = _probe_model(archive.config)
+    work = WorkFolder(output, SEGMENT_SUFFIX[kind] if config.format else output.suffix)
+    settings = {**_settings(folder, model, config, archive.canvas),
+                "levels": [archive.levels.low, archive.levels.high] if archive.levels else None}
+    old = work.load()
+    if old is not None and old.get("settings") != settings:
+        log.info("the work folder %s holds a render with other settings: starting over", work.path)
+        old = None
+    records = [input_record(path) for path in archive.files]
+    started = _connect(address)
+    try:
+        chunk_frames = old["chunk_frames"] if old is not None and shards in (None, old["shards"]) else \
+            _chunk_frames(len(archive.files), shards, config)  # a resumed run keeps its chunks, also with new inputs
+        chunks = plan_chunks(records, chunk_frames)
+        options, worker_config, cluster = _worker_options(len(chunks), config, retries)
+        work.path.mkdir(exist_ok=True)
+        results = work.resume(chunks, old, records)
+        work.plan = {"settings": settings, "chunk_frames": chunk_frames, "shards": shards}
+        work.save(chunks)
+        jobs = {c.name: ChunkJob(c.name, str(folder), [p.name for p in archive.files[c.first : c.stop]],
+                                 str(work.segment(c)), replace(worker_config, overwrite=True), archive.canvas,
+                                 archive.levels, c.first)
+                for c in chunks if c.state != "done"}
+        rendered = _run(ray.remote(**options)(chunk_task), jobs, chunks, results, work, progress, stop)
+    finally:
+        if started:
+            ray.shutdown()
+
+    report = ClusterReport(str(src), str(dst), str(model), config.provider, None, shards=len(chunks),
+                           config={k: str(v) for k, v in asdict(config).items()}, work_folder=str(work.path),
+                           cluster={"address": address, **cluster}, chunks_rendered=len(rendered),
+                           chunks_reused=sum(c.state == "done" for c in chunks) - len(rendered))
+    merge_chunks(report, chunks, results, rendered)
+    report.order, report.deselected = config.order, archive.deselected
+    report.stretch = asdict(archive.levels) if archive.levels else None
+    report.failed = [{"chunk": c.name, "frames": f"{c.first}..{c.stop - 1}", "first_file": records[c.first][0],
+                      "error": c.error} for c in chunks if c.state == "failed"]
+    report.interrupted = any(c.state == "pending" for c in chunks)
+    if not report.failed and not report.interrupted:
+        _join(report, [work.segment(c) for c in chunks if results[c.name]["report"]["frames_out"]], output, kind,
+              src)
+        if not keep:
+            shutil.rmtree(work.path, ignore_errors=True)
+            report.work_folder = None
+    report.wall_seconds = time.perf_counter() - began
+    now = sum(results[name]["report"]["frames_out"] for name in rendered)
+    report.frames_per_second = now / report.wall_seconds if report.wall_seconds else 0.0
+    return report
+
+
+def _check_request(src: str | Path, dst: str | Path, folder: Path, output: Path, config: EngineConfig,
+                   shards: int | None, retries: int) -> str:
+    """A `OppyError` for what --shards cannot do; else the output's format."""
     if str(src) == STDIN or config.input_size is not None or not folder.is_dir():
         raise OppyError(f"--shards renders a folder of images, and {str(src)!r} is not one: render a video or raw "
                         "frames without --shards")
@@ -236,80 +246,61 @@ def render_sharded(src: str | Path, dst: str | Path, config: EngineConfig, shard
         raise OppyError(f"--shards must be at least 1, not {shards}")
     if retries < 0:
         raise OppyError(f"--retries must be 0 or more, not {retries}")
-    check_output(output, config.overwrite, folder)
+    return kind
+
+
+@dataclass(frozen=True)
+class _Archive:
+    """The archive as one process would render it: its files in order, the entries left out, the stretch measured
+    on it, the video's size, and the config the chunks get (no stretch of their own where none was measured)."""
+
+    files: list[Path]
+    deselected: list[dict]
+    levels: Levels | None
+    canvas: tuple[int, int]
+    config: EngineConfig
+
+
+def _list(folder: Path, src: str | Path, config: EngineConfig) -> _Archive:
     listing = list_archive(folder, config.order, config.camera)  # the same order and selection as one process
-    files = listing.files
-    if not files:
+    if not listing.files:
         why = f"--camera {config.camera} keeps none of its entries" if listing.deselected else "it holds no files"
         raise NothingToRender(f"nothing to render: {str(src)!r}: {why}")
-    levels = measure_levels(files) if config.stretch == "archive" else None
+    levels = measure_levels(listing.files) if config.stretch == "archive" else None
     if levels is None:
         config = replace(config, stretch="none")  # nothing to stretch: no chunk measures one of its own
-    canvas = video_canvas(files)
+    return _Archive(listing.files, listing.deselected, levels, video_canvas(listing.files), config)
+
+
+def _probe_model(config: EngineConfig) -> tuple[EngineConfig, Path]:
+    """The config with the model's absolute path (workers run elsewhere), and the model file: a bad model stops
+    here, before any worker starts."""
     if config.model is not None:
         config = replace(config, model=str(Path(config.model).absolute()))
-    with Engine(config=replace(config, provider="cpu", batch_size=1, threads=1)) as probe:  # a bad model stops here
-        model = probe.session.path
-    records = [input_record(path) for path in files]
-    work = WorkFolder(output, SEGMENT_SUFFIX[kind] if config.format else output.suffix)
-    settings = _settings(folder, model, config, canvas)
-    settings["levels"] = [levels.low, levels.high] if levels else None
-    old = work.load()
-    if old is not None and old.get("settings") != settings:
-        log.info("the work folder %s holds a render with other settings: starting over", work.path)
-        old = None
+    with Engine(config=replace(config, provider="cpu", batch_size=1, threads=1)) as probe:
+        return config, probe.session.path
 
-    started = _connect(address)
-    try:
-        if old is not None and shards in (None, old["shards"]):
-            chunk_frames = old["chunk_frames"]  # the same chunks again, also when inputs were added
-        else:
-            resources = ray.cluster_resources()
-            gpus = int(resources.get("GPU", 0)) if config.provider != "cpu" else 0
-            slots = gpus or int(resources.get("CPU", 1))
-            default = DEFAULT_CHUNK_FRAMES["gpu" if gpus else "cpu"]
-            chunk_frames = math.ceil(len(files) / (shards or max(slots, math.ceil(len(files) / default))))
-        chunks = plan_chunks(records, chunk_frames)
-        options, worker_config, cluster = _worker_options(len(chunks), config, retries)
-        work.path.mkdir(exist_ok=True)
-        results = work.resume(chunks, old, records)
-        work.plan = {"settings": settings, "chunk_frames": chunk_frames, "shards": shards}
-        work.save(chunks)
-        jobs = {c.name: ChunkJob(c.name, str(folder), [p.name for p in files[c.first : c.stop]], str(work.segment(c)),
-                                 replace(worker_config, overwrite=True), canvas, levels, c.first)
-                for c in chunks if c.state != "done"}
-        rendered = _run(ray.remote(**options)(chunk_task), jobs, chunks, results, work, progress, stop)
-    finally:
-        if started:
-            ray.shutdown()
 
-    report = ClusterReport(str(src), str(dst), str(model), config.provider, None, shards=len(chunks),
-                           config={k: str(v) for k, v in asdict(config).items()}, work_folder=str(work.path),
-                           cluster={"address": address, **cluster}, chunks_rendered=len(rendered),
-                           chunks_reused=sum(c.state == "done" for c in chunks) - len(rendered))
-    _merge(report, chunks, results, rendered)
-    report.order, report.deselected = config.order, listing.deselected
-    report.stretch = asdict(levels) if levels else None
-    report.failed = [{"chunk": c.name, "frames": f"{c.first}..{c.stop - 1}", "first_file": records[c.first][0],
-                      "error": c.error} for c in chunks if c.state == "failed"]
-    report.interrupted = any(c.state == "pending" for c in chunks)
-    if not report.failed and not report.interrupted:
-        segments = [work.segment(c) for c in chunks if results[c.name]["report"]["frames_out"]]
-        if not segments:
-            first = report.skipped[0]
-            raise NothingToRender(f"nothing to render: none of the {report.frames_in} inputs in {str(src)!r} is a "
-                                  f"readable frame (first: {first['name']}: {first['reason']})")
-        joined = time.perf_counter()
-        join_raw(segments, output) if kind == "rawvideo" else join_video(segments, output, OUTPUT_FORMATS[kind])
-        report.join_seconds = time.perf_counter() - joined
-        report.written = str(dst)
-        if not keep:
-            shutil.rmtree(work.path, ignore_errors=True)
-            report.work_folder = None
-    report.wall_seconds = time.perf_counter() - began
-    now = sum(results[name]["report"]["frames_out"] for name in rendered)
-    report.frames_per_second = now / report.wall_seconds if report.wall_seconds else 0.0
-    return report
+def _chunk_frames(files: int, shards: int | None, config: EngineConfig) -> int:
+    """Frames per chunk: `shards` chunks, else one per GPU (or CPU) of the cluster, more where a chunk would
+    exceed DEFAULT_CHUNK_FRAMES."""
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0)) if config.provider != "cpu" else 0
+    slots = gpus or int(resources.get("CPU", 1))
+    default = DEFAULT_CHUNK_FRAMES["gpu" if gpus else "cpu"]
+    return math.ceil(files / (shards or max(slots, math.ceil(files / default))))
+
+
+def _join(report: ClusterReport, segments: list[Path], output: Path, kind: str, src: str | Path) -> None:
+    """The segments joined in order into `output` (no re-encode); `NothingToRender` when no chunk had a frame."""
+    if not segments:
+        first = report.skipped[0]
+        raise NothingToRender(f"nothing to render: none of the {report.frames_in} inputs in {str(src)!r} is a "
+                              f"readable frame (first: {first['name']}: {first['reason']})")
+    joined = time.perf_counter()
+    join_raw(segments, output) if kind == "rawvideo" else join_video(segments, output, OUTPUT_FORMATS[kind])
+    report.join_seconds = time.perf_counter() - joined
+    report.written = report.output
 
 
 def _run(task, jobs: dict[str, ChunkJob], chunks: list[Chunk], results: dict[str, dict], work: WorkFolder,

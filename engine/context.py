@@ -7,13 +7,8 @@ engine and training cut it with the same functions, so a model sees in use exact
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import cv2
 import numpy as np
-
-if TYPE_CHECKING:  # tiles' predict_chroma cuts context with this module
-    from .tiles import TilePlan
 
 
 def context_copy(plane: np.ndarray, factor: int) -> np.ndarray:
@@ -23,19 +18,12 @@ def context_copy(plane: np.ndarray, factor: int) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(plane, np.float32), size, interpolation=cv2.INTER_AREA)
 
 
-def plan_corners(plan: TilePlan) -> tuple[np.ndarray, np.ndarray]:
-    """Top and left, in plane pixels, of each tile of `plan` in cutting order (row by row): negative or past the
-    plane where the tile lies in the reflected padding."""
-    index = np.arange(plan.count)
-    return (index // plan.cols) * plan.stride - plan.pad_top, (index % plan.cols) * plan.stride - plan.pad_left
-
-
 def cut_context(copy: np.ndarray, tops: np.ndarray, lefts: np.ndarray, plane_shape: tuple[int, int], tile: int,
                 scale: float = 1.0, shift: float = 0.0, out: np.ndarray | None = None) -> np.ndarray:
     """The context tile [n, tile, tile, 1] float32 of each tile whose top left corner in the plane of
-    `plane_shape` (height, width) is (tops[i], lefts[i]), from `copy` (`context_copy` of that plane), each value
-    stored as `v * scale + shift`: the copy's `tile` x `tile` pixels centred on the tile's centre, the copy's edge
-    repeated past its border."""
+    `plane_shape` (height, width) is (tops[i], lefts[i]) (`tiles.TilePlan.corners`), from `copy` (`context_copy` of
+    that plane), each value stored as `v * scale + shift`: the copy's `tile` x `tile` pixels centred on the tile's
+    centre, the copy's edge repeated past its border."""
     height, width = plane_shape
     copy_height, copy_width = copy.shape
     centre_rows = (np.asarray(tops, np.float64) + tile / 2) * (copy_height / height)

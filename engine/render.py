@@ -14,21 +14,32 @@ from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from . import journey
 from .archive import open_archive
+from .config import EngineConfig
 from .errors import NothingToRender
 from .levels import Levels
 from .outputs import Outcome, check_output, write_file
+from .session import ModelSession
 from .sheet import DEFAULT_SHEET_FRAMES, ContactSheet
 from .sinks import open_sink, writes_folder
 from .sources import STDIN, ImageFolder, Skipped, decode_threads, display_name, open_source
 
-if TYPE_CHECKING:
-    from .api import Engine
-
 log = logging.getLogger(__name__)
 
+
+class Colouriser(Protocol):
+    """What a render needs of an engine (`Engine` is one): its options, its model's session and its stages."""
+
+    config: EngineConfig
+    session: ModelSession
+
+    @property
+    def provider(self) -> str: ...
+
+    def stages(self) -> journey.Stages: ...
 
 
 @dataclass(frozen=True)
@@ -101,7 +112,7 @@ class RenderReport:
         write_file(path, json.dumps(self.to_dict(), indent=2) + "\n", "the report")
 
 
-def render(engine: Engine, src: str | Path, dst: str | Path, progress: ProgressCallback | None = None,
+def render(engine: Colouriser, src: str | Path, dst: str | Path, progress: ProgressCallback | None = None,
            stop: threading.Event | None = None, files: Iterable[str | Path] | None = None,
            canvas: tuple[int, int] | None = None, sheet: str | Path | None = None,
            sheet_frames: int = DEFAULT_SHEET_FRAMES, levels: Levels | None = None,
@@ -143,8 +154,9 @@ def render(engine: Engine, src: str | Path, dst: str | Path, progress: ProgressC
                      getattr(source, "rate", None))
     if sink.encoder is not None:
         report.encoder, report.encoder_fallback = sink.encoder.codec, sink.encoder.fallback
-    pipeline = engine._pipeline(source, fit=config.resize if sink.one_size else None, cancel=stop, canvas=canvas,
-                                prepare=sink.prepare, sheet=contact_sheet)
+    fit = config.resize if sink.one_size else None
+    pipeline = journey.pipeline(engine.stages(), source, config.queue_size, fit=fit, canvas=canvas, sheet=contact_sheet,
+                                caption=config.caption, prepare=sink.prepare, cancel=stop)
     encode_seconds = 0.0
     outcome: Outcome = "failed"
     start = time.perf_counter()

@@ -23,8 +23,9 @@ import numpy as np
 
 from .encoders import EncoderChoice, choose_encoder
 from .errors import OppyError
+from .images import IMAGE_SUFFIXES
 from .outputs import STDOUT, Outcome, PartialFile, output_error, temporary_name
-from .sources import IMAGE_SUFFIXES, FrameTiming
+from .sources import FrameTiming
 from .timing import DEFAULT_FPS, VideoClock
 from .yuv import colour_standard, rgb_to_yuv_frame, tag
 

@@ -14,7 +14,7 @@ from functools import lru_cache
 import numpy as np
 from numba import prange
 
-from .context import context_copy, cut_context, plan_corners
+from .context import context_copy, cut_context
 from .contract import ModelContract
 from .parallel import parallel_kernel
 
@@ -49,6 +49,12 @@ class TilePlan:
     @property
     def count(self) -> int:
         return self.rows * self.cols
+
+    def corners(self) -> tuple[np.ndarray, np.ndarray]:
+        """Top and left, in frame pixels, of each tile in cutting order (row by row): negative or past the frame
+        where the tile lies in the reflected padding."""
+        index = np.arange(self.count)
+        return (index // self.cols) * self.stride - self.pad_top, (index % self.cols) * self.stride - self.pad_left
 
 
 def _tiles_along(size: int, tile: int, stride: int) -> int:
@@ -204,6 +210,6 @@ def predict_chroma(lightness: np.ndarray, predict: Callable[..., np.ndarray], co
     if contract.context_factor is None:
         return blend_tiles(predict(tiles), plan, contract.ab_scale)
     copy = context_copy(lightness, contract.context_factor)
-    context = cut_context(copy, *plan_corners(plan), lightness.shape, contract.tile_size, contract.l_scale,
+    context = cut_context(copy, *plan.corners(), lightness.shape, contract.tile_size, contract.l_scale,
                           contract.l_shift)
     return blend_tiles(predict(tiles, context), plan, contract.ab_scale)

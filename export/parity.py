@@ -16,9 +16,9 @@ import numpy as np
 
 from oppy.engine.contract import ModelContract
 from oppy.engine.errors import OppyError
+from oppy.engine.images import read_image
 from oppy.engine.lab import to_lightness
 from oppy.engine.session import ModelSession
-from oppy.engine.sources import read_image
 from oppy.engine.tiles import cut_tiles, plan_tiles
 
 from .network import keras_predict

@@ -16,9 +16,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from oppy.engine.images import IMAGE_SUFFIXES, truncation
 from oppy.engine.lab import rgb_to_lab
 from oppy.engine.products import day_of
-from oppy.engine.sources import IMAGE_SUFFIXES, natural_key, truncation
+from oppy.engine.sources import natural_key
 
 from .data import DEFAULT_MIN_CHROMA
 

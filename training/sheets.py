@@ -79,7 +79,8 @@ def frames_sheet(frames_dir: str | Path, model: str | Path | None = None, count:
     at each of `chroma_scales` (e.g. 1 and "auto", to compare them); with `crop`, the central `crop` px of each
     frame at full resolution rather than the whole frame."""
     from oppy.engine import Engine
-    from oppy.engine.sources import ImageFolder, read_image
+    from oppy.engine.images import read_image
+    from oppy.engine.sources import ImageFolder
 
     def cropped(image: np.ndarray) -> np.ndarray:
         if crop is None:

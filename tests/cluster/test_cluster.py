@@ -274,3 +274,21 @@ def test_sharded_chunks_follow_the_time_order_camera_and_stretch_of_one_process(
     assert sharded.frames_out == one.frames_out == 8 and len(sharded.deselected) == len(one.deselected) == 4
     assert sharded.stretch == one.stretch and sharded.stretch is not None
     assert [f["sclk"] for f in sharded.frames_info] == sorted(f["sclk"] for f in sharded.frames_info)
+
+
+def test_the_segments_settings_follow_every_option_that_changes_the_frames_and_no_other(tmp_path):
+    from dataclasses import replace
+
+    from oppy.engine.cluster import _settings
+
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"weights")
+    base = EngineConfig()
+    settings = _settings(tmp_path, model, base, (64, 48))
+    faster = replace(base, batch_size=7, threads=1, decode_threads=2, queue_size=2, overwrite=True)
+    assert _settings(tmp_path, model, faster, (64, 48)) == settings
+    for change in ({"crf": 30}, {"caption": "{name}"}, {"order": "time"}, {"fps": 12.0}, {"pix_fmt": "yuv444p"},
+                   {"chroma_scale": 0.5}, {"camera": "navcam"}, {"stretch": "archive"}, {"resize": "scale"},
+                   {"codec": "libx265"}, {"overlap": 8}, {"provider": "cpu"}, {"format": "mkv"}, {"preset": "fast"}):
+        assert _settings(tmp_path, model, replace(base, **change), (64, 48)) != settings, change
+    assert _settings(tmp_path, model, base, (64, 64)) != settings

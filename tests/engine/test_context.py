@@ -4,7 +4,7 @@ import pytest
 from onnx import helper
 
 from oppy.engine import Engine
-from oppy.engine.context import context_copy, cut_context, plan_corners
+from oppy.engine.context import context_copy, cut_context
 from oppy.engine.contract import ModelContract
 from oppy.engine.errors import ModelError
 from oppy.engine.lab import gray_to_l, l_ab_to_rgb
@@ -30,7 +30,7 @@ def test_the_context_cut_matches_a_reference(height, width, factor):
     copy = context_copy(plane, factor)
     assert copy.shape == (max(1, round(height / factor)), max(1, round(width / factor)))
     plan = plan_tiles(height, width, 64, 16)
-    tops, lefts = plan_corners(plan)
+    tops, lefts = plan.corners()
     cut = cut_context(copy, tops, lefts, plane.shape, 64, scale=0.5, shift=-1.0)
     assert cut.shape == (plan.count, 64, 64, 1)
     for i in range(plan.count):
@@ -40,7 +40,7 @@ def test_the_context_cut_matches_a_reference(height, width, factor):
 
 def test_a_tiles_corners_are_where_the_tiles_are_cut():
     plan = plan_tiles(100, 150, 64, 16)
-    tops, lefts = plan_corners(plan)
+    tops, lefts = plan.corners()
     assert tops[0] == -plan.pad_top and lefts[0] == -plan.pad_left
     assert lefts[1] - lefts[0] == plan.stride and tops[plan.cols] - tops[0] == plan.stride
 
@@ -50,7 +50,7 @@ def test_the_context_shows_the_scene_around_the_tile():
     plane = np.full((512, 512), 20.0, np.float32)
     plane[40:80, 300:340] = 90.0
     plan = plan_tiles(512, 512, 64, 0)
-    tops, lefts = plan_corners(plan)
+    tops, lefts = plan.corners()
     cut = cut_context(context_copy(plane, 4), tops, lefts, plane.shape, 64)
     index = 1 * plan.cols + 3  # the tile at rows 64..128, columns 192..256: the disc is outside it
     assert plane[64:128, 192:256].max() == 20.0 and cut[index].max() > 80

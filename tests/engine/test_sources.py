@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from oppy.engine.errors import OppyError
+from oppy.engine.images import read_image
 from oppy.engine.sources import (
     ImageFolder,
     RawFrames,
@@ -19,7 +20,6 @@ from oppy.engine.sources import (
     frame_pixels,
     natural_key,
     open_source,
-    read_image,
 )
 from tests.conftest import gradient_frame, hostile_archive, png_header_only, write_image
 

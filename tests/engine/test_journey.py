@@ -195,3 +195,26 @@ def test_a_float_frame_with_nan_is_refused_with_the_reason(scene_model):
         with pytest.raises(FrameError, match="NaN or infinite"):
             list(engine.stream([np.full((80, 80, 3), np.inf, np.float32)]))
         assert engine.colorize(np.full((80, 80, 3), 0.5, np.float32)).shape == (80, 80, 3)
+
+
+def test_the_threads_and_the_calling_thread_run_the_same_stages_in_the_same_order(scene_model, tmp_path):
+    from oppy.engine.journey import STAGE_NAMES, Work, one_after_another, pipeline
+    from oppy.engine.sheet import ContactSheet
+
+    with Engine(scene_model, provider="cpu", batch_size=4) as engine:
+        plain = pipeline(engine.stages(), [], engine.config.queue_size)
+        assert [name for name, _ in plain.stages] == list(STAGE_NAMES)
+        dressed = pipeline(engine.stages(), [], 2, sheet=ContactSheet(tmp_path / "s.png", 2), caption="{name}",
+                           prepare=lambda rgb: rgb)
+        assert [name for name, _ in dressed.stages] == [*STAGE_NAMES[:6], "sheet", "to_rgb", "caption", "prepare"]
+        seen = []
+
+        def timed(name, call):
+            seen.append(name)
+            return call()
+
+        work = Work(0, "grey", gradient_frame(140, 90))
+        one_after_another(engine.stages(), [work], timed)
+        assert seen == list(STAGE_NAMES)
+        np.testing.assert_array_equal(work.rgb, engine.colorize(gradient_frame(140, 90)))
+        assert work.scale < 1

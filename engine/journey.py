@@ -1,30 +1,161 @@
-"""The stages of a frame's journey, each one step on a `Work`, in one place: the engine's pipeline runs them in
-threads, `Engine.colorize` one after the other, and `oppy-bench pipeline` times each alone.
+"""A frame's journey from source to sink, in one place: the stages in their order, run as threads joined by queues
+(`pipeline`: `Engine.stream`, `Engine.render`, the cluster's workers) or one after another (`one_after_another`:
+`Engine.colorize`, `oppy-bench pipeline`).
 
-to_l -> shrink (L at the chroma scale) -> tile (into batches) -> infer -> blend (a*, b* on the small copy) ->
-grow (a*, b* at full resolution, guided by L) -> to_rgb; a sink may add its own `prepare`.
+source (decode) -> to_l -> shrink (L at the chroma scale) -> tile (into batches shared by frames) -> infer ->
+blend (a*, b* on the small copy) -> grow (a*, b* at full resolution, guided by L) -> [sheet] -> to_rgb -> [caption]
+-> [prepare, the sink's own] -> sink (encode). Each stage is one step on a `Work`; a frame that cannot be
+colourised becomes a `Skipped` and travels on in its place.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from .batches import BatchPacker, BatchSlice, TileBatch
+from .captions import burn_caption, caption_text
 from .context import context_copy
 from .contract import CHROMA_LIMIT, ModelContract
 from .errors import FrameError, OppyError
 from .lab import l_ab_to_rgb, to_lightness
+from .pipeline import IDLE, Pipeline
 from .products import ProductInfo
 from .resize import Placement, frame_size, place, placement, scale_pixels
 from .scale import choose_scale, grow, shrink
-from .sources import FrameTiming
+from .sheet import ContactSheet
+from .sources import FrameTiming, Skipped, SourceFrame
 from .tiles import TilePlan, blend_pieces, plan_tiles
 
-#: the stages `Stages` runs, in order (the pipeline's names for them, and `oppy-bench pipeline`'s)
+#: the stages between the source and the sink, in order (the pipeline's names for them, and `oppy-bench pipeline`'s)
 STAGE_NAMES = ("to_l", "shrink", "tile", "infer", "blend", "grow", "to_rgb")
+
+
+def pipeline(stages: Stages, source: Iterable, queue_size: int, *, fit: str | None = None,
+             canvas: tuple[int, int] | None = None, sheet: ContactSheet | None = None, caption: str | None = None,
+             prepare: Callable[[np.ndarray], object] | None = None,
+             cancel: threading.Event | None = None) -> Pipeline:
+    """The journey in threads over a source of `SourceFrame`s and `Skipped`s: `Work`s and `Skipped`s come out, in
+    order, for the caller's sink.
+
+    With `fit` ("letterbox" or "scale"), every frame of another size than `canvas` (width, height; default: the
+    first frame's) is fitted to it. With `sheet`, each frame is offered to it once colourised; with `caption` (a
+    format, `captions`), the caption is burned into each. With `prepare` (a sink's), a stage of its own turns each
+    RGB frame into `Work.prepared`, off the thread that writes them.
+    """
+    steps = [("to_l", _start(stages, fit, canvas)),
+             ("shrink", _each(stages.shrink)),
+             ("tile", _pack(stages)),
+             ("infer", _infer(stages)),
+             ("blend", _each(stages.blend)),
+             ("grow", _each(stages.grow))]
+    if sheet is not None:
+        steps.append(("sheet", _each(lambda work: sheet.offer(work.index, work.name, work.lightness, work.ab))))
+    steps.append(("to_rgb", _each(stages.to_rgb)))
+    if caption is not None:
+        steps.append(("caption", _each(_captioned(caption))))
+    if prepare is not None:
+        steps.append(("prepare", _each(_prepared(prepare))))
+    return Pipeline(source, steps, queue_size, passthrough=Skipped, cancel=cancel, idle_stages=("tile",),
+                    sees_passthrough=("tile",))
+
+
+def one_after_another(stages: Stages, works: list[Work],
+                      timed: Callable[[str, Callable[[], object]], object] | None = None) -> None:
+    """The same stages in the calling thread, each over every frame of `works` before the next: `timed(name,
+    call)` runs each stage's `call` (and may time it), in `STAGE_NAMES`' order. A frame that cannot be colourised
+    raises its `FrameError`."""
+    run = timed or (lambda name, call: call())
+    run("to_l", lambda: [stages.to_l(work) for work in works])
+    run("shrink", lambda: [stages.shrink(work) for work in works])
+    batches = run("tile", lambda: stages.tile_all(works))
+    run("infer", lambda: [stages.infer(batch) for batch in batches])
+    for name in ("blend", "grow", "to_rgb"):
+        step = getattr(stages, name)
+        run(name, lambda step=step: [step(work) for work in works])
+
+
+def _attempt(step: Callable[[Work], None], work: Work) -> Work | Skipped:
+    """`step` on one frame: the frame, or a skip with the reason where it cannot be colourised (`FrameError`)."""
+    try:
+        step(work)
+    except FrameError as exc:
+        return Skipped(work.name, str(exc))
+    return work
+
+
+def _each(step: Callable[[Work], None]) -> Callable[[Iterator], Iterator]:
+    """A stage that runs `step` on each frame (`_attempt`)."""
+
+    def stage(items: Iterator) -> Iterator:
+        for work in items:
+            yield _attempt(step, work)
+
+    return stage
+
+
+def _start(stages: Stages, fit: str | None, canvas: tuple[int, int] | None) -> Callable[[Iterator], Iterator]:
+    """The to_l stage: each source frame becomes a `Work` (fitted to the canvas where `fit` says), then its L."""
+
+    def stage(items: Iterator[SourceFrame]) -> Iterator[Work | Skipped]:
+        nonlocal canvas
+        for frame in items:
+            work = Work(frame.index, frame.name, frame.pixels, frame.timing, info=frame.info)
+            if fit is not None:
+                canvas = canvas or frame_size(work.pixels)
+                if frame_size(work.pixels) != canvas:
+                    stages.fit(work, canvas, fit)
+            yield _attempt(stages.to_l, work)
+
+    return stage
+
+
+def _pack(stages: Stages) -> Callable[[Iterator], Iterator[TileBatch]]:
+    """The tile stage: each frame's tiles cut into the batches; full batches go on, and the one being filled goes
+    too once the stage's inbox runs dry (a live source may not send more soon)."""
+
+    def stage(works: Iterator) -> Iterator[TileBatch | Skipped]:
+        for work in works:
+            if isinstance(work, Skipped):  # in order behind the frames the open batch holds
+                if (now := stages.hold(work)) is not None:
+                    yield now
+            elif work is not IDLE:
+                yield from stages.tile(work)
+            elif (batch := stages.flush()) is not None:
+                yield batch
+        if (batch := stages.flush()) is not None:
+            yield batch
+
+    return stage
+
+
+def _infer(stages: Stages) -> Callable[[Iterator[TileBatch]], Iterator[Work]]:
+    """The infer stage: each batch through the model; then the frames it finishes go on, in order."""
+
+    def stage(batches: Iterator[TileBatch]) -> Iterator[Work]:
+        for batch in batches:
+            yield from stages.infer(batch)
+
+    return stage
+
+
+def _captioned(caption: str) -> Callable[[Work], None]:
+    def step(work: Work) -> None:
+        text = caption_text(caption, work.name, work.index, work.info)
+        if text is not None:
+            burn_caption(work.rgb, text)
+
+    return step
+
+
+def _prepared(prepare: Callable[[np.ndarray], object]) -> Callable[[Work], None]:
+    def step(work: Work) -> None:
+        work.prepared, work.rgb = prepare(work.rgb), None
+
+    return step
 
 
 @dataclass
@@ -146,13 +277,3 @@ class Stages:
         if work.placement is not None:
             work.rgb = place(work.rgb, work.placement)
         work.lightness = work.ab = None
-
-    def colorize(self, work: Work) -> None:
-        """Every stage on one frame, one after the other, in the calling thread."""
-        self.to_l(work)
-        self.shrink(work)
-        for batch in self.tile_all([work]):
-            self.infer(batch)
-        self.blend(work)
-        self.grow(work)
-        self.to_rgb(work)

@@ -1,0 +1,99 @@
+"""One image file read into pixels: regular files only, cut-off JPEGs and PNGs refused, decoded by OpenCV.
+
+Every problem is returned as the reason in words (the sources make it a skip), never raised.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
+
+
+def file_kind(mode: int) -> str:
+    """What a file of stat mode `mode` that is not a regular file is, in words."""
+    if stat.S_ISDIR(mode):
+        return "a folder (subfolders are not read)"
+    if stat.S_ISFIFO(mode):
+        return "not a regular file (a named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "not a regular file (a socket)"
+    return "not a regular file (a device)"
+
+
+def truncation(data: np.ndarray) -> str | None:
+    """Why encoded image bytes are cut short, judged from the container's signature and markers, or None.
+    (Some decoders return a half-grey picture for a cut-off JPEG; a frame like that must not be used.)"""
+    head = data[:8].tobytes()
+    if head[:2] == b"\xff\xd8":
+        raw = data.tobytes()
+        # Entropy-coded data cannot hold FF D9 (FF is stuffed), so the image's end marker follows its last scan;
+        # a JPEG cut before any scan has no end marker at all.
+        if raw.rfind(b"\xff\xd9") < max(raw.rfind(b"\xff\xda"), 0):
+            return "truncated JPEG (the file ends before its end-of-image marker)"
+    elif head == b"\x89PNG\r\n\x1a\n" and data.tobytes().rfind(b"IEND") < 0:
+        return "truncated PNG (the file ends before its IEND chunk)"
+    return None
+
+
+def _decode(data: np.ndarray) -> np.ndarray | str:
+    try:
+        pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:  # OpenCV refuses oversized headers with an assertion, not with None
+        if "CV_IO_MAX_IMAGE" in exc.err:
+            return "too large to decode (over OpenCV's limit CV_IO_MAX_IMAGE_PIXELS, 2^30 pixels by default)"
+        return f"not a decodable image ({exc.err.strip()})"
+    except MemoryError:
+        return "too large to decode in the memory available"
+    return "not a decodable image" if pixels is None else pixels
+
+
+def read_image(path: Path) -> np.ndarray | str:
+    """Decode an image file to RGB(A) or grey pixels (uint8/uint16), or return why it cannot be used.
+
+    Only regular files are read: a named pipe, a device or a folder is refused without waiting on it.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    try:
+        with open(fd, "rb", buffering=0) as file:
+            mode = os.fstat(file.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                return file_kind(mode)
+            data = np.fromfile(file, np.uint8)
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    except MemoryError:
+        return "too large to read into the memory available"
+    if data.size == 0:
+        return "empty file"
+    pixels = truncation(data) or _decode(data)
+    if isinstance(pixels, str):
+        return pixels
+    if pixels.dtype not in (np.uint8, np.uint16):
+        return f"unsupported pixel type {pixels.dtype}"
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[..., 0]
+    elif pixels.ndim == 3 and pixels.shape[2] in (3, 4):
+        order = [2, 1, 0, 3][: pixels.shape[2]]  # OpenCV decodes BGR(A)
+        pixels = pixels[..., order]
+    elif pixels.ndim != 2:
+        return f"unsupported image layout {pixels.shape}"
+    return pixels
+
+
+def not_an_image(path: Path) -> str:
+    """Why `path`, whose suffix is no image's, is not read."""
+    try:
+        if path.is_dir():
+            return file_kind(stat.S_IFDIR)
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    return f"not an image file (suffix {path.suffix or 'none'!r})"

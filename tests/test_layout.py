@@ -1,0 +1,108 @@
+"""The code's layout: no import cycle between modules (imports inside functions count), the packages depend one way
+(training -> export -> engine, bench on top), the engine never imports TensorFlow, and no file is over 400 lines."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = {"engine": "oppy.engine", "training": "oppy.training", "export": "oppy.export", "bench": "oppy.bench"}
+#: what each package may import of the others
+MAY_IMPORT = {"oppy.engine": set(), "oppy.export": {"oppy.engine"}, "oppy.training": {"oppy.engine", "oppy.export"},
+              "oppy.bench": {"oppy.engine", "oppy.export", "oppy.training"}}
+MAX_LINES = 400
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for folder, package in PACKAGES.items():
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            parts = path.relative_to(ROOT / folder).with_suffix("").parts
+            name = ".".join((package, *parts))
+            found[name.removesuffix(".__init__")] = path
+    return found
+
+
+def imported(name: str, path: Path, known: set[str]) -> set[str]:
+    """The project's modules `name` (at `path`) imports anywhere in its text."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    targets = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            targets |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, *([base] if base else [])])
+            targets.add(base)
+            targets |= {f"{base}.{alias.name}" for alias in node.names}
+    return {target for target in targets if target in known and target != name}
+
+
+def graph() -> dict[str, set[str]]:
+    found = modules()
+    return {name: imported(name, path, set(found)) for name, path in found.items()}
+
+
+def cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle, as the modules along it, or None."""
+    state: dict[str, str] = {}
+    trail: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = "open"
+        trail.append(node)
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == "open":
+                return [*trail[trail.index(nxt):], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        state[node] = "done"
+        trail.pop()
+        return None
+
+    for node in sorted(edges):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_the_cycle_finder_finds_a_cycle_hidden_behind_other_modules():
+    assert cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+    assert cycle({"a": {"b"}, "b": {"c"}, "c": {"d", "b"}, "d": set()}) == ["b", "c", "b"]
+
+
+def test_a_relative_import_inside_a_function_counts(tmp_path):
+    source = tmp_path / "prepare.py"
+    source.write_text("def sheets():\n    from .sheets import contact_sheet\n    from . import evaluate\n")
+    known = {"oppy.training.sheets", "oppy.training.evaluate", "oppy.training.prepare"}
+    assert imported("oppy.training.prepare", source, known) == {"oppy.training.sheets", "oppy.training.evaluate"}
+
+
+def test_no_module_imports_itself_through_others():
+    assert cycle(graph()) is None
+
+
+def test_the_packages_depend_one_way():
+    wrong = sorted(f"{name} imports {target}" for name, targets in graph().items() for target in targets
+                   if (mine := ".".join(name.split(".")[:2])) != (theirs := ".".join(target.split(".")[:2]))
+                   and theirs not in MAY_IMPORT[mine])
+    assert wrong == []
+
+
+@pytest.mark.parametrize("name", ["tensorflow", "keras", "tf2onnx"])
+def test_the_engine_never_imports_tensorflow(name):
+    users = [str(path.relative_to(ROOT)) for module, path in modules().items() if module.startswith("oppy.engine")
+             and any(isinstance(node, (ast.Import, ast.ImportFrom))
+                     and any((alias.name if isinstance(node, ast.Import) else node.module or "").split(".")[0] == name
+                             for alias in node.names)
+                     for node in ast.walk(ast.parse(path.read_text())))]
+    assert users == []
+
+
+def test_no_file_is_over_400_lines():
+    long = {str(path.relative_to(ROOT)): count for path in modules().values()
+            if (count := len(path.read_text().splitlines())) > MAX_LINES}
+    assert long == {}
