@@ -117,7 +117,8 @@ class Engine:
         generator: that stops and joins its threads (also on an error, which is raised unchanged)."""
         self._check_open()
         source = (_source_frame(index, item) for index, item in enumerate(frames))
-        with closing(iter(pipeline(self.stages(), source, self.config.queue_size))) as works:
+        with closing(iter(pipeline(self.stages(), source, self.config.queue_size,
+                                   caption=self.config.caption))) as works:
             for work in works:
                 if isinstance(work, Skipped):  # a stream gives back every frame or stops
                     raise FrameError(f"{work.name}: {work.reason}")

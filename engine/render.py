@@ -14,18 +14,20 @@ from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from . import journey
 from .archive import open_archive
-from .config import EngineConfig
 from .errors import NothingToRender
 from .levels import Levels
 from .outputs import Outcome, check_output, write_file
-from .session import ModelSession
 from .sheet import DEFAULT_SHEET_FRAMES, ContactSheet
 from .sinks import open_sink, writes_folder
 from .sources import STDIN, ImageFolder, Skipped, decode_threads, display_name, open_source
+
+if TYPE_CHECKING:  # only the Colouriser's annotations name them
+    from .config import EngineConfig
+    from .session import ModelSession
 
 log = logging.getLogger(__name__)
 

@@ -9,6 +9,11 @@ import keras
 import numpy as np
 from keras import layers
 
+#: the bins of networks saved before a layer's config carried its centres: a*, b* on a grid of 10 over +-60 (13 x 13,
+#: a* varying slowest), in the contract's units (/ 128), and their temperature
+LEGACY_CENTRES = np.stack(np.meshgrid(*[np.arange(-60.0, 61.0, 10.0)] * 2, indexing="ij"), -1).reshape(-1, 2) / 128
+LEGACY_TEMPERATURE = 0.38
+
 
 @keras.saving.register_keras_serializable(package="oppy")
 class AnnealedMean(layers.Layer):
@@ -28,3 +33,7 @@ class AnnealedMean(layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "centres": self.centres.tolist(), "temperature": self.temperature}
+
+    @classmethod
+    def from_config(cls, config: dict) -> AnnealedMean:
+        return cls(**{"centres": LEGACY_CENTRES, "temperature": LEGACY_TEMPERATURE, **config})

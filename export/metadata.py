@@ -25,9 +25,10 @@ from oppy.engine.contract import (
 )
 from oppy.engine.errors import ModelError, OppyError
 
+from .network import RUN_SUMMARY
+
 log = logging.getLogger(__name__)
 
-RUN_SUMMARY = "run.json"  # written by `oppy-train fit`
 EVALUATION = "eval.json"  # written by `oppy-train evaluate RUN DATASET --json RUN/eval.json`
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from oppy.engine.errors import ModelError
 
-from .metadata import RUN_SUMMARY
+RUN_SUMMARY = "run.json"  # written by `oppy-train fit` beside its model.keras
 
 
 def load_network(source: str | Path):

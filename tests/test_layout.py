@@ -24,8 +24,18 @@ def modules() -> dict[str, Path]:
     return found
 
 
-def imported(name: str, path: Path, known: set[str]) -> set[str]:
-    """The project's modules `name` (at `path`) imports anywhere in its text."""
+def lazy_names(path: Path, package: str) -> dict[str, str]:
+    """A package's names its `__init__` imports when first used (`_PUBLIC`: name -> relative module)."""
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "_PUBLIC" for t in node.targets):
+            return {name: package + module for name, module in ast.literal_eval(node.value).items()}
+    return {}
+
+
+def imported(name: str, path: Path, known: set[str], lazy: dict[str, dict[str, str]] | None = None) -> set[str]:
+    """The project's modules `name` (at `path`) imports anywhere in its text; `lazy`: per package, the modules its
+    names come from when its `__init__` imports them on first use (`from oppy.engine import Engine` is api's)."""
+    lazy = lazy or {}
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     targets = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -38,12 +48,14 @@ def imported(name: str, path: Path, known: set[str]) -> set[str]:
                 base = ".".join([*anchor, *([base] if base else [])])
             targets.add(base)
             targets |= {f"{base}.{alias.name}" for alias in node.names}
+            targets |= {lazy[base][alias.name] for alias in node.names if alias.name in lazy.get(base, {})}
     return {target for target in targets if target in known and target != name}
 
 
 def graph() -> dict[str, set[str]]:
     found = modules()
-    return {name: imported(name, path, set(found)) for name, path in found.items()}
+    lazy = {name: lazy_names(path, name) for name, path in found.items() if path.name == "__init__.py"}
+    return {name: imported(name, path, set(found), lazy) for name, path in found.items()}
 
 
 def cycle(edges: dict[str, set[str]]) -> list[str] | None:
@@ -79,6 +91,17 @@ def test_a_relative_import_inside_a_function_counts(tmp_path):
     source.write_text("def sheets():\n    from .sheets import contact_sheet\n    from . import evaluate\n")
     known = {"oppy.training.sheets", "oppy.training.evaluate", "oppy.training.prepare"}
     assert imported("oppy.training.prepare", source, known) == {"oppy.training.sheets", "oppy.training.evaluate"}
+
+
+def test_a_name_a_package_imports_on_first_use_counts_as_its_module(tmp_path):
+    init = tmp_path / "__init__.py"
+    init.write_text('_PUBLIC = {"Engine": ".api", "OppyError": ".errors"}\n')
+    lazy = {"oppy.engine": lazy_names(init, "oppy.engine")}
+    assert lazy["oppy.engine"] == {"Engine": "oppy.engine.api", "OppyError": "oppy.engine.errors"}
+    journey = tmp_path / "journey.py"
+    journey.write_text("from oppy.engine import Engine\n")
+    known = {"oppy.engine", "oppy.engine.api", "oppy.engine.journey"}
+    assert imported("oppy.engine.journey", journey, known, lazy) == {"oppy.engine", "oppy.engine.api"}
 
 
 def test_no_module_imports_itself_through_others():

@@ -17,7 +17,7 @@ from oppy.engine.contract import DEFAULT_OVERLAP, TRAINING_CONTRACT, ModelContra
 from oppy.engine.lab import l_ab_to_rgb, rgb_to_lab
 from oppy.engine.scale import Upsampler, chroma_at_scale, grow
 from oppy.engine.tiles import predict_chroma
-from oppy.export.network import keras_predict, load_network
+from oppy.export.network import RUN_SUMMARY, keras_predict
 from oppy.training.metrics import ab_psnr, colourfulness, delta_e_ciede2000
 
 from .data import DEFAULT_MIN_CHROMA, split_files
@@ -134,9 +134,14 @@ def load_predictor(model: str | Path, batch_size: int = 256) -> tuple[Predictor,
 
         session = ModelSession(path, provider="cpu", batch_size=batch_size)
         return session.predict, session.contract
-    network, run_dir = load_network(path)
-    run = None if run_dir is None else json.loads((run_dir / "run.json").read_text())
-    contract = ModelContract.from_metadata(run["contract"]) if run and "contract" in run else TRAINING_CONTRACT
+    import keras
+
+    from oppy.export import layers  # noqa: F401 (registers the layers a network may hold, for loading)
+
+    network = keras.models.load_model(path, compile=False)
+    run = path.parent / RUN_SUMMARY
+    contract = ModelContract.from_metadata(json.loads(run.read_text())["contract"]) if run.is_file() else \
+        TRAINING_CONTRACT
 
     def predict(tiles: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
         return keras_predict(network, tiles, batch_size, context)

@@ -333,3 +333,21 @@ def test_any_sizes_overlaps_and_batches_give_the_pixelwise_answer(pixelwise_mode
         expected = l_ab_to_rgb(lightness, np.stack([0.5 * lightness, -0.25 * lightness + 10]))
         assert rgb.shape == (*gray.shape, 3) and rgb.dtype == np.uint8
         assert np.abs(rgb.astype(int) - expected).max() <= 1
+
+
+def test_a_stream_burns_the_configured_caption_into_each_frame_and_nothing_else(constant_model):
+    from oppy.engine.captions import burn_caption, caption_box
+
+    frames = [gradient_frame(120, 200, seed) for seed in range(3)]
+    with Engine(constant_model, provider="cpu", batch_size=16) as engine:
+        plain = list(engine.stream(frames))
+    with Engine(constant_model, provider="cpu", batch_size=16, caption="frame {index}") as engine:
+        captioned = list(engine.stream(frames))
+    for index, (bare, burned) in enumerate(zip(plain, captioned, strict=True)):
+        left, top, width, height = caption_box(200, 120, f"frame {index}")
+        outside = np.ones((120, 200), bool)
+        outside[max(0, top) : top + height, left : left + width] = False
+        assert not np.array_equal(bare, burned) and np.array_equal(bare[outside], burned[outside])
+        expected = bare.copy()
+        burn_caption(expected, f"frame {index}")
+        np.testing.assert_array_equal(burned, expected)

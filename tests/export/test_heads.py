@@ -43,3 +43,27 @@ def test_a_context_network_exports_both_inputs_by_name_in_order():
     swapped = run(model, L=context, context=tiles)
     # the two inputs are not interchangeable: the names matter (an untrained network answers near 0: relative)
     assert np.abs(swapped - theirs).max() > 0.5 * np.abs(theirs).max()
+
+
+def test_a_network_saved_before_the_layer_recorded_its_centres_loads_with_the_bins_it_was_built_with(tmp_path):
+    import json
+    import zipfile
+
+    from oppy.export.layers import LEGACY_CENTRES
+
+    logits = keras.Input((4, 4, len(ab_bins())), name="logits")
+    network = keras.Model(logits, AnnealedMean(ab_bins() / AB_SCALE, TEMPERATURE, name="ab")(logits))
+    network.save(tmp_path / "new.keras")
+    with zipfile.ZipFile(tmp_path / "new.keras") as new, zipfile.ZipFile(tmp_path / "old.keras", "w") as old:
+        for item in new.infolist():
+            data = new.read(item)
+            if item.filename == "config.json":  # as a file saved before holds it: no centres, no temperature
+                config = json.loads(data)
+                layer = next(entry for entry in config["config"]["layers"] if entry["class_name"] == "AnnealedMean")
+                assert layer["config"].pop("centres") and layer["config"].pop("temperature")
+                data = json.dumps(config).encode()
+            old.writestr(item, data)
+    loaded = keras.models.load_model(tmp_path / "old.keras", compile=False)
+    np.testing.assert_array_equal(loaded.get_layer("ab").centres, LEGACY_CENTRES.astype(np.float32))
+    sample = np.random.default_rng(1).normal(0, 2, (1, 4, 4, len(ab_bins()))).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(loaded(sample)), np.asarray(network(sample)), atol=1e-6)
