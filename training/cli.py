@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections import Counter
+from dataclasses import fields
 from pathlib import Path
 
 from tqdm import tqdm
@@ -40,12 +41,7 @@ def _prepare(args: argparse.Namespace) -> dict:
 def _fit(args: argparse.Namespace) -> dict:
     from .fit import FitOptions, fit
 
-    options = FitOptions(arch=args.arch, loss=args.loss, epochs=args.epochs, batch_size=args.batch_size,
-                         crops_per_photo=args.crops_per_photo, learning_rate=args.learning_rate,
-                         schedule=args.schedule,
-                         patience=args.patience, seed=args.seed, max_minutes=args.max_minutes,
-                         jit_compile=not args.no_jit, verbose=0 if args.quiet else 1,
-                         scale_jitter=args.scale_jitter, context_factor=args.context_factor)
+    options = FitOptions(**{option.name: getattr(args, option.name) for option in fields(FitOptions)})
     summary = fit(args.dataset_dir, args.out, options)
     print(json.dumps({k: summary[k] for k in ("architecture", "loss", "epochs_run", "train_seconds",
                                               "best_val_loss")}, indent=2))
@@ -137,8 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a context architecture's window, K tiles wide (2 to 16; default %(default)s): a smaller "
                           "one sees less of each training photo at once")
     fit.add_argument("--max-minutes", type=float, help="stop after the epoch that passes this wall time")
-    fit.add_argument("--no-jit", action="store_true", help="skip XLA compilation (slower steps, quicker start)")
-    fit.add_argument("-q", "--quiet", action="store_true")
+    fit.add_argument("--no-jit", dest="jit_compile", action="store_false",
+                     help="skip XLA compilation (slower steps, quicker start)")
+    fit.add_argument("-q", "--quiet", dest="verbose", action="store_const", const=0, default=1)
     fit.set_defaults(run=_fit)
 
     evaluate = commands.add_parser("evaluate", help="metrics on the validation split, beside baselines")
