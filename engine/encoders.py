@@ -37,6 +37,8 @@ class Encoder:
     crf_meaning: str
     #: the software encoder used where this one cannot be opened (a hardware encoder without its device)
     fallback: str | None = None
+    #: the smallest width and height it encodes (x265 refuses frames under 16 px a side with a bare "Invalid argument")
+    min_side: int = 1
 
     def options(self, crf: int, preset: str) -> dict[str, str]:
         """The encoder's own options for a `crf` and a `preset` (both checked)."""
@@ -63,7 +65,8 @@ class Encoder:
 
 ENCODERS = {
     "libx264": Encoder("libx264", X264_PRESETS, (0, 51), "x264's constant rate factor (0 lossless, 23 its default)"),
-    "libx265": Encoder("libx265", X264_PRESETS, (0, 51), "x265's constant rate factor (28 its default)"),
+    "libx265": Encoder("libx265", X264_PRESETS, (0, 51), "x265's constant rate factor (28 its default)",
+                       min_side=16),
     "h264_nvenc": Encoder("h264_nvenc", NVENC_PRESETS + X264_PRESETS, (1, 51),
                           "NVENC's constant quality level -cq (0 would mean automatic)", fallback="libx264"),
     "hevc_nvenc": Encoder("hevc_nvenc", NVENC_PRESETS + X264_PRESETS, (1, 51),
@@ -105,6 +108,14 @@ class EncoderChoice:
     codec: str
     options: dict[str, str]
     fallback: str | None = None
+
+    def size_problem(self, width: int, height: int) -> str | None:
+        """Why the encoder cannot take frames of `width` x `height` (as encoded: even), or None where it can."""
+        side = ENCODERS[self.codec].min_side
+        if min(width, height) >= side:
+            return None
+        return (f"{self.codec} encodes frames of at least {side}x{side} pixels, and these are {width}x{height}: "
+                f"use --codec libx264 (any size), or give larger frames")
 
 
 def choose_encoder(codec: str, crf: int, preset: str, pix_fmt: str = "yuv420p") -> EncoderChoice:

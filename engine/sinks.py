@@ -157,6 +157,8 @@ class VideoSink(_Sink):
         return self._clock.describe() if self._clock else None
 
     def _open(self, width: int, height: int, timing: FrameTiming | None) -> None:
+        if problem := self.encoder.size_problem(width + width % 2, height + height % 2):
+            raise OppyError(problem)
         if self._partial is not None:
             target, options = str(self._partial.path), {}
         else:

@@ -70,6 +70,26 @@ def test_libx265_renders_hevc(archive, constant_model, tmp_path):
         assert sum(1 for _ in container.decode(video=0)) == 6
 
 
+@pytest.mark.parametrize(("size", "fits"), [((12, 8), False), ((16, 14), False), ((15, 16), True), ((16, 16), True)])
+def test_libx265_takes_frames_of_16_px_a_side_and_says_so_for_smaller_ones(constant_model, tmp_path, size, fits):
+    from tests.conftest import gradient_frame, write_image
+
+    width, height = size
+    (tmp_path / "in").mkdir()
+    for index in range(2):
+        write_image(tmp_path / "in" / f"{index}.png", gradient_frame(height, width, index))
+    with Engine(constant_model, provider="cpu", codec="libx265", preset="ultrafast") as engine:
+        if fits:  # an odd side is padded to even first: 15 becomes 16
+            engine.render(tmp_path / "in", tmp_path / "out.mp4")
+            with av.open(str(tmp_path / "out.mp4")) as container:
+                assert sum(1 for _ in container.decode(video=0)) == 2
+            return
+        with pytest.raises(OppyError, match=rf"at least 16x16 pixels, and these are {width}x{height}: use --codec "
+                                            "libx264"):
+            engine.render(tmp_path / "in", tmp_path / "out.mp4")
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith((".out", "out"))]
+
+
 @pytest.mark.parametrize(("flag", "says"), [(["--preset", "turbo"], "not one of libx264's: ultrafast"),
                                             (["--codec", "h264_nvenc", "--crf", "0"], "0 would mean automatic"),
                                             (["--codec", "vp9"], "codec must be one of libx264, libx265"),
