@@ -154,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     quality.add_argument("--only-model", action="store_true",
                          help="only the model at --chroma-scale and the baselines: no scale-1, bilinear or seed-style "
                               "rows (a quarter of the time at --upscale 4)")
+    quality.add_argument("--cast-matched", action="store_true",
+                         help="also each method's ΔE00 with every photo's mean a*, b* set to the truth's: what the "
+                              "photos' overall colour cast costs it")
     quality.set_defaults(run=run.quality)
 
     rule = commands.add_parser("chroma-rule", help="ΔE00 and colourfulness on enlarged photos when the copy spans "

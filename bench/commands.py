@@ -183,14 +183,16 @@ def quality(args: argparse.Namespace) -> dict:
     model = args.model or default_model_path()
     result = bench_quality(args.dataset_dir, model, args.split, args.limit, args.overlap, args.sequence,
                            args.flicker_photos, args.flicker_frames, args.pan, args.chroma_scale, args.upscale,
-                           references=not args.only_model)
+                           references=not args.only_model, cast_matched=args.cast_matched)
     used = result["chroma_scales_used"]
     print(f"{result['photos']} {result['split']} photos ({result['skipped_greyscale']} greyscale skipped), enlarged "
           f"{result['upscale']:g}x; chroma scale {result['chroma_scale']} ({used['min']:.3g} to {used['max']:.3g}, "
           f"median {used['median']:.3g}); model {model}; flicker on {result['flicker']['sequence']} "
           f"({result['flicker']['unit']})\n")
-    print(markdown_table(result["rows"], ["method", "delta_e00", "delta_e00_p95", "ab_psnr", "colourfulness_ratio",
-                                          "seam_blockiness", "grid_stride", "flicker", "tiles_per_photo"]))
+    print(markdown_table(result["rows"], ["method", "delta_e00", "delta_e00_p95",
+                                          *(["delta_e00_cast_matched"] if args.cast_matched else []), "ab_psnr",
+                                          "colourfulness_ratio", "seam_blockiness", "grid_stride", "flicker",
+                                          "tiles_per_photo"]))
     truth = result["truth_blockiness"]
     print(f"\nthe ground truth's own blockiness on the blended grid: {'n/a' if truth is None else f'{truth:.3g}'}")
     return {"quality": result}

@@ -172,12 +172,13 @@ class _Counted:
 def bench_quality(dataset_dir: str | Path, model: str | Path, split: str = "val", limit: int | None = None,
                   overlap: int | None = None, sequence: str | Path | None = None, photos: int = 4,
                   frames: int = 8, pan: int = 2, chroma_scale: str | float = AUTO, upscale: float = 1,
-                  references: bool = True) -> dict:
+                  references: bool = True, cast_matched: bool = False) -> dict:
     """The model (through the engine's blended tiling at `chroma_scale`, and stitched from non-overlapping tiles
     at full resolution as the seed did) beside the constant, lightness and grey baselines on `split` of a prepared
     dataset (`oppy-train prepare`), its photos enlarged `upscale` times: ΔE00, ab PSNR, colourfulness ratio, seam
     blockiness, flicker and tiles per photo. Where the scale is not 1, the model at scale 1 and at the same scale
-    grown back bilinearly (without L's guidance) are rows too."""
+    grown back bilinearly (without L's guidance) are rows too. `cast_matched`: each row's ΔE00 also with each photo's
+    mean a*, b* set to the truth's (`evaluate`), what the photos' overall colour cast costs."""
     dataset_dir = Path(dataset_dir)
     predict, contract = load_predictor(model)
     tile = contract.tile_size
@@ -202,7 +203,7 @@ def bench_quality(dataset_dir: str | Path, model: str | Path, split: str = "val"
     at_scale = {"model", "model, bilinear growth"} if scaled else set()
     meters = {name: SeamMeter(method, tile, grid[name], scale_of if name in at_scale else None)
               for name, method in chroma.items()}
-    metrics = evaluate(meters, dataset_dir, split, limit=limit, upscale=upscale)
+    metrics = evaluate(meters, dataset_dir, split, limit=limit, upscale=upscale, cast_matched=cast_matched)
     tiles = {name: counter.tiles / metrics["photos"] for name, counter in counters.items()}
     motion = sequence_flicker(chroma, dataset_dir, split, Path(sequence) if sequence else None, photos, frames, pan,
                               upscale=upscale)

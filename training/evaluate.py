@@ -84,15 +84,20 @@ def model_method(predict: Predictor, contract: ModelContract = TRAINING_CONTRACT
 
 
 def evaluate(methods: dict[str, ChromaMethod], dataset_dir: str | Path, split: str = "val",
-             min_chroma: float = DEFAULT_MIN_CHROMA, limit: int | None = None, upscale: float = 1) -> dict:
+             min_chroma: float = DEFAULT_MIN_CHROMA, limit: int | None = None, upscale: float = 1,
+             cast_matched: bool = False) -> dict:
     """Mean CIEDE2000 (and the 95th percentile of the photos' own means: where the worst photos stand), mean ab PSNR
     and the colourfulness ratio of each method on `split` (its photos enlarged `upscale` times, see `read_rgb`).
 
     The output compared is what a viewer gets: the method's chroma with the photo's own L*, converted to
     8-bit RGB (gamut clipped) and back. Photos whose ground truth is greyscale are skipped and counted.
+
+    With `cast_matched`, also `delta_e00_cast_matched`: the mean ΔE00 once each photo's chroma is shifted so that its
+    mean a*, b* is the truth's, an oracle that no method has; what remains is the error within the photo, and the
+    difference is what the photo's overall colour cast (its light, its camera's colour) costs the method.
     """
     files = split_files(dataset_dir, split)[:limit]
-    totals = {name: {"delta_e00": 0.0, "ab_psnr": 0.0, "colourfulness": 0.0} for name in methods}
+    totals = {name: {"delta_e00": 0.0, "ab_psnr": 0.0, "colourfulness": 0.0, "cast_matched": 0.0} for name in methods}
     per_photo: dict[str, list[float]] = {name: [] for name in methods}
     truth_colourfulness, photos, skipped = 0.0, 0, 0
     for path in files:
@@ -106,8 +111,13 @@ def evaluate(methods: dict[str, ChromaMethod], dataset_dir: str | Path, split: s
         photos += 1
         truth_colourfulness += colourfulness(rgb)
         for name, method in methods.items():
-            out = l_ab_to_rgb(lightness, np.ascontiguousarray(method(lightness), np.float32))
+            chroma = np.ascontiguousarray(method(lightness), np.float32)
+            out = l_ab_to_rgb(lightness, chroma)
             seen = rgb_to_lab(out)
+            if cast_matched:
+                shift = truth[..., 1:].mean(axis=(0, 1)) - chroma.mean(axis=(1, 2))
+                matched = l_ab_to_rgb(lightness, np.ascontiguousarray(chroma + shift[:, None, None], np.float32))
+                totals[name]["cast_matched"] += float(delta_e_ciede2000(rgb_to_lab(matched), truth).mean())
             photo_delta = float(delta_e_ciede2000(seen, truth).mean())
             totals[name]["delta_e00"] += photo_delta
             per_photo[name].append(photo_delta)
@@ -117,7 +127,8 @@ def evaluate(methods: dict[str, ChromaMethod], dataset_dir: str | Path, split: s
         raise ValueError(f"no colour photo to evaluate in {Path(dataset_dir) / split}")
     results = {name: {"delta_e00": t["delta_e00"] / photos,
                       "delta_e00_p95": float(np.percentile(per_photo[name], 95)), "ab_psnr": t["ab_psnr"] / photos,
-                      "colourfulness_ratio": t["colourfulness"] / truth_colourfulness}
+                      "colourfulness_ratio": t["colourfulness"] / truth_colourfulness,
+                      **({"delta_e00_cast_matched": t["cast_matched"] / photos} if cast_matched else {})}
                for name, t in totals.items()}
     return {"split": split, "photos": photos, "skipped_greyscale": skipped, "upscale": upscale, "methods": results}
 

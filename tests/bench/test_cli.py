@@ -112,3 +112,13 @@ def test_grow_times_the_shrink_and_both_growths_on_one_frame(tmp_path, capsys):
     assert {row["copy"] for row in rows.values()} == {"100x60"} and rows["grow, bilinear"]["vs_bilinear"] == 1
     assert rows["shrink (area)"]["vs_bilinear"] is None
     assert "| grow, guided by L (the engine's) | 200x120 | 100x60 |" in capsys.readouterr().out
+
+
+def test_quality_with_the_cast_matched_column(blur, lawful_dataset, tmp_path, capsys):
+    assert main(["--json", str(tmp_path / "q.json"), "quality", str(lawful_dataset), "--model", str(blur),
+                 "--only-model", "--cast-matched", "--flicker-photos", "1", "--flicker-frames", "3"]) == 0
+    assert "delta_e00_cast_matched" in capsys.readouterr().out
+    rows = json.loads((tmp_path / "q.json").read_text())["quality"]["rows"]
+    assert [row["method"] for row in rows] == ["model", "constant", "lightness", "grey"]
+    constant = next(row for row in rows if row["method"] == "constant")
+    assert constant["delta_e00_cast_matched"] < constant["delta_e00"]

@@ -21,3 +21,21 @@ def test_lightness_baseline_beats_constant_and_grey(lawful_dataset):
     assert methods["lightness"]["ab_psnr"] > methods["constant"]["ab_psnr"]
     assert methods["grey"]["colourfulness_ratio"] < 0.05
     assert 0.8 < methods["lightness"]["colourfulness_ratio"] < 1.2
+
+
+def test_the_cast_matched_error_takes_away_a_photo_wide_shift_and_nothing_else(lawful_dataset):
+    def law(lightness):
+        return np.stack(chroma_of(lightness.astype(np.float64))).astype(np.float32)
+
+    def shifted(lightness):  # the right colours under another light: every pixel off by the same a*, b*
+        return law(lightness) + np.array([12.0, -9.0], np.float32)[:, None, None]
+
+    def flat(lightness):  # the right mean, none of the variation within the photo
+        return np.broadcast_to(law(lightness).mean(axis=(1, 2), keepdims=True), (2, *lightness.shape)).copy()
+
+    methods = evaluate({"law": law, "shifted": shifted, "flat": flat}, lawful_dataset, cast_matched=True)["methods"]
+    assert methods["shifted"]["delta_e00"] > 5 * methods["law"]["delta_e00"]
+    assert abs(methods["shifted"]["delta_e00_cast_matched"] - methods["law"]["delta_e00_cast_matched"]) < 0.2
+    assert methods["law"]["delta_e00_cast_matched"] <= methods["law"]["delta_e00"] + 0.05
+    assert methods["flat"]["delta_e00_cast_matched"] > 3 * methods["law"]["delta_e00_cast_matched"]
+    assert "delta_e00_cast_matched" not in evaluate({"law": law}, lawful_dataset)["methods"]["law"]
