@@ -157,7 +157,8 @@ class VideoSink(_Sink):
         return self._clock.describe() if self._clock else None
 
     def _open(self, width: int, height: int, timing: FrameTiming | None) -> None:
-        if problem := self.encoder.size_problem(width + width % 2, height + height % 2):
+        encoded = (width + width % 2, height + height % 2)  # 4:2:0 needs even sides: odd ones are padded
+        if problem := self.encoder.size_problem(*encoded):
             raise OppyError(problem)
         if self._partial is not None:
             target, options = str(self._partial.path), {}
@@ -181,7 +182,7 @@ class VideoSink(_Sink):
                 self._partial.finish("failed")
             raise OppyError(f"cannot encode video with codec {self.encoder.codec!r}: {exc}") from exc
         self._container = container
-        stream.width, stream.height = width + width % 2, height + height % 2
+        stream.width, stream.height = encoded
         stream.pix_fmt = self.pix_fmt
         stream.codec_context.time_base = stream.time_base = self._clock.time_base
         standard = colour_standard(stream.width, stream.height)

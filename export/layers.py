@@ -9,8 +9,9 @@ import keras
 import numpy as np
 from keras import layers
 
-#: the bins of networks saved before a layer's config carried its centres: a*, b* on a grid of 10 over +-60 (13 x 13,
-#: a* varying slowest), in the contract's units (/ 128), and their temperature
+#: the bins of networks saved before a layer's config carried its centres: the 13 x 13 grid of 10 over +-60 they were
+#: built with (a* varying slowest), in the contract's units (/ 128), and their temperature; an earlier trial's 17 x 17
+#: grid (8 over +-64) was never packaged: its files load but cannot run (169 centres for 289 logits)
 LEGACY_CENTRES = np.stack(np.meshgrid(*[np.arange(-60.0, 61.0, 10.0)] * 2, indexing="ij"), -1).reshape(-1, 2) / 128
 LEGACY_TEMPERATURE = 0.38
 

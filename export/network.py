@@ -51,7 +51,6 @@ def network_tile(network) -> int:
     return shape[1]
 
 
-
 def keras_ab(network, tiles: np.ndarray, context: np.ndarray | None = None):
     """The network's "ab" answer for a batch (a classification head answers its logits too)."""
     out = network(tiles if context is None else [tiles, context], training=False)
