@@ -50,3 +50,43 @@ def colourfulness(rgb: np.ndarray) -> float:
     rg = rgb[..., 0] - rgb[..., 1]
     yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+
+
+#: a pixel counts as coloured, for the hue checks below, above this C*ab
+HUE_CHROMA = 6.0
+#: a frame or photo is blotched where more than this share of its pixels take a hue it should not have
+BLOTCH_SHARE = 0.005
+#: the hue classes of `hue_classes`, in the order their masks come
+HUES = ("blue", "green", "warm", "neutral")
+
+
+def hue_classes(lab: np.ndarray) -> dict[str, np.ndarray]:
+    """Boolean masks of an ...x3 LAB image's pixels by hue: `blue` (b* < -3 with C*ab > 6: never in Mars
+    scenes but a sunset), `green` (a* < -3, b* >= -3, C*ab > 6), `warm` (the rest with C*ab > 6: Mars's reds,
+    browns and ochres) and `neutral` (C*ab <= 6)."""
+    a, b = np.asarray(lab[..., 1], np.float32), np.asarray(lab[..., 2], np.float32)
+    coloured = np.hypot(a, b) > HUE_CHROMA
+    blue = coloured & (b < -3)
+    green = coloured & ~blue & (a < -3)
+    return {"blue": blue, "green": green, "warm": coloured & ~blue & ~green, "neutral": ~coloured}
+
+
+def hue_shares(lab: np.ndarray) -> dict[str, float]:
+    """The share of an image's pixels in each hue class of `hue_classes`."""
+    return {name: float(mask.mean()) for name, mask in hue_classes(lab).items()}
+
+
+def invented_hue_share(lab_pred: np.ndarray, lab_true: np.ndarray | None = None) -> float:
+    """The share of pixels that a colourisation paints blue or green where the truth (when given) is not that hue;
+    without a truth, every blue or green pixel (a Mars frame has none to speak of)."""
+    predicted = hue_classes(lab_pred)
+    truth = hue_classes(lab_true) if lab_true is not None else None
+    invented = np.zeros(np.shape(lab_pred)[:-1], bool)
+    for hue in ("blue", "green"):
+        invented |= predicted[hue] & ~truth[hue] if truth is not None else predicted[hue]
+    return float(invented.mean())
+
+
+def blotched(lab_pred: np.ndarray, lab_true: np.ndarray | None = None) -> bool:
+    """Whether more than BLOTCH_SHARE of the pixels take a hue the truth (or, without one, Mars) does not have."""
+    return invented_hue_share(lab_pred, lab_true) > BLOTCH_SHARE
