@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from oppy.engine.config import size_argument
+from oppy.engine.errors import OppyError, one_line
 from oppy.engine.scale import AUTO, chroma_scale_argument
 
 from . import commands as run
@@ -159,6 +160,23 @@ def build_parser() -> argparse.ArgumentParser:
                               "photos' overall colour cast costs it")
     quality.set_defaults(run=run.quality)
 
+    robust = commands.add_parser("robustness", help="models on the validation photos at other exposures, tone "
+                                 "curves, noise and JPEG, on real grey frames and on slow pans; palette guard off and "
+                                 "on")
+    robust.add_argument("dataset_dir", type=Path, nargs="?",
+                        help="a prepared dataset (oppy-train prepare): its val photos, perturbed")
+    robust.add_argument("--model", action="append", default=[], metavar="[NAME=]PATH",
+                        help="an .onnx model, run directory or .keras file (repeatable; default: the packaged one)")
+    robust.add_argument("--grey", type=Path, metavar="FOLDER",
+                        help="a folder of real grey frames: the frames blotched and the pixels by hue (no truth)")
+    robust.add_argument("--split", default="val")
+    robust.add_argument("--limit", type=int, help="only the first N photos of the split")
+    robust.add_argument("--perturb", type=_csv(str), metavar="NAME,NAME",
+                        help="the perturbations (default: all of 'as is', 'exposure x0.5', 'exposure x0.2', "
+                             "'gamma 1.8', 'flat', 'noise 6', 'jpeg 30')")
+    robust.add_argument("--flicker-photos", type=int, default=8, help="photos panned over for the flicker")
+    robust.set_defaults(run=run.robustness)
+
     rule = commands.add_parser("chroma-rule", help="ΔE00 and colourfulness on enlarged photos when the copy spans "
                                "several multiples of the model's scene size: what the auto chroma scale is chosen by")
     rule.add_argument("dataset_dir", type=Path, help="a prepared dataset (oppy-train prepare)")
@@ -199,7 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-    results = args.run(args)
+    try:
+        results = args.run(args)
+    except (ValueError, FileNotFoundError, OppyError) as exc:
+        print(f"oppy-bench: error: {one_line(str(exc))}", file=sys.stderr)
+        return 2
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine(), **results}, indent=2) + "\n")
     return 0

@@ -198,6 +198,49 @@ def quality(args: argparse.Namespace) -> dict:
     return {"quality": result}
 
 
+def robustness(args: argparse.Namespace) -> dict:
+    from oppy.engine.api import default_model_path
+
+    from .robustness import PERTURBATIONS, bench_robustness
+
+    models = dict(_named(text) for text in args.model) or {"default": str(default_model_path())}
+    perturbations = tuple(args.perturb) if args.perturb else tuple(PERTURBATIONS)
+    if "as is" not in perturbations:
+        perturbations = ("as is", *perturbations)  # the ratios are to the photos as they are
+    result = bench_robustness(args.dataset_dir, models, args.split, args.limit, args.grey, perturbations,
+                              args.flicker_photos)
+    if "perturbed" in result:
+        perturbed = result["perturbed"]
+        print(f"{perturbed['photos']} {perturbed['split']} photos; ΔE00 (ratio to the photos as they are, blotch "
+              f"rate); flicker on {result['flicker']['sequence']} ({result['flicker']['unit']})\n")
+        rows = []
+        for row in perturbed["rows"]:
+            cells = {"method": row["method"]}
+            for name in perturbed["perturbations"]:
+                values = row[name]
+                ratio = "" if name == "as is" else f" ({values['ratio']:.2f}x)"
+                cells[name] = f"{values['delta_e00']:.2f}{ratio}, {values['blotch_rate']:.0%}"
+            cells["flicker"] = f"{result['flicker']['methods'][row['method']]:.3g}"
+            rows.append(cells)
+        print(markdown_table(rows, ["method", *perturbed["perturbations"], "flicker"]))
+    if "grey" in result:
+        grey = result["grey"]
+        print(f"\n{grey['frames']} grey frames of {grey['folder']}: frames blotched, pixels by hue\n")
+        print(markdown_table([{"method": row["method"], "blotched": f"{row['blotched_frames']} of {row['frames']}",
+                               **{hue: f"{share:.2%}" for hue, share in row["hue_shares"].items()},
+                               "frames blotched": ", ".join(row["blotched"][:4]) + (" ..." if len(row["blotched"]) > 4
+                                                                                    else "")}
+                              for row in grey["rows"]],
+                             ["method", "blotched", "blue", "green", "warm", "neutral", "frames blotched"]))
+    return {"robustness": result}
+
+
+def _named(text: str) -> tuple[str, str]:
+    """`NAME=PATH` or a bare PATH (named after its file)."""
+    name, _, path = text.rpartition("=")
+    return (name or Path(path).stem), path
+
+
 def chroma_rule(args: argparse.Namespace) -> dict:
     from oppy.engine.api import default_model_path
 

@@ -96,7 +96,7 @@ class Engine:
     def stages(self) -> Stages:
         """The stages of one stream of frames through this engine's model (`oppy-bench pipeline` times them)."""
         return Stages(self.contract, self.overlap, self.config.chroma_scale, self.session.batch_size,
-                      self._run_batch)
+                      self._run_batch, self.contract.palette if self.config.palette_guard else None)
 
     # -- public API ----------------------------------------------------------------------------------------
     def colorize(self, gray: Frame) -> Frame:

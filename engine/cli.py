@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="predict the colour on a copy of the frame's lightness scaled by S in (0, 1], then grow "
                              "it back guided by the full-resolution lightness; auto: the scale of the model's "
                              "training scenes, from its metadata (default: %(default)s)")
+    parser.add_argument("--no-palette-guard", dest="palette_guard", action="store_false",
+                        help="keep chroma the model answers outside its training photos' palette (by default pulled to "
+                             "the nearest colour they hold at that lightness; models without a palette are untouched)")
     parser.add_argument("--threads", type=int, default=_DEFAULTS.threads,
                         help="ONNX Runtime threads, 0 = automatic (default: %(default)s)")
     parser.add_argument("--decode-threads", type=int, default=_DEFAULTS.decode_threads,

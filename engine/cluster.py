@@ -222,7 +222,7 @@ def render_sharded(src: str | Path, dst: str | Path, config: EngineConfig, shard
     report.interrupted = any(c.state == "pending" for c in chunks)
     if not report.failed and not report.interrupted:
         _join(report, [work.segment(c) for c in chunks if results[c.name]["report"]["frames_out"]], output, kind,
-              src)
+              src, config.overwrite)
         if not keep:
             shutil.rmtree(work.path, ignore_errors=True)
             report.work_folder = None
@@ -291,14 +291,18 @@ def _chunk_frames(files: int, shards: int | None, config: EngineConfig) -> int:
     return math.ceil(files / (shards or max(slots, math.ceil(files / default))))
 
 
-def _join(report: ClusterReport, segments: list[Path], output: Path, kind: str, src: str | Path) -> None:
+def _join(report: ClusterReport, segments: list[Path], output: Path, kind: str, src: str | Path,
+          replace: bool = True) -> None:
     """The segments joined in order into `output` (no re-encode); `NothingToRender` when no chunk had a frame."""
     if not segments:
         first = report.skipped[0]
         raise NothingToRender(f"nothing to render: none of the {report.frames_in} inputs in {str(src)!r} is a "
                               f"readable frame (first: {first['name']}: {first['reason']})")
     joined = time.perf_counter()
-    join_raw(segments, output) if kind == "rawvideo" else join_video(segments, output, OUTPUT_FORMATS[kind])
+    if kind == "rawvideo":
+        join_raw(segments, output, replace)
+    else:
+        join_video(segments, output, OUTPUT_FORMATS[kind], replace)
     report.join_seconds = time.perf_counter() - joined
     report.written = report.output
 

@@ -56,6 +56,9 @@ class EngineConfig:
     #: "auto" (from the model's scene size and the frame's size, never above 1) or a number in (0, 1]; 1 is the
     #: frame's own resolution
     chroma_scale: str | float = AUTO
+    #: pull chroma the model answers outside its training photos' palette (`oppy.palette`) to the nearest colour
+    #: they hold at that lightness (`engine.palette`); a model without a palette runs as before either way
+    palette_guard: bool = True
     #: ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose
     threads: int = 0
     #: frames in flight between two pipeline stages

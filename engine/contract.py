@@ -15,6 +15,7 @@ a model that lacks a required one. Nothing about a model's scaling or tile size 
 | `oppy.scene_size` | no | median long side, px, of the photos the model learned from (the scale of `auto`) |
 | `oppy.context_input` | no | name of a second input: the L around each tile, float32 NHWC `[N, tile, tile, 1]` |
 | `oppy.context_factor` | with `context_input` | that window's width in tiles (2 to 16), brought down to the tile |
+| `oppy.palette` | no | JSON: the (L*, a*, b*) cells the training photos hold (`engine.palette`): the palette guard |
 | `oppy.architecture` | no | the architecture's registry name, e.g. `"unet"` |
 | `oppy.training` | no | JSON: data, epochs, time, machine |
 | `oppy.metrics` | no | JSON: validation metrics |
@@ -26,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .errors import ModelError
+from .palette import Palette
 
 CONTRACT_VERSION = "1"
 KEY_CONTRACT = "oppy.contract"
@@ -39,6 +41,7 @@ KEY_OVERLAP = "oppy.overlap"
 KEY_SCENE_SIZE = "oppy.scene_size"
 KEY_CONTEXT_INPUT = "oppy.context_input"
 KEY_CONTEXT_FACTOR = "oppy.context_factor"
+KEY_PALETTE = "oppy.palette"
 KEY_ARCHITECTURE = "oppy.architecture"
 KEY_TRAINING = "oppy.training"
 KEY_METRICS = "oppy.metrics"
@@ -75,6 +78,8 @@ class ModelContract:
     #: size (`engine.context`), scaled as the tiles are; None: the model sees its tile only
     context_input: str | None = None
     context_factor: int | None = None
+    #: where the training photos put their colours (`engine.palette`); None: no palette guard
+    palette: Palette | None = field(default=None, compare=False, repr=False)
     info: dict[str, str] = field(default_factory=dict)
 
     def to_metadata(self) -> dict[str, str]:
@@ -91,6 +96,7 @@ class ModelContract:
             **({KEY_SCENE_SIZE: str(self.scene_size)} if self.scene_size is not None else {}),
             **({KEY_CONTEXT_INPUT: self.context_input, KEY_CONTEXT_FACTOR: str(self.context_factor)}
                if self.context_input is not None else {}),
+            **({KEY_PALETTE: self.palette.to_metadata()} if self.palette is not None else {}),
             **self.info,
         }
 
@@ -120,6 +126,7 @@ class ModelContract:
                 scene_size=int(metadata[KEY_SCENE_SIZE]) if KEY_SCENE_SIZE in metadata else None,
                 context_input=metadata.get(KEY_CONTEXT_INPUT),
                 context_factor=int(metadata[KEY_CONTEXT_FACTOR]) if KEY_CONTEXT_FACTOR in metadata else None,
+                palette=Palette.from_metadata(metadata[KEY_PALETTE], source) if KEY_PALETTE in metadata else None,
                 info={k: v for k, v in metadata.items() if k in (KEY_ARCHITECTURE, KEY_TRAINING,
                                                                    KEY_METRICS, KEY_EXPORTER)},
             )

@@ -5,6 +5,8 @@ Bugs stay ordinary exceptions; everything raised as `OppyError` carries a messag
 
 from __future__ import annotations
 
+import re
+
 
 class OppyError(Exception):
     """A problem with the input, the output, the model or the options, with a message naming the fix."""
@@ -21,3 +23,22 @@ class NothingToRender(OppyError):
 class FrameError(OppyError):
     """One frame cannot be colourised (its pixels, or the model's answer for it, are not usable); a render skips
     it with this reason and goes on."""
+
+
+#: a value longer than this is cut in a message (a 10,000-character option is not echoed whole)
+MESSAGE_VALUE_LIMIT = 100
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_LIBRARY_LOG = re.compile(r"^\s*(\d{4}-\d\d-\d\d[ T][\d:.]+\s+)?\[[EWIV]:onnxruntime:")
+
+
+def one_line(message: str, limit: int = MESSAGE_VALUE_LIMIT) -> str:
+    """A message as one line for a terminal: terminal colour codes removed, a library's own log lines left out
+    (ONNX Runtime's), whitespace runs made single spaces, and every word longer than `limit` characters cut, with
+    its length said."""
+    lines = [line for line in _ANSI.sub("", str(message)).splitlines() if not _LIBRARY_LOG.match(line)]
+    words = []
+    for word in " ".join(lines).split():
+        if len(word) > limit + 20:
+            word = f"{word[:limit]}…({len(word)} characters)"
+        words.append(word)
+    return " ".join(words)

@@ -3,13 +3,14 @@
 `Engine.colorize`, `oppy-bench pipeline`).
 
 source (decode) -> to_l -> shrink (L at the chroma scale) -> tile (into batches shared by frames) -> infer ->
-blend (a*, b* on the small copy) -> grow (a*, b* at full resolution, guided by L) -> [sheet] -> to_rgb -> [caption]
--> [prepare, the sink's own] -> sink (encode). Each stage is one step on a `Work`; a frame that cannot be
-colourised becomes a `Skipped` and travels on in its place.
+blend (a*, b* on the small copy, then the palette guard) -> grow (a*, b* at full resolution, guided by L) -> [sheet]
+-> to_rgb -> [caption] -> [prepare, the sink's own] -> sink (encode). Each stage is one step on a `Work`; a frame
+that cannot be colourised becomes a `Skipped` and travels on in its place.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from .context import context_copy
 from .contract import CHROMA_LIMIT, ModelContract
 from .errors import FrameError, OppyError
 from .lab import l_ab_to_rgb, to_lightness
+from .palette import Palette
 from .pipeline import IDLE, Pipeline
 from .products import ProductInfo
 from .resize import Placement, frame_size, place, placement, scale_pixels
@@ -29,6 +31,8 @@ from .scale import choose_scale, grow, shrink
 from .sheet import ContactSheet
 from .sources import FrameTiming, Skipped, SourceFrame
 from .tiles import TilePlan, blend_pieces, plan_tiles
+
+log = logging.getLogger(__name__)
 
 #: the stages between the source and the sink, in order (the pipeline's names for them, and `oppy-bench pipeline`'s)
 STAGE_NAMES = ("to_l", "shrink", "tile", "infer", "blend", "grow", "to_rgb")
@@ -143,10 +147,15 @@ def _infer(stages: Stages) -> Callable[[Iterator[TileBatch]], Iterator[Work]]:
 
 
 def _captioned(caption: str) -> Callable[[Work], None]:
+    left_out: set[tuple[int, int]] = set()
+
     def step(work: Work) -> None:
         text = caption_text(caption, work.name, work.index, work.info)
-        if text is not None:
-            burn_caption(work.rgb, text)
+        if text and not burn_caption(work.rgb, text) and text.strip():
+            size = (work.rgb.shape[1], work.rgb.shape[0])
+            if size not in left_out:  # one warning a frame size, not one a frame
+                left_out.add(size)
+                log.warning("frames of %dx%d are too small for a caption: it is left out of them", *size)
 
     return step
 
@@ -190,9 +199,9 @@ class Stages:
     """
 
     def __init__(self, contract: ModelContract, overlap: int, chroma_scale: str | float, batch_size: int,
-                 run_batch: Callable[[TileBatch], None]):
+                 run_batch: Callable[[TileBatch], None], palette: Palette | None = None):
         self.contract, self.overlap, self.chroma_scale = contract, overlap, chroma_scale
-        self.run_batch = run_batch
+        self.run_batch, self.palette = run_batch, palette
         self.packer = BatchPacker(batch_size, contract.tile_size, contract.l_scale, contract.l_shift,
                                   context=contract.context_input is not None)
 
@@ -206,6 +215,9 @@ class Stages:
     @staticmethod
     def to_l(work: Work) -> None:
         pixels = work.pixels
+        if pixels.ndim >= 2 and 0 in pixels.shape[:2]:
+            raise FrameError(f"the frame is {pixels.shape[1]}x{pixels.shape[0]} pixels: there is nothing to colourise "
+                             "(a frame needs at least 1x1)")
         if pixels.dtype.kind == "f" and not np.isfinite(pixels).all():
             raise FrameError("the frame holds NaN or infinite values: float pixels must be finite, in [0, 1]")
         try:
@@ -264,6 +276,8 @@ class Stages:
             work.ab = None
             raise FrameError(f"the model's answer for this frame is not a colour ({answer}, where colours lie "
                              f"within ±{CHROMA_LIMIT:g}): the model is broken for this input")
+        if self.palette is not None:
+            self.palette.guard(work.small, work.ab)
 
     @staticmethod
     def grow(work: Work) -> None:

@@ -7,7 +7,10 @@ file or the new one, never half of one.
 
 from __future__ import annotations
 
+import ctypes
 import errno
+import glob
+import hashlib
 import os
 import secrets
 import sys
@@ -111,21 +114,113 @@ def check_report(report: str | Path, output: str | Path, source: str | Path | No
         raise OppyError(f"{flag} {str(report)!r}: folder {str(report.parent)!r} is not writable")
 
 
+#: the longest file name most file systems take, in bytes (ext4, XFS, APFS, NTFS in UTF-16 units)
+NAME_MAX = 255
+_RENAME_NOREPLACE = 1
+_AT_FDCWD = -100
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return min(NAME_MAX, os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError):
+        return NAME_MAX
+
+
+def _name_tag(name: str) -> str:
+    return "~" + hashlib.sha1(os.fsencode(name)).hexdigest()[:12]
+
+
+def fitting_name(folder: Path, prefix: str, name: str, suffix: str) -> str:
+    """`prefix + name + suffix`, with `name` cut short and a hash of it kept where the whole would pass the
+    folder's longest file name: a temporary beside any legal name is a legal name."""
+    limit = _name_max(folder)
+    whole = f"{prefix}{name}{suffix}"
+    if len(os.fsencode(whole)) <= limit:
+        return whole
+    tag = _name_tag(name)
+    room = limit - len(os.fsencode(f"{prefix}{tag}{suffix}"))
+    cut = name
+    while cut and len(os.fsencode(cut)) > room:
+        cut = cut[:-1]
+    return f"{prefix}{cut}{tag}{suffix}"
+
+
 def temporary_name(target: Path) -> Path:
-    """A hidden name beside `target` for writing it, unique to this process and this write."""
-    return target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")
+    """A hidden name beside `target` for writing it, unique to this process and this write (shortened, with a hash
+    of the name, where `target`'s name is near the file system's limit)."""
+    return target.with_name(fitting_name(target.parent, ".", target.name,
+                                         f".{os.getpid()}-{secrets.token_hex(4)}.partial"))
+
+
+def interrupted_name(target: Path) -> Path:
+    """Where an interrupted output is kept: `STEM.partial.SUFFIX` beside `target` (shortened as `fitting_name`)."""
+    return target.with_name(fitting_name(target.parent, "", target.stem, f".partial{target.suffix}"))
 
 
 def leftover_temporaries(target: Path) -> Iterator[Path]:
     """Temporaries of `target` that earlier writes left behind (a process that was killed)."""
-    return target.parent.glob(f".{target.name}.*.partial")
+    whole = set(target.parent.glob(f".{glob.escape(target.name)}.*.partial"))
+    shortened = set(target.parent.glob(f".*{_name_tag(target.name)}.*.partial"))
+    return iter(sorted(whole | shortened))
+
+
+def _renameat2_noreplace(src: Path, dst: Path) -> bool:
+    """Linux's rename that fails where `dst` exists (`FileExistsError`); False where this system or file system
+    has no such call."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        call = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    if call(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(dst))
+
+
+def move_into_place(src: Path, dst: Path, replace: bool) -> None:
+    """Move a finished output onto its target. Without `replace`, never over a file or folder that appeared there
+    meanwhile (another render to the same output): `FileExistsError`, `src` left where it is."""
+    if replace:
+        os.replace(src, dst)
+        return
+    if src.is_dir() and dst.is_dir() and not dst.is_symlink():
+        try:  # a folder takes the place of an empty one (the policy allows that); never of one that holds files
+            os.rename(src, dst)
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(dst)) from exc
+            raise
+        return
+    if _renameat2_noreplace(src, dst):
+        return
+    if src.is_dir():
+        if dst.exists() or dst.is_symlink():
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(dst))
+        os.rename(src, dst)
+        return
+    os.link(src, dst)  # fails where dst exists, whatever appeared there
+    src.unlink()
+
+
+def taken_meanwhile(final: Path, kept: Path) -> OppyError:
+    """The error for an output that another writer created while this one rendered."""
+    return OppyError(f"{str(final)!r} appeared while this render ran (another render to the same output?) and is "
+                     f"kept; this render's result is at {str(kept)!r}: pass --overwrite (overwrite=True) to replace "
+                     "an output")
 
 
 class PartialFile:
-    """A file written under `temporary_name(target)` until it is finished."""
+    """A file written under `temporary_name(target)` until it is finished; without `replace`, finishing never
+    replaces a file that appeared at the target meanwhile."""
 
-    def __init__(self, target: Path):
-        self.target = target
+    def __init__(self, target: Path, replace: bool = True):
+        self.target, self.replace = target, replace
         self.path = temporary_name(target)
 
     def finish(self, outcome: Outcome) -> Path | None:
@@ -133,10 +228,11 @@ class PartialFile:
         if outcome == "failed":
             self.path.unlink(missing_ok=True)
             return None
-        final = self.target if outcome == "complete" else self.target.with_name(
-            f"{self.target.stem}.partial{self.target.suffix}")
+        final = self.target if outcome == "complete" else interrupted_name(self.target)
         try:
-            os.replace(self.path, final)
+            move_into_place(self.path, final, self.replace or outcome != "complete")
+        except FileExistsError as exc:
+            raise taken_meanwhile(final, self.path) from exc
         except OSError as exc:
             raise OppyError(f"cannot move the finished output into place as {str(final)!r}: "
                             f"{exc.strerror or exc}; it is still at {str(self.path)!r}") from exc

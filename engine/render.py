@@ -83,8 +83,9 @@ class RenderReport:
     #: the video encoder used (None for frames without one), and why it is not the one asked for (None: it is)
     encoder: str | None = None
     encoder_fallback: str | None = None
-    #: how the video's frames are timed: "input" (the input video's own timestamps), "fps" (the rate --fps asks)
-    #: or "default" (5 frames/s for frames without timestamps); the (average) rate; and that said in words
+    #: how the video's frames are timed: "input" (the input video's own timestamps), "fps" (the rate --fps asks),
+    #: "declared" (the rate a video without timestamps declares) or "default" (5 frames/s for stills and raw
+    #: frames); the (average) rate; and that said in words
     timing: str | None = None
     frame_rate: float | None = None
     timing_note: str | None = None
@@ -153,7 +154,7 @@ def render(engine: Colouriser, src: str | Path, dst: str | Path, progress: Progr
         if source.levels is not None:
             report.stretch = asdict(source.levels)
     sink = open_sink(dst, config.fps, config.crf, config.codec, config.preset, config.format, config.pix_fmt,
-                     getattr(source, "rate", None))
+                     getattr(source, "rate", None), replace=config.overwrite)
     if sink.encoder is not None:
         report.encoder, report.encoder_fallback = sink.encoder.codec, sink.encoder.fallback
     fit = config.resize if sink.one_size else None

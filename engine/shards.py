@@ -18,7 +18,7 @@ from pathlib import Path
 import av
 
 from .errors import NothingToRender, OppyError
-from .outputs import PartialFile, leftover_temporaries, output_error, write_file
+from .outputs import PartialFile, fitting_name, interrupted_name, leftover_temporaries, output_error, write_file
 from .pds import detached_labels
 from .resize import frame_size
 from .sources import display_name, read_entry
@@ -89,7 +89,7 @@ class WorkFolder:
     render report and where it ran). Only the driver writes the JSON files, atomically."""
 
     def __init__(self, output: Path, segment_suffix: str):
-        self.path = output.with_name(f".{output.name}.shards")
+        self.path = output.with_name(fitting_name(output.parent, ".", output.name, ".shards"))
         self.suffix = segment_suffix
         self.plan: dict = {}  # settings, chunk_frames and shards: saved with the chunks
 
@@ -138,13 +138,13 @@ class WorkFolder:
                          f"{changed[0]})" if changed else "its frame range moved or its segment is missing")
             segment = self.segment(chunk)
             for path in (segment, self.result(chunk), *leftover_temporaries(segment),
-                         segment.with_name(f"{segment.stem}.partial{segment.suffix}")):
+                         interrupted_name(segment)):
                 path.unlink(missing_ok=True)
         self.write("inputs.json", records)
         return results
 
 
-def join_video(segments: list[Path], dst: Path, container: str) -> None:
+def join_video(segments: list[Path], dst: Path, container: str, replace: bool = True) -> None:
     """Remux video segments, each starting on a keyframe, into one video with continuous timestamps (frame i at
     i/fps). Refuses segments whose codec parameters differ, since the joined stream has one set."""
     heads = []
@@ -161,7 +161,7 @@ def join_video(segments: list[Path], dst: Path, container: str) -> None:
     # x264 starts decode times a B-frame delay early, and a segment too short for B-frames has none: each segment
     # is shifted to the largest delay, so decode times keep rising across the joins and presentation times are kept
     delay = max(d for _, d in heads)
-    partial = PartialFile(dst)
+    partial = PartialFile(dst, replace)
     frames, offset = 0, 0
     try:
         with av.open(str(partial.path), "w", format=container) as out:
@@ -189,9 +189,9 @@ def join_video(segments: list[Path], dst: Path, container: str) -> None:
     partial.finish("complete")
 
 
-def join_raw(segments: list[Path], dst: Path) -> None:
+def join_raw(segments: list[Path], dst: Path, replace: bool = True) -> None:
     """Raw RGB24 segments have no header: joining them is concatenation."""
-    partial = PartialFile(dst)
+    partial = PartialFile(dst, replace)
     try:
         with open(partial.path, "wb") as out:
             for segment in segments:

@@ -24,7 +24,16 @@ import numpy as np
 from .encoders import EncoderChoice, choose_encoder
 from .errors import OppyError
 from .images import IMAGE_SUFFIXES
-from .outputs import STDOUT, Outcome, PartialFile, output_error, temporary_name
+from .outputs import (
+    STDOUT,
+    Outcome,
+    PartialFile,
+    fitting_name,
+    move_into_place,
+    output_error,
+    taken_meanwhile,
+    temporary_name,
+)
 from .sources import FrameTiming
 from .timing import DEFAULT_FPS, VideoClock
 from .yuv import colour_standard, rgb_to_yuv_frame, tag
@@ -63,8 +72,8 @@ class _Sink:
     #: the encoder a video is written with (`encoders.EncoderChoice`); None for frames written as they are
     encoder: EncoderChoice | None = None
     #: how a video's frames are timed, once the first is written: "input" (their own timestamps), "fps" (the rate
-    #: asked for) or "default" (`DEFAULT_FPS`, for frames without timestamps); its (average) rate in frames/s; and
-    #: that in words. None where the output has no timing.
+    #: asked for), "declared" (the rate an input without timestamps declares) or "default" (`DEFAULT_FPS`, for
+    #: stills and raw frames); its (average) rate in frames/s; and that in words. None where the output has no timing.
     timing: str | None = None
     frame_rate: float | None = None
     timing_note: str | None = None
@@ -118,7 +127,7 @@ class VideoSink(_Sink):
 
     def __init__(self, path: str | Path | BinaryIO, fps: float | None = DEFAULT_FPS, crf: int = 20,
                  codec: str = "libx264", preset: str = "veryfast", pix_fmt: str = "yuv420p",
-                 container: str | None = None, source_rate: Fraction | None = None):
+                 container: str | None = None, source_rate: Fraction | None = None, replace: bool = True):
         super().__init__()
         self.encoder = choose_encoder(codec, crf, preset, pix_fmt)
         if isinstance(path, (str, Path)):
@@ -128,7 +137,7 @@ class VideoSink(_Sink):
             if container is None:
                 raise OppyError(f"unknown video suffix {self.path.suffix!r}: use one of "
                                 f"{', '.join(CONTAINER_FORMATS)}")
-            self._partial: PartialFile | None = PartialFile(self.path)
+            self._partial: PartialFile | None = PartialFile(self.path, replace)
             self._out: BinaryIO | None = None
         else:
             self.path, self._partial, self._out, self.name = None, None, path, "stdout"
@@ -250,10 +259,10 @@ class RawVideoSink(_Sink):
     -pix_fmt rgb24 -s WxH -i -` reads), to a binary stream such as stdout or to a file. Every frame has the
     first frame's size, which is logged, since the reader must be told it."""
 
-    def __init__(self, path: str | Path | BinaryIO):
+    def __init__(self, path: str | Path | BinaryIO, replace: bool = True):
         super().__init__()
         if isinstance(path, (str, Path)):
-            self._partial: PartialFile | None = PartialFile(Path(path))
+            self._partial: PartialFile | None = PartialFile(Path(path), replace)
             self._out: BinaryIO | None = None
             self.name = str(path)
         else:
@@ -302,9 +311,10 @@ class ImageFolderSink(_Sink):
 
     one_size = False
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, replace: bool = True):
         super().__init__()
         self.folder = Path(folder).resolve()  # `.` and links name a real folder: the one replaced
+        self.replace = replace
         self._work = temporary_name(self.folder)
         self._taken: set[str] = set()
         #: (frame name, file name) of every frame written, in order
@@ -344,7 +354,17 @@ class ImageFolderSink(_Sink):
         if outcome == "failed" or not self.frames:
             shutil.rmtree(self._work, ignore_errors=True)
             return None
-        final = self.folder if outcome == "complete" else self.folder.with_name(f"{self.folder.name}.partial")
+        final = self.folder if outcome == "complete" else self.folder.with_name(
+            fitting_name(self.folder.parent, "", self.folder.name, ".partial"))
+        if outcome == "complete" and not self.replace:
+            try:
+                move_into_place(self._work, final, replace=False)
+            except FileExistsError as exc:
+                raise taken_meanwhile(final, self._work) from exc
+            except OSError as exc:
+                raise OppyError(f"cannot move the finished frames into place as {str(final)!r}: "
+                                f"{exc.strerror or exc}; they are in {str(self._work)!r}") from exc
+            return str(final)
         old = temporary_name(final) if final.exists() or final.is_symlink() else None
         try:
             if old is not None:
@@ -379,19 +399,20 @@ def writes_folder(path: str | Path, format: str | None = None) -> bool:
 
 
 def open_sink(path: str | Path, fps: float | None, crf: int, codec: str, preset: str, format: str | None = None,
-              pix_fmt: str = "yuv420p", source_rate: Fraction | None = None
+              pix_fmt: str = "yuv420p", source_rate: Fraction | None = None, replace: bool = True
               ) -> VideoSink | RawVideoSink | ImageFolderSink:
     """The sink for an output: `-` is stdout (an MP4 stream unless `format` says otherwise); a file takes its
-    container from `format` or else its suffix; a name without suffix is a folder of PNGs."""
+    container from `format` or else its suffix; a name without suffix is a folder of PNGs. Without `replace`, a
+    finished output never replaces one that appeared at its path meanwhile (`outputs.move_into_place`)."""
     if format is not None and format not in OUTPUT_FORMATS:
         raise OppyError(f"unknown output format {format!r}: use one of {', '.join(OUTPUT_FORMATS)}")
     target = sys.stdout.buffer if str(path) == STDOUT else Path(path)
     if format == "rawvideo":
-        return RawVideoSink(target)
+        return RawVideoSink(target, replace)
     if writes_folder(path, format):
-        return ImageFolderSink(target)
+        return ImageFolderSink(target, replace)
     if format is None and isinstance(target, Path) and target.suffix.lower() not in CONTAINER_FORMATS:
         raise OppyError(f"output {str(target)!r}: give a video ({', '.join(CONTAINER_FORMATS)}), a folder "
                         "name without suffix, or --format rawvideo for raw RGB24 frames")
     return VideoSink(target, fps=fps, crf=crf, codec=codec, preset=preset, pix_fmt=pix_fmt,
-                     container=OUTPUT_FORMATS[format] if format else None, source_rate=source_rate)
+                     container=OUTPUT_FORMATS[format] if format else None, source_rate=source_rate, replace=replace)

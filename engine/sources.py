@@ -189,8 +189,13 @@ class VideoFile:
                     raise OppyError(f"{str(self.path)!r} has no video stream")
                 stream = container.streams.video[0]
                 self._frames = stream.frames or None
-                #: the stream's average frame rate (None where the container does not say)
-                self.rate: Fraction | None = stream.average_rate or stream.guessed_rate or None
+                first = next((packet for packet in container.demux(stream) if packet.size), None)
+                untimed = first is not None and first.pts is None and first.dts is None
+                #: the stream's frame rate (None where nothing says): its average where its packets carry times;
+                #: where they carry none (an elementary H.264 stream), the rate its codec declares, not the
+                #: demuxer's default of 25
+                self.rate: Fraction | None = ((stream.codec_context.framerate or stream.guessed_rate) if untimed
+                                              else stream.average_rate or stream.guessed_rate) or None
         except av.FFmpegError as exc:
             raise OppyError(f"cannot open video {str(self.path)!r}: {exc}") from exc
 

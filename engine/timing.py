@@ -27,8 +27,9 @@ def _has_time(timing: FrameTiming | None) -> bool:
 class VideoClock:
     """The timestamps of a video's frames, decided at its first frame (`first`): with `fps`, frame i at i / fps
     ("fps"); else, where the first frame has a timestamp, each frame at its own, shifted so the video starts at 0
-    ("input"); else at `DEFAULT_FPS` ("default"). `source_rate` is the input's average rate, which the video
-    declares where it keeps the input's timestamps."""
+    ("input"); else, where the input declares a rate (`source_rate`: a video whose packets carry no timestamps, such
+    as a raw H.264 stream), at that rate ("declared"); else at `DEFAULT_FPS` ("default", for stills and raw frames).
+    The video declares `source_rate` where it keeps the input's timestamps."""
 
     def __init__(self, fps: float | None, first: FrameTiming | None, source_rate: Fraction | None = None):
         if fps is None and _has_time(first):
@@ -36,6 +37,11 @@ class VideoClock:
             self.time_base: Fraction = first.time_base
             self.rate = source_rate if source_rate and source_rate > 0 else rate_fraction(DEFAULT_FPS)
             self._shift = -Fraction(first.pts) * first.time_base  # seconds added to an input time
+        elif fps is None and source_rate and source_rate > 0:  # a stream whose packets carry no times (raw H.264)
+            self.kind = "declared"
+            self.rate = source_rate
+            self.time_base = 1 / self.rate
+            self._shift = Fraction(0)
         else:
             self.kind = "fps" if fps is not None else "default"
             self.rate = rate_fraction(DEFAULT_FPS if fps is None else fps)
@@ -80,4 +86,6 @@ class VideoClock:
             return f"the input's own timestamps (average {float(self.rate):.4g} frames/s{breaks})"
         if self.kind == "fps":
             return f"{float(self.rate):.4g} frames/s, as --fps asks"
+        if self.kind == "declared":
+            return f"{float(self.rate):.4g} frames/s, the rate the input declares (its frames carry no timestamps)"
         return f"{float(self.rate):.4g} frames/s, the default for frames without timestamps (set it with --fps)"

@@ -13,8 +13,8 @@ import os
 import sys
 from pathlib import Path
 
-from oppy.engine.contract import DEFAULT_OVERLAP, KEY_SCENE_SIZE
-from oppy.engine.errors import OppyError
+from oppy.engine.contract import DEFAULT_OVERLAP, KEY_PALETTE, KEY_SCENE_SIZE
+from oppy.engine.errors import OppyError, one_line
 
 from .parity import FP16_TOLERANCE, FP32_TOLERANCE
 
@@ -31,6 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the median long side of the photos the network learned from, written into the model "
                         "for the engine's auto chroma scale (default: what the run recorded); with an .onnx source, "
                         "the model's metadata is rewritten, its weights unchanged")
+    parser.add_argument("--palette", metavar="DATASET",
+                        help="write the palette of a prepared dataset's train split (the photos the network learned "
+                        "from) for the engine's palette guard (default: what the run recorded); with an .onnx "
+                        "source, the model's metadata is rewritten, its weights unchanged")
     parser.add_argument("--fp16", action="store_true",
                         help=f"also write OUT.fp16.onnx (float16 inside, float32 I/O), checked to max |Δab| "
                         f"{FP16_TOLERANCE:g} (float32: {FP32_TOLERANCE:g})")
@@ -46,6 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _palette_of(dataset: str) -> str:
+    """The palette of a prepared dataset's train split (the photos a network learned from), as `oppy.palette`'s
+    text."""
+    from oppy.engine.palette import folder_palette
+
+    try:
+        return folder_palette(Path(dataset) / "train").to_metadata()
+    except FileNotFoundError as exc:
+        raise OppyError(f"--palette {dataset}: {exc}") from exc
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
@@ -54,10 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     from .convert import ExportOptions, export_model
     from .graph import FOLD_RECORD, rewrite_file
 
-    options = ExportOptions(opset=args.opset, overlap=args.overlap, fp16=args.fp16, optimize=args.optimize,
-                            scene_size=args.scene_size, parity_images=args.parity_images,
-                            parity_tiles=args.parity_tiles)
     try:
+        palette = _palette_of(args.palette) if args.palette else None
+        options = ExportOptions(opset=args.opset, overlap=args.overlap, fp16=args.fp16, optimize=args.optimize,
+                                scene_size=args.scene_size, palette=palette, parity_images=args.parity_images,
+                                parity_tiles=args.parity_tiles)
         if Path(args.source).suffix.lower() == ".onnx":
             parser = build_parser()
             given = [f"--{name.replace('_', '-')}" for name in ("opset", "overlap", "fp16", "optimize",
@@ -65,8 +81,10 @@ def main(argv: list[str] | None = None) -> int:
                      if getattr(args, name) != parser.get_default(name)]
             if given:
                 raise OppyError(f"{', '.join(given)} need the Keras network: give its run directory or .keras "
-                                "file (an .onnx source only gets the graph rewrites and --scene-size)")
+                                "file (an .onnx source only gets the graph rewrites, --scene-size and --palette)")
             metadata = {KEY_SCENE_SIZE: str(args.scene_size)} if args.scene_size is not None else {}
+            if palette is not None:
+                metadata[KEY_PALETTE] = palette
             rewrites = {FOLD_RECORD: rewrite_file(args.source, args.out, metadata)}
             report = {"source": args.source, "path": str(args.out), "graph_rewrites": rewrites,
                       "metadata_set": metadata, "outputs": "identical to the source's"}
@@ -75,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     except OppyError as exc:
         if args.debug:
             raise
-        print(f"oppy-export: error: {exc}", file=sys.stderr)
+        print(f"oppy-export: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     text = json.dumps(report, indent=2)
     print(text)

@@ -47,6 +47,8 @@ class ExportOptions:
     optimize: bool = False
     #: the median long side, px, of the photos the network learned from; None: what the run recorded
     scene_size: int | None = None
+    #: the palette guard's palette (`oppy.palette`) as its metadata text; None: what the run recorded
+    palette: str | None = None
     #: a folder of photos whose tiles join the parity check
     parity_images: Path | None = None
     #: tiles in each parity set
@@ -199,7 +201,8 @@ def export_model(source: str | Path, out: str | Path, options: ExportOptions = E
     if not out.parent.is_dir():
         raise OppyError(f"cannot write {str(out)!r}: its folder does not exist")
     network, run_dir = load_network(source)
-    contract = run_contract(run_dir, network.name, network_tile(network), options.overlap, options.scene_size)
+    contract = run_contract(run_dir, network.name, network_tile(network), options.overlap, options.scene_size,
+                            options.palette)
     tiles = parity_tiles(contract, options.parity_images, options.parity_tiles)
     exporter = {"tools": exporter_versions(), "opset": options.opset, "source": str(source),
                 "precision": "float32"}

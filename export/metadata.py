@@ -24,6 +24,7 @@ from oppy.engine.contract import (
     ModelContract,
 )
 from oppy.engine.errors import ModelError, OppyError
+from oppy.engine.palette import Palette
 
 from .network import RUN_SUMMARY
 
@@ -56,12 +57,13 @@ def _trained_contract(run: dict | None, where: Path | None) -> ModelContract:
 
 
 def run_contract(run_dir: Path | None, architecture: str, tile: int,
-                 overlap: int = DEFAULT_OVERLAP, scene_size: int | None = None) -> ModelContract:
+                 overlap: int = DEFAULT_OVERLAP, scene_size: int | None = None,
+                 palette: str | None = None) -> ModelContract:
     """The contract of a trained network: scaling and names from `run_dir/run.json` (the training package's
     `TRAINING_CONTRACT` when there is none), `tile` from the network itself, and as `info` the architecture, the
     training summary (run.json less its contract) and the validation metrics (eval.json), each saying
     "none" with the reason when the run directory lacks it. `scene_size` (the median long side of the training
-    photos, px) overrides what the run recorded."""
+    photos, px) and `palette` (`oppy.palette`'s text) override what the run recorded."""
     summary_path = run_dir / RUN_SUMMARY if run_dir else None
     run = _read_json(summary_path) if summary_path else None
     base = _trained_contract(run, summary_path)
@@ -84,8 +86,12 @@ def run_contract(run_dir: Path | None, architecture: str, tile: int,
     if scene_size is None:
         log.warning("no scene size in %s: the engine's auto chroma scale will colourise at full resolution; pass "
                     "--scene-size PX (the median long side of the training photos)", summary_path or "the run")
+    if palette is None and base.palette is None:
+        log.warning("no palette in %s: the engine's palette guard will not act on this model; pass --palette "
+                    "DATASET (the prepared dataset it was trained on)", summary_path or "the run")
     contract = ModelContract(base.input_name, base.output_name, tile, base.l_scale, base.l_shift, base.ab_scale,
-                             overlap, scene_size, base.context_input, base.context_factor, info)
+                             overlap, scene_size, base.context_input, base.context_factor,
+                             Palette.from_metadata(palette) if palette is not None else base.palette, info)
     return ModelContract.from_metadata(contract.to_metadata(), source="the exported model")  # checks the ranges
 
 

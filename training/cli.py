@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from oppy.engine.errors import OppyError
+from oppy.engine.errors import OppyError, one_line
 from oppy.engine.scale import AUTO, chroma_scale_argument
 
 #: the architectures of `training.architectures.ARCHITECTURES` (named here so that --help needs no Keras)
@@ -133,6 +133,26 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a context architecture's window, K tiles wide (2 to 16; default %(default)s): a smaller "
                           "one sees less of each training photo at once")
     fit.add_argument("--max-minutes", type=float, help="stop after the epoch that passes this wall time")
+    fit.add_argument("--init", metavar="RUN", help="warm start: begin from the weights of RUN (a run directory or "
+                     ".keras file of the same --arch)")
+    augment = fit.add_argument_group(
+        "photometric augmentation", "the archive's range of light, applied to each training photo before L* and "
+        "a*, b* are taken (training/augment.py); every change is off unless given, and each is applied to a photo "
+        "with --aug-chance")
+    augment.add_argument("--aug-exposure", type=float, default=0.0, metavar="STOPS",
+                         help="exposure in linear light, up to STOPS darker (and a quarter of that brighter)")
+    augment.add_argument("--aug-gamma", type=float, default=1.0, metavar="G",
+                         help="a tone curve on L*, gamma between 1/G and G")
+    augment.add_argument("--aug-contrast", type=float, default=1.0, metavar="C",
+                         help="a flat curve on L*, contrast down to C (0.1 to 1)")
+    augment.add_argument("--aug-noise", type=float, default=0.0, metavar="SIGMA",
+                         help="luminance noise up to SIGMA grey levels of 255")
+    augment.add_argument("--aug-jpeg", type=int, default=0, metavar="Q", help="JPEG of quality Q to 95 (0: off)")
+    augment.add_argument("--aug-blur", type=float, default=0.0, metavar="SIGMA", help="Gaussian blur up to SIGMA px")
+    augment.add_argument("--aug-levels", type=int, default=0, metavar="N",
+                         help="as few as N grey levels over the frame's range (a dim 12-bit frame stretched; 0: off)")
+    augment.add_argument("--aug-chance", type=float, default=0.5, metavar="P",
+                         help="the chance each change is applied to a photo (default %(default)s)")
     fit.add_argument("--no-jit", dest="jit_compile", action="store_false",
                      help="skip XLA compilation (slower steps, quicker start)")
     fit.add_argument("-q", "--quiet", dest="verbose", action="store_const", const=0, default=1)
@@ -173,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.run(args)
     except (FileNotFoundError, ValueError, OppyError) as exc:
-        print(f"oppy-train: error: {exc}", file=sys.stderr)
+        print(f"oppy-train: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     return 0
 

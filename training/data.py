@@ -18,6 +18,8 @@ from oppy.engine.context import context_copy, cut_context
 from oppy.engine.contract import TRAINING_CONTRACT
 from oppy.engine.lab import rgb_to_lab
 
+from .augment import Photometric
+
 if TYPE_CHECKING:
     import tensorflow as tf
 
@@ -45,12 +47,17 @@ def scene_size(dataset_dir: str | Path, split: str = "train") -> int:
     return int(np.median(sides))
 
 
-def load_lab(path: Path) -> np.ndarray:
-    """A prepared photo as HxWx3 float32 LAB (engine kernels)."""
+def load_rgb(path: Path) -> np.ndarray:
+    """A prepared photo as HxWx3 uint8 RGB."""
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise OSError(f"cannot read prepared photo {path}")
-    return rgb_to_lab(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def load_lab(path: Path) -> np.ndarray:
+    """A prepared photo as HxWx3 float32 LAB (engine kernels)."""
+    return rgb_to_lab(load_rgb(path))
 
 
 def scale_pair(lab_tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -92,15 +99,18 @@ def jittered(lab: np.ndarray, rng: np.random.Generator, smallest: float) -> np.n
 
 
 def _crops(files: list[Path], crops_per_photo: int, seed: int, training: bool, context_factor: int | None = None,
-           scale_jitter: float | None = None) -> Iterator[tuple]:
+           scale_jitter: float | None = None, photometric: Photometric | None = None) -> Iterator[tuple]:
     epoch_rng = np.random.default_rng(seed)
     order = epoch_rng.permutation(len(files)) if training else range(len(files))
     for i in order:
         path = files[i]
         rng = epoch_rng if training else np.random.default_rng(zlib.crc32(path.name.encode()))
-        lab = load_lab(path)
+        augment = photometric if training and photometric is not None and photometric.active else None
+        lab = augment.lab(load_rgb(path), rng) if augment else load_lab(path)
         if training and scale_jitter is not None:
             lab = jittered(lab, rng, scale_jitter)
+        if augment:  # the grey frame's losses at the scale the crops are cut at
+            lab[..., 0] = augment.degrade(lab[..., 0], rng)
         crops, context = random_crops(lab, crops_per_photo, rng, training, context_factor)
         lightness, ab = scale_pair(crops)
         if context is None:
@@ -111,28 +121,30 @@ def _crops(files: list[Path], crops_per_photo: int, seed: int, training: bool, c
 
 def tile_dataset(dataset_dir: str | Path, split: str, batch_size: int = 64, crops_per_photo: int = 8,
                  seed: int = 0, training: bool | None = None, context_factor: int | None = None,
-                 scale_jitter: float | None = None) -> tf.data.Dataset:
+                 scale_jitter: float | None = None, photometric: Photometric | None = None) -> tf.data.Dataset:
     """Batches of (L [B, 64, 64, 1], ab [B, 64, 64, 2]) float32 from one split of a prepared dataset; with
     `context_factor`, ((L, context [B, 64, 64, 1]), ab).
 
     Training (the default for the `train` split): new random crops and flips every epoch, shuffled, from photos
-    shrunk by a random factor down to `scale_jitter` where given. Otherwise: fixed crops per photo, in file order.
+    shrunk by a random factor down to `scale_jitter` where given, through the `photometric` augmentation where given
+    (`training.augment`). Otherwise: fixed crops per photo, in file order.
     """
     # imported here, so that the split layout above (evaluation, benchmarks) need no TensorFlow
     import tensorflow as tf
 
     files = split_files(dataset_dir, split)
     if not files and split == "val":
-        raise FileNotFoundError(f"no validation photos in {Path(dataset_dir) / split}: prepare the photos again "
-                                "into a new dataset with `oppy-train prepare RAW DATASET` (it puts --val-fraction "
-                                "0.1 of them in val) or with a --splits file that names a val split")
+        raise FileNotFoundError(f"no validation photos in {Path(dataset_dir) / split}: `oppy-train prepare` puts "
+                                "a Mars day (or, without a product id, a name) in val only where the photos span "
+                                "two or more; add photos of another day, or prepare again into a new dataset with "
+                                "a --splits file (columns file and split) that names some photos val")
     if not files:
         raise FileNotFoundError(f"no prepared photos in {Path(dataset_dir) / split}: run `oppy-train prepare`")
     training = split == "train" if training is None else training
     epochs = iter(range(seed, seed + 1_000_000))
 
     def generator():
-        return _crops(files, crops_per_photo, next(epochs), training, context_factor, scale_jitter)
+        return _crops(files, crops_per_photo, next(epochs), training, context_factor, scale_jitter, photometric)
 
     tiles = tf.TensorSpec((None, TILE, TILE, 1), tf.float32)
     signature = (tiles if context_factor is None else (tiles, tiles), tf.TensorSpec((None, TILE, TILE, 2), tf.float32))

@@ -72,13 +72,22 @@ def baselines(dataset_dir: str | Path) -> dict[str, ChromaMethod]:
 
 
 def model_method(predict: Predictor, contract: ModelContract = TRAINING_CONTRACT, overlap: int = DEFAULT_OVERLAP,
-                 chroma_scale: str | float = 1.0, upsample: Upsampler = grow) -> ChromaMethod:
+                 chroma_scale: str | float = 1.0, upsample: Upsampler = grow,
+                 palette_guard: bool = True) -> ChromaMethod:
     """A model as a chroma method, through the engine's tiling and blending at `chroma_scale` ("auto" or a number in
-    (0, 1], as `EngineConfig.chroma_scale`), grown back to full resolution by `upsample`."""
+    (0, 1], as `EngineConfig.chroma_scale`), the palette guard where the contract has a palette and `palette_guard`
+    (as `EngineConfig.palette_guard`), grown back to full resolution by `upsample`."""
+    palette = contract.palette if palette_guard else None
+
+    def chroma_of(small: np.ndarray) -> np.ndarray:
+        ab = predict_chroma(small, predict, contract, overlap)
+        if palette is not None:
+            ab = np.ascontiguousarray(ab, np.float32)
+            palette.guard(small, ab)
+        return ab
 
     def method(lightness: np.ndarray) -> np.ndarray:
-        return chroma_at_scale(lightness, lambda small: predict_chroma(small, predict, contract, overlap),
-                               chroma_scale, contract, upsample)
+        return chroma_at_scale(lightness, chroma_of, chroma_scale, contract, upsample)
 
     return method
 

@@ -11,7 +11,7 @@ import json
 import math
 import platform
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import keras
@@ -19,8 +19,10 @@ import keras
 from oppy.engine.contract import MAX_CONTEXT_FACTOR, MIN_CONTEXT_FACTOR, TRAINING_CONTRACT
 
 from .architectures import CONTEXT_FACTOR, build, conv_flops, uses_classes, uses_context
+from .augment import Photometric
 from .classes import class_weights, rebalanced_cross_entropy
 from .data import scene_size, split_files, tile_dataset
+from .palette import dataset_palette
 
 LOSSES = {"mse": "mean_squared_error", "l1": "mean_absolute_error", "huber": keras.losses.Huber(delta=0.1)}
 # The seed is trained as it originally was (MSE, RMSprop); the default fights MSE's grey-brown average with L1.
@@ -51,6 +53,21 @@ class FitOptions:
     scale_jitter: float | None = None
     #: a context architecture's window, in tiles (`engine.context`; the contract records it)
     context_factor: int = CONTEXT_FACTOR
+    #: photometric augmentation strengths (`training.augment.Photometric`'s fields, each off at its default)
+    aug_exposure: float = Photometric.exposure
+    aug_gamma: float = Photometric.gamma
+    aug_contrast: float = Photometric.contrast
+    aug_noise: float = Photometric.noise
+    aug_jpeg: int = Photometric.jpeg
+    aug_blur: float = Photometric.blur
+    aug_levels: int = Photometric.levels
+    aug_chance: float = Photometric.chance
+    #: a warm start: the weights of this run directory's (or .keras file's) model, of the same architecture
+    init: str | None = None
+
+    def photometric(self) -> Photometric:
+        """The augmentation these options ask for (ValueError naming a strength out of its range)."""
+        return Photometric(**{field.name: getattr(self, f"aug_{field.name}") for field in fields(Photometric)})
 
 
 class _TimeLimit(keras.callbacks.Callback):
@@ -90,6 +107,21 @@ def _best_logged(log: Path) -> float | None:
     return min((float(row["val_loss"]) for row in _logged_epochs(log) if row.get("val_loss")), default=None)
 
 
+def _warm_start(model: keras.Model, source: Path) -> None:
+    """Copy the weights of a run's model (a run directory or a .keras file) into `model`, layer by layer; the two
+    must be the same architecture (ValueError naming the difference otherwise)."""
+    path = source / "model.keras" if source.is_dir() else source
+    if not path.is_file():
+        raise FileNotFoundError(f"--init {source}: no model.keras there to start from")
+    trained = keras.models.load_model(str(path), compile=False)
+    theirs, ours = trained.get_weights(), model.get_weights()
+    shapes = [w.shape for w in theirs], [w.shape for w in ours]
+    if shapes[0] != shapes[1]:
+        raise ValueError(f"--init {source}: its network ({trained.count_params():,} parameters) is not the "
+                         f"{model.name} being trained ({model.count_params():,}): start from a run of the same --arch")
+    model.set_weights(theirs)
+
+
 def fit(dataset_dir: str | Path, run_dir: str | Path, options: FitOptions = FitOptions(),
         extra_callbacks: tuple[keras.callbacks.Callback, ...] = ()) -> dict:
     """Train `options.arch` on `dataset_dir`'s train split, validating on its val split; returns run.json.
@@ -110,6 +142,7 @@ def fit(dataset_dir: str | Path, run_dir: str | Path, options: FitOptions = FitO
                          f"{options.context_factor}")
     if options.schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {options.schedule!r}: choose one of {', '.join(SCHEDULES)}")
+    photometric = options.photometric()
     train_photos = len(split_files(dataset_dir, "train"))
     scenes = scene_size(dataset_dir, "train") if train_photos else None
     val_photos = len(split_files(dataset_dir, "val"))
@@ -119,6 +152,8 @@ def fit(dataset_dir: str | Path, run_dir: str | Path, options: FitOptions = FitO
         learning_rate = keras.optimizers.schedules.CosineDecay(options.learning_rate,
                                                                decay_steps=options.epochs * steps_per_epoch)
     model = build(options.arch, TRAINING_CONTRACT.tile_size)
+    if options.init:
+        _warm_start(model, Path(options.init))
     optimizer = (keras.optimizers.RMSprop(learning_rate) if options.arch == "seed"
                  else keras.optimizers.Adam(learning_rate))
     weights = class_weights(split_files(dataset_dir, "train")) if classes else None
@@ -134,7 +169,8 @@ def fit(dataset_dir: str | Path, run_dir: str | Path, options: FitOptions = FitO
         return dataset.map(lambda x, ab: (x, {"ab": ab, "logits": ab})) if classes else dataset
 
     train = targets(tile_dataset(dataset_dir, "train", options.batch_size, options.crops_per_photo, options.seed,
-                                 context_factor=factor, scale_jitter=options.scale_jitter)).repeat()
+                                 context_factor=factor, scale_jitter=options.scale_jitter,
+                                 photometric=photometric)).repeat()
     val = targets(tile_dataset(dataset_dir, "val", options.batch_size, options.crops_per_photo, options.seed,
                                context_factor=factor))
     limit = _TimeLimit(options.max_minutes) if options.max_minutes else None
@@ -167,7 +203,7 @@ def fit(dataset_dir: str | Path, run_dir: str | Path, options: FitOptions = FitO
                     "keras": keras.__version__},
         "scene_size": scenes,
         "class_weights": None if weights is None else [round(float(w), 4) for w in weights],
-        "contract": replace(TRAINING_CONTRACT, scene_size=scenes,
+        "contract": replace(TRAINING_CONTRACT, scene_size=scenes, palette=dataset_palette(dataset_dir, "train"),
                             **({"context_input": "context", "context_factor": factor} if factor else {})
                             ).to_metadata(),
     }

@@ -56,18 +56,21 @@ def colourfulness(rgb: np.ndarray) -> float:
 HUE_CHROMA = 6.0
 #: a frame or photo is blotched where more than this share of its pixels take a hue it should not have
 BLOTCH_SHARE = 0.005
+#: tan(110 degrees) negated: above this b*/|a*| a hue with a* < 0 is a yellow, below it a green
+GREEN_SLOPE = 2.7475
 #: the hue classes of `hue_classes`, in the order their masks come
 HUES = ("blue", "green", "warm", "neutral")
 
 
 def hue_classes(lab: np.ndarray) -> dict[str, np.ndarray]:
-    """Boolean masks of an ...x3 LAB image's pixels by hue: `blue` (b* < -3 with C*ab > 6: never in Mars
-    scenes but a sunset), `green` (a* < -3, b* >= -3, C*ab > 6), `warm` (the rest with C*ab > 6: Mars's reds,
-    browns and ochres) and `neutral` (C*ab <= 6)."""
+    """Boolean masks of an ...x3 LAB image's pixels by hue: `blue` (b* < -3 with C*ab > 6, purples included:
+    never in Mars scenes but a sunset), `green` (hue angle 110 to 180 degrees with C*ab > 6; a yellow with a* a
+    little below 0 is not green), `warm` (the rest with C*ab > 6: Mars's reds, browns, ochres and yellows) and
+    `neutral` (C*ab <= 6)."""
     a, b = np.asarray(lab[..., 1], np.float32), np.asarray(lab[..., 2], np.float32)
     coloured = np.hypot(a, b) > HUE_CHROMA
     blue = coloured & (b < -3)
-    green = coloured & ~blue & (a < -3)
+    green = coloured & ~blue & (a < 0) & (b < -a * np.float32(GREEN_SLOPE))
     return {"blue": blue, "green": green, "warm": coloured & ~blue & ~green, "neutral": ~coloured}
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,8 @@ DEFAULT_MAX_SIDE = 1024
 DEFAULT_MIN_SIDE = 64  # the tile
 
 DEFAULT_VAL_FRACTION = 0.1
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.tsv"
 REJECTED = "rejected.tsv"
@@ -100,9 +104,43 @@ def split_of(name: str, val_fraction: float = DEFAULT_VAL_FRACTION) -> str:
     the clock's day in a MER or MSL one, `products.day_of`) go together, so that validation scenes are not the
     training scenes seen again; a name without a product id is its own group. A group is in val when a stable hash
     of it (SHA-1, the same on every machine and run) falls in the first `val_fraction` of its range."""
-    group = day_of(name) or name
-    position = int.from_bytes(hashlib.sha1(group.encode("utf-8", "surrogateescape")).digest()[:8], "big") / 2.0 ** 64
-    return "val" if position < val_fraction else "train"
+    return "val" if _position(name) < val_fraction else "train"
+
+
+def _group(name: str) -> str:
+    return day_of(name) or name
+
+
+def _position(name: str) -> float:
+    """Where the stable hash of a photo's group falls in [0, 1)."""
+    group = _group(name).encode("utf-8", "surrogateescape")
+    return int.from_bytes(hashlib.sha1(group).digest()[:8], "big") / 2.0 ** 64
+
+
+def _ensure_validation(dataset_dir: Path) -> str | None:
+    """Where the hash put no kept photo in val but the kept photos span two groups (days, or names) or more, the
+    group whose hash lies lowest goes to val, so that a small folder still has a validation split; returns that
+    group, else None."""
+    manifest = dataset_dir / MANIFEST
+    if not manifest.exists():
+        return None
+    with open(manifest, newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    if not rows or any(row["split"] == "val" for row in rows) or len({_group(r["file"]) for r in rows}) < 2:
+        return None
+    chosen = _group(min(rows, key=lambda row: _position(row["file"]))["file"])
+    (dataset_dir / "val").mkdir(exist_ok=True)
+    for row in rows:
+        if _group(row["file"]) == chosen:
+            stem = Path(row["file"]).stem
+            os.replace(dataset_dir / "train" / f"{stem}.png", dataset_dir / "val" / f"{stem}.png")
+            row["split"] = "val"
+    with open(manifest.with_suffix(".tmp"), "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), delimiter="\t")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(manifest.with_suffix(".tmp"), manifest)
+    return chosen
 
 
 def _done(dataset_dir: Path) -> set[str]:
@@ -129,8 +167,9 @@ def prepare(raw_dir: str | Path, dataset_dir: str | Path, splits: str | Path | N
     """Filter the photos of `raw_dir` into `dataset_dir/<split>/NAME.png`; yields (file, reason or split).
 
     With `splits`, each photo goes where the file says, and to `train` where it is not named; without, `split_of`
-    decides (`val_fraction` of the days in val). Kept photos are listed in manifest.tsv (file, split, width,
-    height, chroma, sharpness), rejected ones in rejected.tsv.
+    decides (`val_fraction` of the days in val; at least one day, or name, where the kept photos span two or
+    more). Kept photos are listed in manifest.tsv (file, split, width, height, chroma, sharpness), rejected ones in
+    rejected.tsv.
     """
     if not 0 <= val_fraction < 1:
         raise ValueError(f"--val-fraction must be in [0, 1), not {val_fraction}")
@@ -155,6 +194,10 @@ def prepare(raw_dir: str | Path, dataset_dir: str | Path, splits: str | Path | N
         _append(dataset_dir / MANIFEST, {"file": path.name, "split": split, "width": rgb.shape[1],
                                          "height": rgb.shape[0], **rounded})
         yield path.name, split
+    if named is None and val_fraction > 0:
+        moved = _ensure_validation(dataset_dir)
+        if moved is not None:
+            log.info("no photo fell in val by the hash: the photos of %s went to val, so that there is one", moved)
 
 
 def filter_sheets(raw_dir: str | Path, dataset_dir: str | Path, out_dir: str | Path, per_sheet: int = 30) -> list[Path]:

@@ -217,3 +217,88 @@ def test_overwriting_a_file_or_a_link_with_a_folder_of_frames_leaves_nothing_beh
     assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["a.png"]
     assert sorted(p.name for p in real.iterdir()) == ["a.png"] and (tmp_path / "linked").resolve() == real
     assert not list(tmp_path.glob(".*"))  # no temporary left
+
+
+def test_two_renders_without_overwrite_never_replace_each_other(constant_model, tmp_path):
+    out = tmp_path / "out.mp4"
+    first = PartialFile(out, replace=False)
+    first.path.write_bytes(b"first")
+    out.write_bytes(b"another render's video")  # appeared while this one rendered
+    with pytest.raises(OppyError, match="appeared while this render ran") as caught:
+        first.finish("complete")
+    assert "\n" not in str(caught.value) and str(first.path) in str(caught.value)
+    assert out.read_bytes() == b"another render's video" and first.path.read_bytes() == b"first"
+    second = PartialFile(tmp_path / "free.mp4", replace=False)
+    second.path.write_bytes(b"second")
+    assert second.finish("complete") == tmp_path / "free.mp4" and not second.path.exists()
+
+
+def test_a_render_without_overwrite_keeps_an_output_that_appeared_meanwhile(constant_model, tmp_path, monkeypatch):
+    import oppy.engine.sinks as sinks
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3):
+        write_image(folder / f"{i}.png", gradient_frame(64, 64, seed=i))
+    out = tmp_path / "out.mp4"
+    real_close = sinks.VideoSink.close
+
+    def close_after_another_render(self, outcome="complete"):
+        out.write_bytes(b"the other render")
+        return real_close(self, outcome)
+
+    monkeypatch.setattr(sinks.VideoSink, "close", close_after_another_render)
+    with Engine(constant_model, provider="cpu") as engine, pytest.raises(OppyError, match="appeared"):
+        engine.render(folder, out)
+    assert out.read_bytes() == b"the other render"
+    kept = list(tmp_path.glob(".out.mp4.*.partial"))
+    assert len(kept) == 1 and kept[0].stat().st_size > 0
+    frames = tmp_path / "frames"
+    real_folder_close = sinks.ImageFolderSink.close
+
+    def folder_close_after_another(self, outcome="complete"):
+        frames.mkdir()
+        (frames / "theirs.png").write_bytes(b"the other render's frame")
+        return real_folder_close(self, outcome)
+
+    monkeypatch.setattr(sinks.ImageFolderSink, "close", folder_close_after_another)
+    with Engine(constant_model, provider="cpu") as engine, pytest.raises(OppyError, match="appeared"):
+        engine.render(folder, frames)
+    assert [p.name for p in frames.iterdir()] == ["theirs.png"]
+    assert len(list(tmp_path.glob(".frames.*.partial"))) == 1
+
+
+@pytest.mark.parametrize("length", [200, 240, 250, 255])
+def test_outputs_with_names_near_the_limit_render_and_leave_no_temporary(constant_model, tmp_path, length):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(2):
+        write_image(folder / f"{i}.png", gradient_frame(64, 64, seed=i))
+    name = "é" * ((length - 4) // 2) + "x" * ((length - 4) % 2) + ".mp4"  # two bytes a character
+    assert len(name.encode()) == length
+    for temporary in (temporary_name(tmp_path / name), tmp_path / name):
+        assert len(temporary.name.encode()) <= 255
+    report_path, sheet_path = tmp_path / ("r" * (length - 5) + ".json"), tmp_path / ("s" * (length - 4) + ".png")
+    with Engine(constant_model, provider="cpu") as engine:
+        report = engine.render(folder, tmp_path / name, sheet=sheet_path)
+        report.write_json(report_path)
+        assert report.frames_out == 2 and (tmp_path / name).is_file()
+        assert report_path.is_file() and sheet_path.is_file()
+        frames = tmp_path / ("f" * length)
+        engine.render(folder, frames)
+        assert sorted(p.name for p in frames.iterdir()) == ["0.png", "1.png"]
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+    assert temporary_name(tmp_path / name) != temporary_name(tmp_path / name)  # still unique per write
+
+
+@pytest.mark.parametrize("shape", [(0, 0), (0, 5), (5, 0), (0, 7, 3)])
+def test_a_frame_with_no_pixels_is_an_error_naming_its_size(constant_model, shape):
+    from oppy.engine.errors import FrameError
+
+    size = f"{shape[1]}x{shape[0]}"
+    with Engine(constant_model, provider="cpu") as engine:
+        with pytest.raises(FrameError, match=f"is {size} pixels"):
+            engine.colorize(np.zeros(shape, np.uint8))
+        with pytest.raises(FrameError, match=f"is {size} pixels"):
+            list(engine.stream([np.zeros(shape, np.uint8)]))
+        assert engine.colorize(np.zeros((1, 1), np.uint8)).shape == (1, 1, 3)

@@ -120,3 +120,31 @@ def test_fps_retimes_a_video_and_stills_get_the_default(tmp_path, constant_model
     with Engine(constant_model, provider="cpu") as engine:
         report = engine.render(archive, tmp_path / "frames")
     assert report.timing is None  # PNGs have no timing
+
+
+def raw_h264(path, rate: int, frames: int = 6):
+    """An elementary H.264 stream (no container: its packets carry no timestamps) declaring `rate` frames/s."""
+    with av.open(str(path), "w", format="h264") as out:
+        stream = out.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 30, np.uint8), format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize("rate", [25, 30])
+def test_a_stream_without_timestamps_keeps_the_rate_it_declares(tmp_path, constant_model, rate):
+    clock = VideoClock(None, FrameTiming(None, TB), Fraction(rate))
+    assert (clock.kind, clock.rate) == ("declared", Fraction(rate)) and stamps(clock, [None] * 3) == [0, 1, 2]
+    source = raw_h264(tmp_path / "clip.h264", rate)
+    with Engine(constant_model, provider="cpu") as engine:
+        report = engine.render(source, tmp_path / "out.mp4")
+    assert report.timing == "declared" and report.frame_rate == pytest.approx(rate)
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        stream = container.streams.video[0]
+        assert stream.average_rate == rate and float(stream.duration * stream.time_base) == pytest.approx(6 / rate)

@@ -34,7 +34,7 @@ def test_validation_crops_are_fixed_and_training_crops_vary(lawful_dataset):
 def test_missing_split_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="oppy-train prepare"):
         tile_dataset(tmp_path, "train")
-    with pytest.raises(FileNotFoundError, match=r"no validation photos.*--val-fraction"):
+    with pytest.raises(FileNotFoundError, match=r"no validation photos.*another day.*--splits"):
         tile_dataset(tmp_path, "val")
 
 

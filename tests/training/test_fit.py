@@ -70,3 +70,34 @@ def test_a_context_classification_run_exports_and_renders_through_the_engine(law
 def test_a_context_factor_outside_the_contracts_range_is_refused(lawful_dataset, tmp_path):
     with pytest.raises(ValueError, match="context factor must be 2 to 16"):
         fit(lawful_dataset, tmp_path / "run", FitOptions(arch="unet-context", epochs=1, context_factor=1))
+
+
+def test_a_warm_start_takes_the_weights_of_a_run_of_the_same_architecture(tmp_path):
+    from oppy.training.fit import _warm_start
+
+    keras.utils.set_random_seed(1)
+    trained = build("unet")
+    trained.save(tmp_path / "model.keras")
+    keras.utils.set_random_seed(2)
+    fresh = build("unet")
+    assert not all(np.array_equal(a, b) for a, b in zip(fresh.get_weights(), trained.get_weights(), strict=True))
+    _warm_start(fresh, tmp_path)  # a run directory holding model.keras
+    assert all(np.array_equal(a, b) for a, b in zip(fresh.get_weights(), trained.get_weights(), strict=True))
+    with pytest.raises(ValueError, match="same --arch"):
+        _warm_start(build("unet-context"), tmp_path / "model.keras")
+    with pytest.raises(FileNotFoundError, match=r"no model\.keras"):
+        _warm_start(fresh, tmp_path / "elsewhere")
+
+
+def test_an_augmented_warm_started_run_records_its_augmentation_and_palette(lawful_dataset, tmp_path):
+    from oppy.engine.contract import KEY_PALETTE
+
+    first = fit(lawful_dataset, tmp_path / "first", FitOptions(epochs=1, batch_size=16, crops_per_photo=2,
+                                                                jit_compile=False, verbose=0))
+    assert KEY_PALETTE in first["contract"]
+    options = FitOptions(epochs=1, batch_size=16, crops_per_photo=2, jit_compile=False, verbose=0,
+                         aug_exposure=2.0, aug_noise=6.0, init=str(tmp_path / "first"))
+    summary = fit(lawful_dataset, tmp_path / "second", options)
+    recorded = json.loads((tmp_path / "second" / "run.json").read_text())["options"]
+    assert recorded["aug_exposure"] == 2.0 and recorded["aug_noise"] == 6.0 and recorded["init"].endswith("first")
+    assert summary["epochs_run"] == 1

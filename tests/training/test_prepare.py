@@ -90,3 +90,35 @@ def test_prepare_makes_a_validation_split_and_a_splits_file_still_wins(tmp_path)
     assert [name for name, split in outcomes.items() if split == "val"] == names[:3]
     with pytest.raises(ValueError, match="val-fraction"):
         list(prepare(raw, tmp_path / "bad", val_fraction=1.5))
+
+
+def test_a_small_folder_of_two_days_or_more_always_gets_a_validation_photo(tmp_path):
+    from oppy.training.data import split_files
+
+    for count in (2, 3, 4):
+        raw = tmp_path / f"raw{count}"
+        raw.mkdir()
+        names = [f"{sol:04d}ML0000000110100031E01_DRCL.png" for sol in range(count)]  # one photo a day
+        for seed, name in enumerate(names):
+            save_rgb(raw / name, lawful_photo(70, 70, seed=seed))
+        dataset = tmp_path / f"dataset{count}"
+        list(prepare(raw, dataset, val_fraction=0.1))
+        val, train = split_files(dataset, "val"), split_files(dataset, "train")
+        assert len(val) >= 1 and len(train) >= 1 and len(val) + len(train) == count
+        assert {row["split"] for row in table(dataset / MANIFEST).values()} == {"train", "val"}
+        manifest = table(dataset / MANIFEST)
+        assert [p.stem for p in val] == [name[:-4] for name, row in manifest.items() if row["split"] == "val"]
+        list(prepare(raw, dataset, val_fraction=0.1))  # a re-run keeps the split as it is
+        assert split_files(dataset, "val") == val
+
+
+def test_one_day_of_photos_makes_no_validation_split_and_fit_says_what_to_do(tmp_path):
+    from oppy.training.data import tile_dataset
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for seed in range(3):
+        save_rgb(raw / f"0042ML00000001101000{seed}1E01_DRCL.png", lawful_photo(70, 70, seed=seed))
+    list(prepare(raw, tmp_path / "dataset"))
+    with pytest.raises(FileNotFoundError, match=r"another day.*--splits"):
+        tile_dataset(tmp_path / "dataset", "val")
