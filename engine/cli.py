@@ -25,7 +25,7 @@ from .archive import ORDERS, STRETCHES
 from .captions import CAPTION_FIELDS
 from .config import EngineConfig, size_argument
 from .encoders import ENCODERS, X264_PRESETS
-from .errors import OppyError
+from .errors import OppyError, one_line
 from .outputs import STDOUT, check_output, check_report
 from .products import CAMERAS
 from .render import FrameDone, RenderReport
@@ -40,12 +40,14 @@ from .yuv import PIXEL_FORMATS
 
 _DEFAULTS = EngineConfig()
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: after a second signal, how long the process may take to end cleanly before it is ended outright
+ABORT_GRACE_SECONDS = 2.0
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:
         """Usage mistakes are one line too, like every other error."""
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,6 +156,11 @@ def _stop_on_signals(stop: threading.Event, received: list[signal.Signals]) -> I
     def handle(signum: int, frame) -> None:
         received.append(signal.Signals(signum))
         if stop.is_set():
+            # a thread blocked in a system call (an open() that never returns) would keep the process alive past
+            # the abort: end it outright if the clean way has not within the grace time
+            watchdog = threading.Timer(ABORT_GRACE_SECONDS, os._exit, args=(128 + signum,))
+            watchdog.daemon = True
+            watchdog.start()
             raise KeyboardInterrupt
         stop.set()
         # os.write, not print: the handler may run while the main thread is inside a write to stderr
@@ -257,7 +264,10 @@ def _quiet_stdout() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status: 0 done, 2 a problem to fix, 130 / 143 stopped by SIGINT / SIGTERM,
     1 when chunks of a --shards render kept failing (the others are kept for a rerun)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.sheet is None and args.sheet_frames != DEFAULT_SHEET_FRAMES:
+        parser.error("--sheet-frames sets how many frames a contact sheet shows: give --sheet PATH.png too")
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO if not args.quiet else logging.WARNING,
                         format="%(levelname)s: %(message)s")
     stop, received = threading.Event(), []
@@ -269,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             _quiet_stdout()
         if args.debug:
             raise
-        print(f"oppy-stream: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"oppy-stream: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("oppy-stream: aborted", file=sys.stderr)
@@ -278,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         for chunk in failed:
             print(f"oppy-stream: error: {chunk['chunk']} (frames {chunk['frames']}, from {chunk['first_file']}) "
-                  f"failed after {args.retries} retries: {' '.join(chunk['error'].split())}", file=sys.stderr)
+                  f"failed after {args.retries} retries: {one_line(chunk['error'])}", file=sys.stderr)
         print(f"oppy-stream: {len(failed)} chunks failed; the others are kept in {report.work_folder}: run the "
               "same command again to render only what is missing", file=sys.stderr)
         return 1

@@ -13,6 +13,7 @@ import glob
 import hashlib
 import os
 import secrets
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -213,6 +214,33 @@ def taken_meanwhile(final: Path, kept: Path) -> OppyError:
     return OppyError(f"{str(final)!r} appeared while this render ran (another render to the same output?) and is "
                      f"kept; this render's result is at {str(kept)!r}: pass --overwrite (overwrite=True) to replace "
                      "an output")
+
+
+def place_folder(work: Path, final: Path) -> Path:
+    """A finished folder of frames moved onto `final` without replacing one that appeared there meanwhile."""
+    try:
+        move_into_place(work, final, replace=False)
+    except FileExistsError as exc:
+        raise taken_meanwhile(final, work) from exc
+    except OSError as exc:
+        raise OppyError(f"cannot move the finished frames into place as {str(final)!r}: {exc.strerror or exc}; "
+                        f"they are in {str(work)!r}") from exc
+    return final
+
+
+def remove_path(path: Path) -> None:
+    """Remove a file, a link or a folder of files, whichever is there (nothing where nothing is)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def write_bytes(path: Path, data) -> None:
+    """Write an encoded image (a numpy buffer) through Python's file object, whose failures carry their errno (a
+    full disk is ENOSPC), where numpy's `tofile` says only how many bytes it wrote."""
+    with open(path, "wb") as handle:
+        handle.write(memoryview(data).cast("B"))
 
 
 class PartialFile:

@@ -9,12 +9,14 @@ product is a skip that says so. Samples are mapped by the bit depth the label de
 from __future__ import annotations
 
 import os
+import re
 import stat
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from .errors import one_line
 from .products import ProductInfo, from_label, from_name
 
 PDS_SUFFIXES = frozenset({".img", ".lbl"})
@@ -89,6 +91,10 @@ def to_grey(image: np.ndarray, label: dict) -> np.ndarray | str:
     return f"unsupported sample type {image.dtype}"
 
 
+#: the SAMPLE_TYPEs of PDS3 (integers and reals of each byte order): any other is a label that cannot be read right
+_SAMPLE_TYPE = re.compile(r"((MSB|LSB|PC|SUN|MAC|VAX|VAXG|IEEE|IBM)_)?(UNSIGNED_)?(INTEGER|REAL|COMPLEX)"
+                          r"|(MSB|LSB|PC|SUN|MAC|VAX)_UNSIGNED_INTEGER|(UNSIGNED|SIGNED)_INTEGER|FLOAT|N/A")
+
 #: the keywords read from the label's root: what the frame says about itself
 _KEYWORDS = ("PRODUCT_ID", "INSTRUMENT_ID", "PLANET_DAY_NUMBER", "START_TIME", "SPACECRAFT_CLOCK_START_COUNT")
 #: and from its IMAGE object: the image's size and sample depth
@@ -107,8 +113,45 @@ def _label(data) -> dict:
 
 
 def detached_labels(path: Path) -> list[Path]:
-    """Where a detached label of the product `path` may lie, beside it (pdr looks there too)."""
-    return [path.with_suffix(suffix) for suffix in (".LBL", ".lbl", ".Lbl") if path.with_suffix(suffix) != path]
+    """Where a detached label of the product `path` may lie, beside it: `X.LBL` (pdr looks there too) and
+    `X.IMG.LBL`, in the usual cases."""
+    return [label for label in (*(path.with_suffix(suffix) for suffix in (".LBL", ".lbl", ".Lbl")),
+                                *(path.with_name(path.name + suffix) for suffix in (".LBL", ".lbl")))
+            if label != path]
+
+
+def _label_to_read(path: Path) -> Path:
+    """What pdr is given for the product `path`: the data file itself, whose label pdr finds (attached, or `X.LBL`
+    beside it), or its `X.IMG.LBL` label where that is the only detached label there (pdr does not look for it)."""
+    if path.suffix.lower() != ".img":
+        return path
+    try:
+        names = {entry.name.casefold(): entry.name for entry in os.scandir(path.parent)}
+    except OSError:
+        return path
+    if path.with_suffix(".lbl").name.casefold() in names:
+        return path
+    label = names.get(path.name.casefold() + ".lbl")
+    return path.parent / label if label else path
+
+
+def _irregular_sibling(path: Path) -> str | None:
+    """The name of an entry beside a product that shares its name up to the suffix, in any case (the labels and data
+    files pdr may open: NAME.LBL, name.lbl, NAME.IMG.LBL...), and is not a regular file; None where all are."""
+    stem = path.name.casefold().rpartition(".")[0] or path.name.casefold()
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return None
+    for entry in entries:
+        name = entry.name.casefold()
+        if entry.name != path.name and (name.startswith(stem + ".") or name == stem):
+            try:
+                if not stat.S_ISREG(os.stat(entry.path).st_mode):
+                    return entry.name
+            except OSError:  # a dangling link or a loop: nothing that could block
+                continue
+    return None
 
 
 def _open(path: Path):
@@ -122,12 +165,13 @@ def _open(path: Path):
         return f"cannot read: {exc.strerror or exc}"
     if not stat.S_ISREG(info.st_mode):
         return "not a regular file"
-    if any(label.exists() and not _regular(label) for label in detached_labels(path)):
-        return "its detached label is not a regular file"  # pdr would read it, and a named pipe blocks
+    odd = _irregular_sibling(path)
+    if odd is not None:  # pdr may open it (a label in any case of the name), and a named pipe blocks for ever
+        return f"{odd!r} beside it is not a regular file (a named pipe or a device): the reader could block on it"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            data = pdr.read(str(path))
+            data = pdr.read(str(_label_to_read(path)))
     except Exception as exc:  # a hostile file may break the reader anywhere: every failure is a skip
         return f"not a readable PDS3 product ({type(exc).__name__}: {str(exc)[:200]})"
     if "IMAGE" not in data.keys():  # noqa: SIM118 (a pdr Data, not a dict)
@@ -135,22 +179,54 @@ def _open(path: Path):
     return data
 
 
+def _offset(value, record_bytes) -> int | str:
+    """The 0-based byte a pointer's offset names: a record number (1-based, RECORD_BYTES long) or a byte number
+    with <BYTES> (1-based); or why it names none."""
+    if isinstance(value, dict) and str(value.get("units", "")).upper() == "BYTES":
+        value, unit = value.get("value"), "byte"
+    else:
+        unit = "record"
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        return f"a PDS3 label whose ^IMAGE offset is {value!r}"
+    if value < 1:
+        return f"a PDS3 label whose ^IMAGE points at {unit} {value}: {unit}s count from 1"
+    if unit == "byte":
+        return int(value) - 1
+    if not isinstance(record_bytes, (int, np.integer)) or record_bytes < 1:
+        return "a PDS3 label whose ^IMAGE counts records but whose RECORD_BYTES is not a positive number"
+    return (int(value) - 1) * int(record_bytes)
+
+
 def _data_file(data, path: Path, needed: int) -> Path | str:
     """The file the IMAGE object's data is in: the label's own file for an attached label, else the file the
     pointer names, which must be a regular file beside the label (no other folder: a label is untrusted) holding
-    at least the `needed` bytes the label declares; or why it is not."""
+    the `needed` bytes the label declares from where the pointer says they start; or why it is not. Every pointer
+    form of PDS3: a record or `<BYTES>` offset in the label's file (past the label itself), a file name, or a file
+    name with a record or `<BYTES>` offset."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pointer = data.metadata.get("^IMAGE")
-    if isinstance(pointer, (list, tuple)) and pointer:
-        pointer = pointer[0]
+        record_bytes = data.metadata.get("RECORD_BYTES")
+        label_records = data.metadata.get("LABEL_RECORDS")
     if pointer is None:
         return "a PDS3 label without an ^IMAGE pointer"
     label = Path(getattr(data, "labelname", None) or path)
-    if isinstance(pointer, (int, np.integer)):
-        target = label
+    name, offset = None, None
+    if isinstance(pointer, (list, tuple)):
+        if not pointer or len(pointer) > 2 or not isinstance(pointer[0], str):
+            return f"a PDS3 label whose ^IMAGE pointer is {pointer!r}"
+        name, offset = pointer[0], (pointer[1] if len(pointer) == 2 else 1)
     elif isinstance(pointer, str):
-        name = pointer.strip().strip('"')
+        name, offset = pointer, 1
+    else:
+        offset = pointer
+    start = _offset(offset, record_bytes)
+    if isinstance(start, str):
+        return start
+    if name is None:
+        target = label
+    else:
+        name = name.strip().strip('"')
         if not name or "/" in name or "\\" in name or name in (".", ".."):
             return f"its label points at {name!r}, outside the product's folder"
         stem, dot, suffix = name.rpartition(".")
@@ -159,13 +235,16 @@ def _data_file(data, path: Path, needed: int) -> Path | str:
         target = next((label.parent / c for c in candidates if (label.parent / c).exists()), None)
         if target is None:
             return f"its data file {name!r} is missing"
-    else:
-        return f"a PDS3 label whose ^IMAGE pointer is {pointer!r}"
     if not _regular(target) or target.resolve().parent != label.resolve().parent:
         return f"its data file {target.name!r} is not a regular file beside its label"
-    if os.stat(target).st_size < needed:
-        return (f"the image data is shorter than its label declares ({os.stat(target).st_size} bytes for "
-                f"{needed})")
+    label_bytes = (int(label_records) * int(record_bytes)
+                   if all(isinstance(v, (int, np.integer)) and v > 0 for v in (label_records, record_bytes)) else 1)
+    if os.path.samefile(target, label) and start < label_bytes:
+        return f"a PDS3 label whose ^IMAGE points into the label itself (byte {start + 1})"
+    size = os.stat(target).st_size
+    if size < start + needed:
+        return (f"the image data is shorter than its label declares ({max(0, size - start)} bytes from byte "
+                f"{start + 1} for {needed})")
     return target
 
 
@@ -199,6 +278,12 @@ def read_product(path: Path) -> tuple[np.ndarray, ProductInfo] | str:
             or bands > _MAX_BANDS or bits > 64 or lines * samples * bands * -(-bits // 8) > _MAX_BYTES:
         return f"a PDS3 label with an impossible image size ({lines} lines x {samples} samples x {bands} bands " \
                f"of {bits} bits)"
+    if bits % 8:
+        return (f"a PDS3 label whose SAMPLE_BITS is {bits}, not a whole number of bytes: its samples cannot be read "
+                "as it says (the bits that carry a value are SAMPLE_BIT_MASK's)")
+    sample_type = str(label.get("SAMPLE_TYPE", "")).strip().strip('"').upper()
+    if sample_type and not _SAMPLE_TYPE.fullmatch(sample_type):
+        return f"a PDS3 label with an unknown SAMPLE_TYPE {one_line(sample_type)!r}"
     where = _data_file(data, path, lines * samples * bands * -(-bits // 8))
     if isinstance(where, str):
         return where
@@ -209,8 +294,9 @@ def read_product(path: Path) -> tuple[np.ndarray, ProductInfo] | str:
     except Exception as exc:
         return f"the image cannot be read ({type(exc).__name__}: {str(exc)[:200]})"
     if not isinstance(image, np.ndarray):  # pdr hands back the label where it cannot load the data
-        why = str(caught[-1].message) if caught else "no data"
-        return f"the image data is shorter than its label declares, or cut off ({why[:200]})"
+        said = [w for w in caught if not issubclass(w.category, ResourceWarning)]  # Python's, not the reader's
+        why = str(said[-1].message) if said else "no data"
+        return f"the image cannot be read as its label declares: it is cut off or of a kind not read ({why[:200]})"
     grey = to_grey(image, label)
     if isinstance(grey, str):
         return grey

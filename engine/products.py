@@ -149,16 +149,44 @@ def from_label(label: dict) -> ProductInfo:
     return said.merged(from_name(product_id)) if product_id else said
 
 
+#: a stereo camera's eye at the end of a name: `navcam_left`, `FRONT_HAZCAM_RIGHT`, `navcam-l`
+_EYE = re.compile(r"(.+?)[ _-]?(left|right|l|r)", re.IGNORECASE)
+
+
+def _cameras_of_word(word: str) -> set[str]:
+    matches = {camera for camera in CAMERAS if word == camera or word in camera.split("_")}
+    if len(word) == 1 and word.upper() in _MER_CAMERAS:
+        matches.add(_MER_CAMERAS[word.upper()])
+    if not matches and len(word) >= 2:  # a label's INSTRUMENT_ID, as the report's `instrument` shows it
+        camera = _camera_of_instrument(word)
+        matches = {camera} if camera else set()
+    return matches
+
+
 def camera_wanted(wanted: str) -> set[str]:
-    """The cameras `--camera` asks for: names of `CAMERAS`, words of them (`hazcam`: both Hazcams), or MER's camera
-    letters (F, R, N, P, M, E), comma-separated; a `ValueError` naming the choices for anything else."""
+    """The cameras `--camera` asks for, comma-separated, in any case: names of `CAMERAS`, words of them (`hazcam`:
+    both Hazcams), MER's camera letters (F, R, N, P, M, E), a label's INSTRUMENT_ID (`FRONT_HAZCAM_RIGHT`), or a
+    camera with its eye (`navcam_left`: frames are chosen by camera, so both eyes are kept, `eyes_named` says so);
+    a `ValueError` naming the choices for anything else."""
     chosen = set()
     for word in (part.strip().lower() for part in wanted.split(",")):
-        matches = {camera for camera in CAMERAS if word == camera or word in camera.split("_")}
-        if len(word) == 1 and word.upper() in _MER_CAMERAS:
-            matches.add(_MER_CAMERAS[word.upper()])
+        matches = _cameras_of_word(word)
+        eye = _EYE.fullmatch(word)
+        if not matches and eye:
+            matches = _cameras_of_word(eye.group(1))
         if not matches:
-            raise ValueError(f"unknown camera {word!r}: use one of {', '.join(CAMERAS)}, hazcam, or a MER camera "
-                             f"letter ({', '.join(_MER_CAMERAS)})")
+            raise ValueError(f"unknown camera {word!r}: use one of {', '.join(CAMERAS)}, hazcam, a MER camera "
+                             f"letter ({', '.join(_MER_CAMERAS)}) or a label's INSTRUMENT_ID")
         chosen |= matches
     return chosen
+
+
+def eyes_named(wanted: str) -> list[str]:
+    """The words of a `--camera` that name a stereo eye (left or right), which selects the camera, both eyes."""
+    named = []
+    for word in (part.strip().lower() for part in wanted.split(",")):
+        eye = _EYE.fullmatch(word)
+        if eye and eye.group(2) in ("left", "right") and _cameras_of_word(eye.group(1)) \
+                and not any(word == camera for camera in CAMERAS):
+            named.append(word)
+    return named

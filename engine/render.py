@@ -21,6 +21,7 @@ from .archive import open_archive
 from .errors import NothingToRender
 from .levels import Levels
 from .outputs import Outcome, check_output, write_file
+from .products import camera_wanted, eyes_named
 from .sheet import DEFAULT_SHEET_FRAMES, ContactSheet
 from .sinks import open_sink, writes_folder
 from .sources import STDIN, ImageFolder, Skipped, decode_threads, display_name, open_source
@@ -129,9 +130,22 @@ def render(engine: Colouriser, src: str | Path, dst: str | Path, progress: Progr
                                        None if files is None else list(files), levels, first_index)
     else:
         source = open_source(src, config.input_size, threads)
+        folder_only = [flag for flag, value, default in (("--camera", config.camera, None),
+                                                          ("--order", config.order, "name"),
+                                                          ("--stretch", config.stretch, "none"))
+                       if value != default]
+        if folder_only:
+            log.warning("%s apply to a folder of frames or products; %s is %s, so they are not applied",
+                        ", ".join(folder_only), display_name(str(src)),
+                        "raw frames" if config.input_size is not None or str(src) == STDIN else "a video")
+    if listing is not None and config.camera is not None and eyes_named(config.camera):
+        log.info("--camera %s: frames are chosen by camera, not by eye: both eyes of %s are kept", config.camera,
+                 ", ".join(sorted(camera_wanted(config.camera))))
     if isinstance(source, ImageFolder) and not len(source):
         if listing is not None and listing.deselected:
-            seen = sorted({str(entry["camera"]) for entry in listing.deselected})
+            cameras = {entry["camera"] for entry in listing.deselected}
+            seen = sorted(str(c) for c in cameras if c) + (["unknown (no label or product id says)"]
+                                                           if None in cameras or "" in cameras else [])
             raise NothingToRender(f"nothing to render: --camera {config.camera} keeps none of the "
                                   f"{len(listing.deselected)} entries of {str(src)!r} (cameras there: "
                                   f"{', '.join(seen)})")

@@ -10,13 +10,14 @@ import contextlib
 import ctypes.util
 import logging
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 from .contract import ModelContract
-from .errors import ModelError, OppyError
+from .errors import ModelError, OppyError, one_line
 from .sources import display_name
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,24 @@ def _model_source(path: Path) -> str | bytes:
     return name
 
 
+def check_model_file(path: Path) -> None:
+    """A `ModelError` saying what is at `path` where it is not a regular file a model can be read from (nothing, a
+    folder, a named pipe that would block the load, a device), before ONNX Runtime opens it."""
+    name = display_name(str(path))
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ModelError(f"model file '{name}' not found: pass the path of an exported .onnx model") from None
+    except OSError as exc:
+        raise ModelError(f"model file '{name}': {exc.strerror or exc}: pass the path of an exported .onnx "
+                         "model") from None
+    if not stat.S_ISREG(mode):
+        kind = ("a folder" if stat.S_ISDIR(mode) else "a named pipe" if stat.S_ISFIFO(mode)
+                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "not a regular file")
+        raise ModelError(f"model '{name}' is {kind}, not a model file: pass the path of an exported .onnx model")
+
+
 def _dims_match(dims: list, expected: tuple) -> bool:
     if len(dims) != len(expected):
         return False
@@ -123,9 +142,7 @@ class ModelSession:
 
     def __init__(self, model: str | Path, provider: str = "auto", batch_size: int = 256, threads: int = 0):
         path = Path(model)
-        if not path.is_file():
-            raise ModelError(f"model file '{display_name(str(path))}' not found: pass the path of an exported .onnx "
-                             "model")
+        check_model_file(path)
         chosen, reason = choose_providers(provider)
         if _GPU_PROVIDERS & set(chosen) and hasattr(ort, "preload_dlls"):
             with contextlib.suppress(Exception):
@@ -137,7 +154,7 @@ class ModelSession:
                 providers=[(name, _provider_options(name)) for name in chosen],
             )
         except Exception as exc:  # onnxruntime raises several unrelated types for a bad file
-            raise ModelError(f"'{display_name(str(path))}' is not a loadable ONNX model: {exc}") from exc
+            raise ModelError(f"'{display_name(str(path))}' is not a loadable ONNX model: {one_line(str(exc))}") from exc
         self.path = path
         self.contract = ModelContract.from_metadata(
             self._session.get_modelmeta().custom_metadata_map, source=f"'{display_name(str(path))}'"

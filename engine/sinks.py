@@ -21,19 +21,11 @@ import av
 import cv2
 import numpy as np
 
+from . import outputs
 from .encoders import EncoderChoice, choose_encoder
 from .errors import OppyError
 from .images import IMAGE_SUFFIXES
-from .outputs import (
-    STDOUT,
-    Outcome,
-    PartialFile,
-    fitting_name,
-    move_into_place,
-    output_error,
-    taken_meanwhile,
-    temporary_name,
-)
+from .outputs import STDOUT, Outcome, PartialFile, output_error, temporary_name
 from .sources import FrameTiming
 from .timing import DEFAULT_FPS, VideoClock
 from .yuv import colour_standard, rgb_to_yuv_frame, tag
@@ -340,7 +332,7 @@ class ImageFolderSink(_Sink):
         try:
             if self.frames == 0:
                 self._work.mkdir()
-            data.tofile(self._work / file_name)
+            outputs.write_bytes(self._work / file_name, data)
         except OSError as exc:
             raise output_error(str(self.folder), exc, self.frames) from exc
         self.files.append((name, file_name))
@@ -354,17 +346,10 @@ class ImageFolderSink(_Sink):
         if outcome == "failed" or not self.frames:
             shutil.rmtree(self._work, ignore_errors=True)
             return None
-        final = self.folder if outcome == "complete" else self.folder.with_name(
-            fitting_name(self.folder.parent, "", self.folder.name, ".partial"))
         if outcome == "complete" and not self.replace:
-            try:
-                move_into_place(self._work, final, replace=False)
-            except FileExistsError as exc:
-                raise taken_meanwhile(final, self._work) from exc
-            except OSError as exc:
-                raise OppyError(f"cannot move the finished frames into place as {str(final)!r}: "
-                                f"{exc.strerror or exc}; they are in {str(self._work)!r}") from exc
-            return str(final)
+            return str(outputs.place_folder(self._work, self.folder))
+        final = self.folder if outcome == "complete" else self.folder.with_name(
+            outputs.fitting_name(self.folder.parent, "", self.folder.name, ".partial"))
         old = temporary_name(final) if final.exists() or final.is_symlink() else None
         try:
             if old is not None:
@@ -377,10 +362,7 @@ class ImageFolderSink(_Sink):
             raise OppyError(f"cannot move the finished frames into place as {str(final)!r}: {exc.strerror or exc}; "
                             f"they are in {str(self._work)!r}") from exc
         if old is not None:
-            if old.is_dir() and not old.is_symlink():
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                old.unlink(missing_ok=True)
+            outputs.remove_path(old)
         return str(final)
 
 

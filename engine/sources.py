@@ -102,16 +102,21 @@ def read_entry(path: Path) -> tuple[np.ndarray, ProductInfo] | str:
 
 
 def list_entries(folder: Path) -> list[Path]:
-    """The entries of `folder` in natural order, hidden ones (a leading dot) aside; a detached label (`X.LBL`)
-    beside its product's data (`X.IMG`, any case) is part of that product, not an entry of its own."""
+    """The entries of `folder` in natural order, hidden ones (a leading dot) aside; a detached label (`X.LBL` or
+    `X.IMG.LBL`) beside its product's data (`X.IMG`, any case) is part of that product, not an entry of its own."""
     try:
         names = [entry.name for entry in os.scandir(folder) if not entry.name.startswith(".")]
     except OSError as exc:
         raise OppyError(f"cannot list input folder {display_name(str(folder))!r}: {exc.strerror or exc}: check "
                         "that you may read it") from exc
-    data_stems = {Path(name).stem.casefold() for name in names if Path(name).suffix.lower() == ".img"}
-    entries = [folder / name for name in names
-               if not (Path(name).suffix.lower() == ".lbl" and Path(name).stem.casefold() in data_stems)]
+    data_names = {name.casefold() for name in names if Path(name).suffix.lower() == ".img"}
+    data_stems = {Path(name).stem for name in data_names}
+
+    def part_of_a_product(name: str) -> bool:  # X.LBL or X.IMG.LBL beside X.IMG
+        stem = Path(name).stem.casefold()
+        return Path(name).suffix.lower() == ".lbl" and (stem in data_stems or stem in data_names)
+
+    entries = [folder / name for name in names if not part_of_a_product(name)]
     return sorted(entries, key=lambda path: natural_key(path.name))
 
 

@@ -10,10 +10,12 @@ import numpy as np
 def write_pds3(path: Path, data: np.ndarray, keywords: dict[str, str] | None = None, sample_type: str | None = None,
                bits: int | None = None, mask_bits: int | None = None, detached: str | None = None,
                lines: int | None = None, cut: int = 0, image: bool = True,
-               image_keywords: dict[str, str] | None = None) -> Path:
+               image_keywords: dict[str, str] | None = None, pointer: str | None = None) -> Path:
     """A PDS3 product at `path`: `data` (HxW, or BxHxW band sequential) after an attached label padded to whole
     records, or (`detached`: the data file's name) a label alone with the data beside it. `lines` makes the label
-    claim another height; `cut` drops that many bytes off the end; `image=False` declares a TABLE instead."""
+    claim another height; `cut` drops that many bytes off the end; `image=False` declares a TABLE instead.
+    `pointer` is the pointer's value as written, with `{record}` (the data's first record, 1-based) and `{byte}`
+    (its first byte, 1-based) filled in, e.g. "{byte} <BYTES>"."""
     bands = data.shape[0] if data.ndim == 3 else 1
     height, width = data.shape[-2:]
     sample_type = sample_type or {"u": "MSB_UNSIGNED_INTEGER", "i": "MSB_INTEGER", "f": "IEEE_REAL"}[data.dtype.kind]
@@ -25,10 +27,13 @@ def write_pds3(path: Path, data: np.ndarray, keywords: dict[str, str] | None = N
     objects = (["OBJECT = IMAGE", *(f"{k} = {v}" for k, v in described.items()), "END_OBJECT = IMAGE"] if image else
                ["OBJECT = TABLE", "ROWS = 1", "COLUMNS = 1", "ROW_BYTES = 8", "INTERCHANGE_FORMAT = BINARY",
                 "END_OBJECT = TABLE"])
+    pointer_value = pointer
     pointer = "IMAGE" if image else "TABLE"
 
     def label(label_records: int) -> bytes:
         where = f'"{detached}"' if detached else str(label_records + 1)
+        if pointer_value is not None:
+            where = pointer_value.format(record=label_records + 1, byte=label_records * record + 1)
         lines_ = ["PDS_VERSION_ID = PDS3", "RECORD_TYPE = FIXED_LENGTH", f"RECORD_BYTES = {record}",
                   f"FILE_RECORDS = {label_records + height * bands}", f"LABEL_RECORDS = {label_records}",
                   f"^{pointer} = {where}", *(f"{k} = {v}" for k, v in (keywords or {}).items()), *objects, "END"]

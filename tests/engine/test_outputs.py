@@ -163,19 +163,27 @@ def test_the_cli_refuses_a_clobbering_output_in_one_line_and_touches_nothing(arc
 def test_a_full_disk_while_writing_frames_is_one_error_and_leaves_no_file(constant_model, tmp_path, monkeypatch):
     import errno
 
-    import oppy.engine.sinks as sinks
+    import oppy.engine.outputs as outputs
 
-    class FullDisk(np.ndarray):
-        def tofile(self, *args, **kwargs):
-            raise OSError(errno.ENOSPC, "No space left on device")
+    real_open = open
+
+    def full_disk_open(path, mode="r", *args, **kwargs):
+        handle = real_open(path, mode, *args, **kwargs)
+        if "w" in mode and str(path).endswith(".png"):
+            def write(data):
+                handle.close()
+                raise OSError(errno.ENOSPC, "No space left on device", str(path))
+            return type("FullDisk", (), {"write": staticmethod(write), "__enter__": lambda self: self,
+                                         "__exit__": lambda self, *exc: handle.close()})()
+        return handle
 
     folder = tmp_path / "in"
     folder.mkdir()
     write_image(folder / "a.png", gradient_frame(40, 50))
-    real = sinks.cv2.imencode
-    monkeypatch.setattr(sinks.cv2, "imencode", lambda *a, **k: (True, real(*a, **k)[1].view(FullDisk)))
-    with Engine(constant_model, provider="cpu") as engine, pytest.raises(OppyError, match="no space left"):
+    monkeypatch.setattr(outputs, "open", full_disk_open, raising=False)
+    with Engine(constant_model, provider="cpu") as engine, pytest.raises(OppyError, match="no space left") as caught:
         engine.render(folder, tmp_path / "frames")
+    assert "frames" in str(caught.value) and "requested" not in str(caught.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["constant.onnx", "in"]  # no truncated frame left
 
 
