@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import fields
 
@@ -40,8 +41,9 @@ from .yuv import PIXEL_FORMATS
 
 _DEFAULTS = EngineConfig()
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-#: after a second signal, how long the process may take to end cleanly before it is ended outright
-ABORT_GRACE_SECONDS = 2.0
+#: after a second signal, how long the process may take to end cleanly (its partial output kept) before it is
+#: ended outright
+ABORT_GRACE_SECONDS = 5.0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -153,14 +155,24 @@ def _stop_on_signals(stop: threading.Event, received: list[signal.Signals]) -> I
         yield
         return
 
+    aborted, left = threading.Event(), threading.Event()
+
+    def watch() -> None:
+        # a thread blocked in a system call (an open() that never returns) would keep the process alive past an
+        # abort: end it outright when the clean way has not ended it within the grace time
+        while not aborted.wait(0.25):
+            if left.is_set():
+                return  # the render ended without an abort: nothing to watch
+        time.sleep(ABORT_GRACE_SECONDS)
+        os._exit(128 + received[-1])
+
+    # started before any signal, so that the handler itself only sets an event (no thread is started inside it)
+    threading.Thread(target=watch, name="abort-watchdog", daemon=True).start()
+
     def handle(signum: int, frame) -> None:
         received.append(signal.Signals(signum))
         if stop.is_set():
-            # a thread blocked in a system call (an open() that never returns) would keep the process alive past
-            # the abort: end it outright if the clean way has not within the grace time
-            watchdog = threading.Timer(ABORT_GRACE_SECONDS, os._exit, args=(128 + signum,))
-            watchdog.daemon = True
-            watchdog.start()
+            aborted.set()
             raise KeyboardInterrupt
         stop.set()
         # os.write, not print: the handler may run while the main thread is inside a write to stderr
@@ -173,6 +185,7 @@ def _stop_on_signals(stop: threading.Event, received: list[signal.Signals]) -> I
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        left.set()
 
 
 def _progress(bar: tqdm, set_total: bool = False):

@@ -141,6 +141,12 @@ def fitting_name(folder: Path, prefix: str, name: str, suffix: str) -> str:
         return whole
     tag = _name_tag(name)
     room = limit - len(os.fsencode(f"{prefix}{tag}{suffix}"))
+    if room < 1:  # the suffix itself is the long part (a name ending in a long "extension"): keep its end
+        keep = limit - len(os.fsencode(f"{prefix}{tag}"))
+        tail = suffix
+        while len(os.fsencode(tail)) > keep:
+            tail = tail[1:]
+        return f"{prefix}{tag}{tail}"
     cut = name
     while cut and len(os.fsencode(cut)) > room:
         cut = cut[:-1]
@@ -205,7 +211,15 @@ def move_into_place(src: Path, dst: Path, replace: bool) -> None:
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(dst))
         os.rename(src, dst)
         return
-    os.link(src, dst)  # fails where dst exists, whatever appeared there
+    try:
+        os.link(src, dst)  # fails where dst exists, whatever appeared there
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK, errno.EXDEV):
+            raise
+        if dst.exists() or dst.is_symlink():  # a file system without hard links: check, then move
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(dst)) from exc
+        os.rename(src, dst)
+        return
     src.unlink()
 
 

@@ -120,8 +120,9 @@ class Palette:
             record = json.loads(text)
             layout = {key: record[key] for key in ("version", "l_step", "l_bins", "ab_step", "ab_min", "cells")}
             bits = base64.b64decode(record["occupied"], validate=True)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise ModelError(f"{problem}: {exc}; re-export the model with oppy-export --palette DATASET") from exc
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:
+            raise ModelError(f"{problem}: {type(exc).__name__}: {str(exc)[:100]}; re-export the model with "
+                             "oppy-export --palette DATASET") from exc
         expected = {"version": PALETTE_VERSION, "l_step": L_STEP, "l_bins": L_BINS, "ab_step": AB_STEP,
                     "ab_min": AB_MIN, "cells": CELLS}
         if layout != expected:

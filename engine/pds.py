@@ -8,6 +8,8 @@ product is a skip that says so. Samples are mapped by the bit depth the label de
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import re
 import stat
@@ -125,32 +127,46 @@ def _label_to_read(path: Path) -> Path:
     beside it), or its `X.IMG.LBL` label where that is the only detached label there (pdr does not look for it)."""
     if path.suffix.lower() != ".img":
         return path
-    try:
-        names = {entry.name.casefold(): entry.name for entry in os.scandir(path.parent)}
-    except OSError:
-        return path
+    names, _ = _listing(path.parent)
     if path.with_suffix(".lbl").name.casefold() in names:
         return path
     label = names.get(path.name.casefold() + ".lbl")
     return path.parent / label if label else path
 
 
+@functools.lru_cache(maxsize=8)
+def _folder_listing(folder: str, modified: int) -> tuple[dict[str, str], frozenset[str]]:
+    """(casefolded name -> name, the names that are not regular files) of one folder, listed once per change of
+    the folder (`modified`: its mtime), not once per product."""
+    names, irregular = {}, set()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            names[entry.name.casefold()] = entry.name
+            try:
+                if not stat.S_ISREG(os.stat(entry.path).st_mode):
+                    irregular.add(entry.name)
+            except OSError:  # a dangling link or a loop: nothing that could block
+                continue
+    return names, frozenset(irregular)
+
+
+def _listing(folder: Path) -> tuple[dict[str, str], frozenset[str]]:
+    try:
+        modified = os.stat(folder).st_mtime_ns
+    except OSError:
+        return {}, frozenset()
+    return _folder_listing(str(folder), modified)
+
+
 def _irregular_sibling(path: Path) -> str | None:
     """The name of an entry beside a product that shares its name up to the suffix, in any case (the labels and data
     files pdr may open: NAME.LBL, name.lbl, NAME.IMG.LBL...), and is not a regular file; None where all are."""
     stem = path.name.casefold().rpartition(".")[0] or path.name.casefold()
-    try:
-        entries = list(os.scandir(path.parent))
-    except OSError:
-        return None
-    for entry in entries:
-        name = entry.name.casefold()
-        if entry.name != path.name and (name.startswith(stem + ".") or name == stem):
-            try:
-                if not stat.S_ISREG(os.stat(entry.path).st_mode):
-                    return entry.name
-            except OSError:  # a dangling link or a loop: nothing that could block
-                continue
+    _, irregular = _listing(path.parent)
+    for name in irregular:
+        folded = name.casefold()
+        if name != path.name and (folded.startswith(stem + ".") or folded == stem):
+            return name
     return None
 
 

@@ -157,6 +157,8 @@ def _cameras_of_word(word: str) -> set[str]:
     matches = {camera for camera in CAMERAS if word == camera or word in camera.split("_")}
     if len(word) == 1 and word.upper() in _MER_CAMERAS:
         matches.add(_MER_CAMERAS[word.upper()])
+    if word.upper() in _MSL_CAMERAS:  # MSL's codes (ML: Mastcam left), before any eye is read into them
+        matches.add(_MSL_CAMERAS[word.upper()])
     if not matches and len(word) >= 2:  # a label's INSTRUMENT_ID, as the report's `instrument` shows it
         camera = _camera_of_instrument(word)
         matches = {camera} if camera else set()

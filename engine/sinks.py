@@ -314,7 +314,8 @@ class ImageFolderSink(_Sink):
 
     def _file_name(self, name: str) -> str:
         stem = name[: -len(Path(name).suffix)] if Path(name).suffix.lower() in IMAGE_SUFFIXES else name
-        stem = stem.replace("/", "_").replace("\\", "_").lstrip(".") or f"{self.frames:06d}"
+        stem = stem.replace("/", "_").replace("\\", "_").replace("\0", "_").lstrip(".") or f"{self.frames:06d}"
+        stem = outputs.fitting_name(self.folder.parent, "", stem, "-000000.png")[: -len("-000000.png")]
         candidate, count = stem, 1
         while candidate.casefold() in self._taken:  # case-folded: two names one file on macOS and Windows
             count += 1
@@ -339,8 +340,7 @@ class ImageFolderSink(_Sink):
         self.frames += 1
 
     def close(self, outcome: Outcome = "complete") -> str | None:
-        """Complete: the folder takes the target's place (an older one is removed). Interrupted: kept as
-        `NAME.partial`. Failed, or no frame: removed."""
+        """Complete: takes the target's place. Interrupted: kept as `NAME.partial`. Failed, or no frame: removed."""
         if not self._work.exists():
             return None
         if outcome == "failed" or not self.frames:

@@ -12,6 +12,8 @@ from .sources import FrameTiming
 
 #: frames/s of a video made from frames without timestamps (a folder of stills), unless `--fps` says otherwise
 DEFAULT_FPS = 5.0
+#: a rate an input declares is believed within these bounds (the ones --fps takes); past them, the default
+MIN_DECLARED_FPS, MAX_DECLARED_FPS = 0.001, 1000.0
 
 
 def rate_fraction(fps: float) -> Fraction:
@@ -37,7 +39,8 @@ class VideoClock:
             self.time_base: Fraction = first.time_base
             self.rate = source_rate if source_rate and source_rate > 0 else rate_fraction(DEFAULT_FPS)
             self._shift = -Fraction(first.pts) * first.time_base  # seconds added to an input time
-        elif fps is None and source_rate and source_rate > 0:  # a stream whose packets carry no times (raw H.264)
+        elif fps is None and source_rate and MIN_DECLARED_FPS <= source_rate <= MAX_DECLARED_FPS:
+            # a stream whose packets carry no times (raw H.264), at a rate a video can be written at
             self.kind = "declared"
             self.rate = source_rate
             self.time_base = 1 / self.rate

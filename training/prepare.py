@@ -117,6 +117,15 @@ def _position(name: str) -> float:
     return int.from_bytes(hashlib.sha1(group).digest()[:8], "big") / 2.0 ** 64
 
 
+def _val_groups(dataset_dir: Path) -> set[str]:
+    """The days (or names) an earlier run of `prepare` put in val: new photos of them go there too."""
+    manifest = dataset_dir / MANIFEST
+    if not manifest.exists():
+        return set()
+    with open(manifest, newline="") as handle:
+        return {_group(row["file"]) for row in csv.DictReader(handle, delimiter="\t") if row.get("split") == "val"}
+
+
 def _ensure_validation(dataset_dir: Path) -> str | None:
     """Where the hash put no kept photo in val but the kept photos span two groups (days, or names) or more, the
     group whose hash lies lowest goes to val, so that a small folder still has a validation split; returns that
@@ -133,7 +142,9 @@ def _ensure_validation(dataset_dir: Path) -> str | None:
     for row in rows:
         if _group(row["file"]) == chosen:
             stem = Path(row["file"]).stem
-            os.replace(dataset_dir / "train" / f"{stem}.png", dataset_dir / "val" / f"{stem}.png")
+            source = dataset_dir / "train" / f"{stem}.png"
+            if source.exists():  # two raw files of one stem share a prepared file: moved with the first
+                os.replace(source, dataset_dir / "val" / f"{stem}.png")
             row["split"] = "val"
     with open(manifest.with_suffix(".tmp"), "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]), delimiter="\t")
@@ -177,6 +188,7 @@ def prepare(raw_dir: str | Path, dataset_dir: str | Path, splits: str | Path | N
     named = read_splits(splits) if splits else None
     dataset_dir.mkdir(parents=True, exist_ok=True)
     done = _done(dataset_dir)
+    val_groups = _val_groups(dataset_dir) if named is None else set()
     files = sorted((p for p in raw_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
                    key=lambda p: natural_key(p.name))
     for path in files:
@@ -188,7 +200,8 @@ def prepare(raw_dir: str | Path, dataset_dir: str | Path, splits: str | Path | N
             _append(dataset_dir / REJECTED, {"file": path.name, "reason": reason, **rounded})
             yield path.name, reason
             continue
-        split = named.get(path.name, "train") if named is not None else split_of(path.name, val_fraction)
+        split = (named.get(path.name, "train") if named is not None
+                 else "val" if _group(path.name) in val_groups else split_of(path.name, val_fraction))
         (dataset_dir / split).mkdir(exist_ok=True)
         cv2.imwrite(str(dataset_dir / split / f"{path.stem}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         _append(dataset_dir / MANIFEST, {"file": path.name, "split": split, "width": rgb.shape[1],

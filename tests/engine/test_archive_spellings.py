@@ -149,3 +149,15 @@ def test_a_second_signal_ends_the_process_even_with_a_thread_blocked_for_ever():
     finally:
         process.kill()
     assert code == 128 + signal.SIGTERM
+
+
+def test_msl_camera_codes_are_not_read_as_an_eye():
+    assert camera_wanted("ml") == camera_wanted("MR") == {"mastcam"} and camera_wanted("cr") == {"chemcam"}
+
+
+def test_a_palette_nested_past_pythons_recursion_is_refused_in_one_line():
+    from oppy.engine.errors import ModelError
+    from oppy.engine.palette import Palette
+
+    with pytest.raises(ModelError, match="malformed palette"):
+        Palette.from_metadata("[" * 60_000)

@@ -310,3 +310,41 @@ def test_a_frame_with_no_pixels_is_an_error_naming_its_size(constant_model, shap
         with pytest.raises(FrameError, match=f"is {size} pixels"):
             list(engine.stream([np.zeros(shape, np.uint8)]))
         assert engine.colorize(np.zeros((1, 1), np.uint8)).shape == (1, 1, 3)
+
+
+def test_a_name_whose_suffix_is_the_long_part_still_fits(tmp_path):
+    from oppy.engine.outputs import fitting_name, interrupted_name
+
+    target = tmp_path / ("out." + "x" * 250)
+    for name in (interrupted_name(target).name, temporary_name(target).name,
+                 fitting_name(tmp_path, ".", target.name, ".shards")):
+        assert len(name.encode()) <= 255
+
+
+def test_without_hard_links_a_move_checks_then_renames(tmp_path, monkeypatch):
+    import errno as errnos
+
+    import oppy.engine.outputs as outputs
+
+    def no_links(src, dst):
+        raise OSError(errnos.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(outputs, "_renameat2_noreplace", lambda src, dst: False)
+    monkeypatch.setattr(outputs.os, "link", no_links)
+    source = tmp_path / "new"
+    source.write_bytes(b"new")
+    outputs.move_into_place(source, tmp_path / "out", replace=False)
+    assert (tmp_path / "out").read_bytes() == b"new" and not source.exists()
+    source.write_bytes(b"newer")
+    with pytest.raises(FileExistsError):
+        outputs.move_into_place(source, tmp_path / "out", replace=False)
+    assert (tmp_path / "out").read_bytes() == b"new" and source.exists()
+
+
+def test_frames_named_near_the_limit_or_with_a_nul_each_get_a_file(tmp_path):
+    sink = ImageFolderSink(tmp_path / "frames")
+    for name in ("a" * 300 + ".jpg", "a" * 300 + ".png", "b\0c.jpg"):
+        sink.write(np.zeros((4, 4, 3), np.uint8), name)
+    assert sink.close() == str(tmp_path / "frames")
+    files = sorted(p.name for p in (tmp_path / "frames").iterdir())
+    assert len(files) == 3 and all(len(f.encode()) <= 255 for f in files) and "b_c.png" in files

@@ -122,3 +122,18 @@ def test_one_day_of_photos_makes_no_validation_split_and_fit_says_what_to_do(tmp
     list(prepare(raw, tmp_path / "dataset"))
     with pytest.raises(FileNotFoundError, match=r"another day.*--splits"):
         tile_dataset(tmp_path / "dataset", "val")
+
+
+def test_new_photos_of_a_day_already_in_val_go_to_val(tmp_path):
+    from oppy.training.data import split_files
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    names = [f"{sol:04d}ML0000000110100031E01_DRCL.png" for sol in range(3)]
+    for seed, name in enumerate(names):
+        save_rgb(raw / name, lawful_photo(70, 70, seed=seed))
+    list(prepare(raw, tmp_path / "dataset", val_fraction=0.1))
+    val_day = split_files(tmp_path / "dataset", "val")[0].name[:4]
+    later = f"{val_day}ML0000000990100031E01_DRCL.png"  # another photo of that day, added later
+    save_rgb(raw / later, lawful_photo(70, 70, seed=9))
+    assert dict(prepare(raw, tmp_path / "dataset", val_fraction=0.1)) == {later: "val"}
