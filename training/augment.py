@@ -19,19 +19,10 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
-from oppy.engine.lab import EPSILON, KAPPA, gray_to_l, rgb_to_lab
+from oppy.engine.lab import EPSILON, KAPPA, _srgb_decode, _srgb_encode, gray_to_l, rgb_to_lab
 
 #: the L* a flat curve turns about: L* x c + 31.4 x (1 - c), so that c = 0.5 is L* x 0.5 + 15.7
 FLAT_PIVOT = 31.4
-
-
-def _srgb_decode(encoded: np.ndarray) -> np.ndarray:
-    return np.where(encoded <= 0.04045, encoded / 12.92, ((encoded + 0.055) / 1.055) ** 2.4)
-
-
-def _srgb_encode(linear: np.ndarray) -> np.ndarray:
-    linear = np.clip(linear, 0.0, 1.0)
-    return np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
 
 
 def exposed(rgb: np.ndarray, gain: float) -> np.ndarray:
