@@ -93,10 +93,12 @@ class Engine:
             self.session.run(batch.tiles, batch.output, batch.context)
             self.tiles_inferred += batch.filled
 
-    def stages(self) -> Stages:
-        """The stages of one stream of frames through this engine's model (`oppy-bench pipeline` times them)."""
+    def stages(self, temporal: bool = True) -> Stages:
+        """The stages of one stream of frames through this engine's model (`oppy-bench pipeline` times them);
+        `temporal=False` leaves out the temporal smoothing whatever the config says (one frame alone)."""
         return Stages(self.contract, self.overlap, self.config.chroma_scale, self.session.batch_size,
-                      self._run_batch, self.contract.palette if self.config.palette_guard else None)
+                      self._run_batch, self.contract.palette if self.config.palette_guard else None,
+                      self.config.temporal if temporal else 0.0)
 
     # -- public API ----------------------------------------------------------------------------------------
     def colorize(self, gray: Frame) -> Frame:
@@ -107,7 +109,7 @@ class Engine:
         work = Work(0, "", frame.pixels, frame.timing)
         stages = getattr(self._per_thread, "stages", None)
         if stages is None:
-            stages = self._per_thread.stages = self.stages()
+            stages = self._per_thread.stages = self.stages(temporal=False)
         one_after_another(stages, [work])
         return _as_given(work)
 
@@ -128,7 +130,7 @@ class Engine:
                stop: threading.Event | None = None, *, files: Iterable[str | Path] | None = None,
                canvas: tuple[int, int] | None = None, sheet: str | Path | None = None,
                sheet_frames: int = DEFAULT_SHEET_FRAMES, levels: Levels | None = None,
-               first_index: int = 0) -> RenderReport:
+               first_index: int = 0, lead_in: int = 0) -> RenderReport:
         """Colourise a folder of images, a video file or raw frames (`-`: stdin) into a video (.mp4, .mkv,
         .mov), raw RGB24 frames, a folder of PNGs, or stdout (`-`); see `EngineConfig` for the options.
 
@@ -141,11 +143,12 @@ class Engine:
         contact sheet of `sheet_frames` frames spread over the render to that PNG (`ContactSheet`). A folder is
         listed in `order`, kept to `camera` and stretched as the config says (`archive.open_archive`); `levels` is
         a stretch measured already (one for every chunk of an archive), and `first_index` the index of the first
-        of `files` in the whole archive (what a caption's `{index}` shows).
+        of `files` in the whole archive (what a caption's `{index}` shows). The first `lead_in` of `files` are
+        coloured but neither written nor counted: the frames before a chunk, for the temporal smoothing's window.
         """
         self._check_open()
         return render(self, src, dst, progress, stop, files=files, canvas=canvas, sheet=sheet,
-                      sheet_frames=sheet_frames, levels=levels, first_index=first_index)
+                      sheet_frames=sheet_frames, levels=levels, first_index=first_index, lead_in=lead_in)
 
     def close(self) -> None:
         """Release the inference session (after a batch in flight, if any). Closing twice is harmless."""

@@ -36,6 +36,7 @@ from .session import PROVIDERS
 from .sheet import DEFAULT_SHEET_FRAMES, ContactSheet
 from .sinks import OUTPUT_FORMATS, writes_folder
 from .sources import open_source
+from .temporal import check_strength
 from .timing import DEFAULT_FPS
 from .yuv import PIXEL_FORMATS
 
@@ -76,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-palette-guard", dest="palette_guard", action="store_false",
                         help="keep chroma the model answers outside its training photos' palette (by default pulled to "
                              "the nearest colour they hold at that lightness; models without a palette are untouched)")
+    parser.add_argument("--temporal", type=_strength_argument, default=_DEFAULTS.temporal, metavar="S",
+                        help="carry colour from frame to frame, S in [0, 1]: 0 colours every frame alone; cuts (a new "
+                             "scene, size, camera, a gap in time, a skipped frame) start afresh (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=_DEFAULTS.threads,
                         help="ONNX Runtime threads, 0 = automatic (default: %(default)s)")
     parser.add_argument("--decode-threads", type=int, default=_DEFAULTS.decode_threads,
@@ -142,6 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _strength_argument(text: str) -> float:
+    try:
+        return check_strength(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def config_from_args(args: argparse.Namespace) -> EngineConfig:
     """The options of `EngineConfig` from the flags of the same names (one flag per field)."""
     return EngineConfig(**{option.name: getattr(args, option.name) for option in fields(EngineConfig)})
@@ -188,17 +199,20 @@ def _stop_on_signals(stop: threading.Event, received: list[signal.Signals]) -> I
         left.set()
 
 
-def _progress(bar: tqdm, set_total: bool = False):
-    """The progress callback that moves `bar` and shows the chroma scale and the tiles inferred so far."""
-    tiles = 0
+def _progress(bar: tqdm, temporal: float, set_total: bool = False):
+    """The progress callback that moves `bar` and shows the chroma scale, the tiles inferred so far and, where the
+    temporal smoothing is on, the cuts it found."""
+    tiles, cuts = 0, 0
 
     def progress(done: int, total: int | None, event) -> None:
-        nonlocal tiles
+        nonlocal tiles, cuts
         if set_total:
             bar.total = total
         if isinstance(event, FrameDone):
             tiles += event.tiles
-            bar.set_postfix_str(f"chroma x{event.chroma_scale:.3g}, {tiles} tiles", refresh=False)
+            cuts += event.cut not in (None, "first")
+            smoothing = f", temporal {temporal:g}: {cuts} cuts" if temporal else ""
+            bar.set_postfix_str(f"chroma x{event.chroma_scale:.3g}, {tiles} tiles{smoothing}", refresh=False)
         bar.update(done - bar.n)
 
     return progress
@@ -215,7 +229,7 @@ def _render(args: argparse.Namespace, stop: threading.Event) -> RenderReport:
     with Engine(config=config) as engine:
         bar = tqdm(desc="colourising", unit="frame", disable=True if args.quiet else None, file=sys.stderr,
                    dynamic_ncols=True)
-        progress = _progress(bar, set_total=True)
+        progress = _progress(bar, config.temporal, set_total=True)
         with bar, logging_redirect_tqdm():
             report = engine.render(args.input, args.output, progress=progress, stop=stop, sheet=args.sheet,
                                    sheet_frames=args.sheet_frames)
@@ -236,9 +250,10 @@ def _render_sharded(args: argparse.Namespace, stop: threading.Event) -> RenderRe
         raise OppyError(f"--shards and --cluster need Ray ({exc}): pip install 'oppy-stream[cluster]'") from exc
     bar = tqdm(desc="colourising", unit="frame", disable=True if args.quiet else None, file=sys.stderr,
                dynamic_ncols=True)
-    progress = _progress(bar, set_total=True)
+    config = config_from_args(args)
+    progress = _progress(bar, config.temporal, set_total=True)
     with bar, logging_redirect_tqdm():
-        report = cluster.render_sharded(args.input, args.output, config_from_args(args), shards=args.shards,
+        report = cluster.render_sharded(args.input, args.output, config, shards=args.shards,
                                         address=args.cluster, keep=args.keep_segments, retries=args.retries,
                                         progress=None if args.quiet else progress, stop=stop)
     if args.report:
@@ -255,6 +270,8 @@ def _summary(report: RenderReport, received: list[signal.Signals]) -> str:
         done += (f", {report.shards} chunks ({report.chunks_rendered} rendered now, {report.chunks_reused} from an "
                  f"earlier run) on {len(report.workers)} workers")
         done += f", joined in {report.join_seconds:.1f} s" if report.written else ""
+    if report.temporal:
+        done += f", temporal smoothing {report.temporal:g} ({len(report.cuts)} cuts)"
     if getattr(report, "sheet", None):
         done += f"; contact sheet {report.sheet}"
     if not report.interrupted:

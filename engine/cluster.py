@@ -29,6 +29,7 @@ from .render import ProgressCallback
 from .shards import SEGMENT_SUFFIX, Chunk, WorkFolder, input_record, join_raw, join_video, plan_chunks, video_canvas
 from .sinks import CONTAINER_FORMATS, OUTPUT_FORMATS
 from .sources import STDIN, Skipped, display_name
+from .temporal import LEAD_IN
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,9 @@ class ChunkJob:
     levels: Levels | None = None
     #: the index of the chunk's first entry in the whole listing
     first_index: int = 0
+    #: the entries just before the chunk, coloured first and not written, so that the temporal smoothing's window
+    #: holds what a single-process render's would
+    lead_in: tuple[str, ...] = ()
 
 
 _engines: dict[EngineConfig, Engine] = {}
@@ -87,8 +91,9 @@ def render_chunk(job: ChunkJob, progress=None) -> dict:
             progress.update.remote(job.name, done)
 
     try:
-        report = engine.render(job.folder, job.segment, progress=tell, files=job.files, canvas=job.canvas,
-                               levels=job.levels, first_index=job.first_index).to_dict()
+        report = engine.render(job.folder, job.segment, progress=tell, files=[*job.lead_in, *job.files],
+                               canvas=job.canvas, levels=job.levels, first_index=job.first_index - len(job.lead_in),
+                               lead_in=len(job.lead_in)).to_dict()
     except NothingToRender:  # a chunk of skips only: no segment, but its skips belong in the report
         report = {"frames_in": len(job.files), "frames_out": 0, "skipped": skipped, "frames_resized": 0, "tiles": 0,
                   "provider": engine.provider, "stage_busy_seconds": {}}
@@ -195,7 +200,8 @@ def render_sharded(src: str | Path, dst: str | Path, config: EngineConfig, shard
     try:
         chunk_frames = old["chunk_frames"] if old is not None and shards in (None, old["shards"]) else \
             _chunk_frames(len(archive.files), shards, config)  # a resumed run keeps its chunks, also with new inputs
-        chunks = plan_chunks(records, chunk_frames)
+        lead_in = LEAD_IN if config.temporal > 0 else 0
+        chunks = plan_chunks(records, chunk_frames, lead_in)
         options, worker_config, cluster = _worker_options(len(chunks), config, retries)
         work.path.mkdir(exist_ok=True)
         results = work.resume(chunks, old, records)
@@ -203,7 +209,8 @@ def render_sharded(src: str | Path, dst: str | Path, config: EngineConfig, shard
         work.save(chunks)
         jobs = {c.name: ChunkJob(c.name, str(folder), [p.name for p in archive.files[c.first : c.stop]],
                                  str(work.segment(c)), replace(worker_config, overwrite=True), archive.canvas,
-                                 archive.levels, c.first)
+                                 archive.levels, c.first,
+                                 tuple(p.name for p in archive.files[max(0, c.first - lead_in) : c.first]))
                 for c in chunks if c.state != "done"}
         rendered = _run(ray.remote(**options)(chunk_task), jobs, chunks, results, work, progress, stop)
     finally:

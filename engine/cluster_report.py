@@ -46,11 +46,12 @@ def merge_chunks(report: ClusterReport, chunks: list[Chunk], results: dict[str, 
             continue
         part = result["report"]
         entry.update(frames_out=part["frames_out"], worker=_worker_key(result))
-        for key in ("frames_in", "frames_out", "skipped", "frames_resized", "tiles", "frames_info"):
+        for key in ("frames_in", "frames_out", "skipped", "frames_resized", "tiles", "frames_info", "cuts"):
             setattr(report, key, getattr(report, key) + part.get(key, type(getattr(report, key))()))
         for size, scale in part.get("chroma_scales", {}).items():
             report.chroma_scales.setdefault(size, scale)
         report.provider, report.provider_fallback = part["provider"], part.get("provider_fallback")
+        report.temporal = part.get("temporal", report.temporal)
         if chunk.name in rendered:
             worker = report.workers.setdefault(_worker_key(result), {
                 "node": result["node"], "node_id": result["node_id"], "gpus": result["gpus"], "frames": 0,

@@ -15,6 +15,7 @@ from .resize import RESIZE_MODES
 from .scale import AUTO, parse_chroma_scale
 from .session import PROVIDERS
 from .sinks import OUTPUT_FORMATS
+from .temporal import DEFAULT_TEMPORAL, check_strength
 
 #: the frame rates a video can be written at: a rate is stored as a fraction with a denominator up to 1001
 MIN_FPS, MAX_FPS = 0.001, 1000.0
@@ -59,6 +60,10 @@ class EngineConfig:
     #: pull chroma the model answers outside its training photos' palette (`oppy.palette`) to the nearest colour
     #: they hold at that lightness (`engine.palette`); a model without a palette runs as before either way
     palette_guard: bool = True
+    #: colour carried from frame to frame in `stream` and `render` (`engine.temporal`): 0 colours every frame
+    #: alone, 1 the most; cuts (a new scene, size, camera, a gap in time, a skipped frame) start afresh.
+    #: `colorize` (one frame) never smooths. The default is measured: see `oppy-bench temporal` in the README
+    temporal: float = DEFAULT_TEMPORAL
     #: ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose
     threads: int = 0
     #: frames in flight between two pipeline stages
@@ -109,6 +114,10 @@ class EngineConfig:
             problems.append(f"overlap must be 0 or more pixels, not {self.overlap}")
         try:
             object.__setattr__(self, "chroma_scale", parse_chroma_scale(self.chroma_scale))
+        except ValueError as exc:
+            problems.append(str(exc))
+        try:
+            object.__setattr__(self, "temporal", check_strength(self.temporal))
         except ValueError as exc:
             problems.append(str(exc))
         if not 0 <= self.threads <= MAX_THREADS:

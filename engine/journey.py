@@ -3,9 +3,10 @@
 `Engine.colorize`, `oppy-bench pipeline`).
 
 source (decode) -> to_l -> shrink (L at the chroma scale) -> tile (into batches shared by frames) -> infer ->
-blend (a*, b* on the small copy, then the palette guard) -> grow (a*, b* at full resolution, guided by L) -> [sheet]
--> to_rgb -> [caption] -> [prepare, the sink's own] -> sink (encode). Each stage is one step on a `Work`; a frame
-that cannot be colourised becomes a `Skipped` and travels on in its place.
+blend (a*, b* on the small copy, then the palette guard) -> [temporal: colour carried over from the frames before]
+-> grow (a*, b* at full resolution, guided by L) -> [sheet] -> to_rgb -> [caption] -> [prepare, the sink's own] ->
+sink (encode). Each stage is one step on a `Work`; a frame that cannot be colourised becomes a `Skipped` and
+travels on in its place.
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ from .resize import Placement, frame_size, place, placement, scale_pixels
 from .scale import choose_scale, grow, shrink
 from .sheet import ContactSheet
 from .sources import FrameTiming, Skipped, SourceFrame
+from .temporal import FrameKey, TemporalSmoother
 from .tiles import TilePlan, blend_pieces, plan_tiles
 
 log = logging.getLogger(__name__)
 
 #: the stages between the source and the sink, in order (the pipeline's names for them, and `oppy-bench pipeline`'s)
-STAGE_NAMES = ("to_l", "shrink", "tile", "infer", "blend", "grow", "to_rgb")
+STAGE_NAMES = ("to_l", "shrink", "tile", "infer", "blend", "temporal", "grow", "to_rgb")
 
 
 def pipeline(stages: Stages, source: Iterable, queue_size: int, *, fit: str | None = None,
@@ -54,8 +56,10 @@ def pipeline(stages: Stages, source: Iterable, queue_size: int, *, fit: str | No
              ("shrink", _each(stages.shrink)),
              ("tile", _pack(stages)),
              ("infer", _infer(stages)),
-             ("blend", _each(stages.blend)),
-             ("grow", _each(stages.grow))]
+             ("blend", _each(stages.blend))]
+    if stages.smoother is not None:
+        steps.append(("temporal", _carried(stages)))
+    steps.append(("grow", _each(stages.grow)))
     if sheet is not None:
         steps.append(("sheet", _each(lambda work: sheet.offer(work.index, work.name, work.lightness, work.ab))))
     steps.append(("to_rgb", _each(stages.to_rgb)))
@@ -64,20 +68,20 @@ def pipeline(stages: Stages, source: Iterable, queue_size: int, *, fit: str | No
     if prepare is not None:
         steps.append(("prepare", _each(_prepared(prepare))))
     return Pipeline(source, steps, queue_size, passthrough=Skipped, cancel=cancel, idle_stages=("tile",),
-                    sees_passthrough=("tile",))
+                    sees_passthrough=("tile", "temporal"))
 
 
 def one_after_another(stages: Stages, works: list[Work],
                       timed: Callable[[str, Callable[[], object]], object] | None = None) -> None:
     """The same stages in the calling thread, each over every frame of `works` before the next: `timed(name,
-    call)` runs each stage's `call` (and may time it), in `STAGE_NAMES`' order. A frame that cannot be colourised
-    raises its `FrameError`."""
+    call)` runs each stage's `call` (and may time it), in `STAGE_NAMES`' order (the temporal stage does nothing
+    where the stages have no smoother). A frame that cannot be colourised raises its `FrameError`."""
     run = timed or (lambda name, call: call())
     run("to_l", lambda: [stages.to_l(work) for work in works])
     run("shrink", lambda: [stages.shrink(work) for work in works])
     batches = run("tile", lambda: stages.tile_all(works))
     run("infer", lambda: [stages.infer(batch) for batch in batches])
-    for name in ("blend", "grow", "to_rgb"):
+    for name in ("blend", "temporal", "grow", "to_rgb"):
         step = getattr(stages, name)
         run(name, lambda step=step: [step(work) for work in works])
 
@@ -146,6 +150,20 @@ def _infer(stages: Stages) -> Callable[[Iterator[TileBatch]], Iterator[Work]]:
     return stage
 
 
+def _carried(stages: Stages) -> Callable[[Iterator], Iterator]:
+    """The temporal stage: each frame's colour carried from the frames before it; a skip is a cut."""
+
+    def stage(items: Iterator) -> Iterator:
+        for item in items:
+            if isinstance(item, Skipped):
+                stages.smoother.cut("skip")
+                yield item
+            else:
+                yield _attempt(stages.temporal, item)
+
+    return stage
+
+
 def _captioned(caption: str) -> Callable[[Work], None]:
     left_out: set[tuple[int, int]] = set()
 
@@ -185,6 +203,7 @@ class Work:
     context: np.ndarray | None = None  # `small` shrunk by the model's context factor, for a context input
     slices: list[BatchSlice] | None = None  # where its tiles went in the batches
     ab: np.ndarray | None = None  # 2xhxw float32 a*, b* on `small`, then 2xHxW once grown
+    cut: str | None = None  # why the temporal stage started afresh at this frame ("first", "scene", ...), or None
     rgb: np.ndarray | None = None
     prepared: object | None = None  # the frame as the sink's writer takes it (`_Sink.prepare`), in place of rgb
     info: ProductInfo | None = None  # what its label or product id says
@@ -195,13 +214,15 @@ class Stages:
     (its tiles into its output); `chroma_scale` is "auto" or a number in (0, 1] (`EngineConfig.chroma_scale`).
 
     Each method is one stage for one frame (`tile` and `infer` work on batches shared by consecutive frames);
-    several stages may run at once, each in a thread of its own, in the order `STAGE_NAMES` gives.
+    several stages may run at once, each in a thread of its own, in the order `STAGE_NAMES` gives. With a
+    `temporal` strength above 0, the stages hold a `TemporalSmoother` and serve one stream of frames, in order.
     """
 
     def __init__(self, contract: ModelContract, overlap: int, chroma_scale: str | float, batch_size: int,
-                 run_batch: Callable[[TileBatch], None], palette: Palette | None = None):
+                 run_batch: Callable[[TileBatch], None], palette: Palette | None = None, temporal: float = 0.0):
         self.contract, self.overlap, self.chroma_scale = contract, overlap, chroma_scale
         self.run_batch, self.palette = run_batch, palette
+        self.smoother = TemporalSmoother(temporal) if temporal > 0 else None
         self.packer = BatchPacker(batch_size, contract.tile_size, contract.l_scale, contract.l_shift,
                                   context=contract.context_input is not None)
 
@@ -278,6 +299,14 @@ class Stages:
                              f"within ±{CHROMA_LIMIT:g}): the model is broken for this input")
         if self.palette is not None:
             self.palette.guard(work.small, work.ab)
+
+    def temporal(self, work: Work) -> None:
+        """The frame's a*, b* on the small copy blended with the frames before it (nothing without a smoother)."""
+        if self.smoother is None:
+            return
+        info = work.info
+        key = FrameKey(work.small.shape, info.camera if info else None, info.time() if info else None)
+        work.cut = self.smoother.smooth(work.small, work.ab, key)
 
     @staticmethod
     def grow(work: Work) -> None:

@@ -52,6 +52,8 @@ class FrameDone:
     name: str
     chroma_scale: float
     tiles: int
+    #: why the temporal smoothing started afresh at this frame ("scene", "time", ...), or None
+    cut: str | None = None
 
 
 #: called after every input item with (items done, items in all or None, what became of it: `Skipped` or
@@ -92,6 +94,10 @@ class RenderReport:
     timing_note: str | None = None
     #: tiles inferred, over all frames
     tiles: int = 0
+    #: the temporal smoothing's strength (0: off), and the frames where it started afresh, with why ({"frame",
+    #: "why"}: "scene", "motion", "size", "camera", "time" or "skip"; the render's first frame is not listed)
+    temporal: float = 0.0
+    cuts: list[dict[str, str]] = field(default_factory=list)
     #: the chroma scale each frame size was colourised at ("WxH" of the frame as colourised -> scale)
     chroma_scales: dict[str, float] = field(default_factory=dict)
     #: a folder's order ("name" or "time"), and a note where some frames had no time; entries `--camera` left out
@@ -120,7 +126,7 @@ def render(engine: Colouriser, src: str | Path, dst: str | Path, progress: Progr
            stop: threading.Event | None = None, files: Iterable[str | Path] | None = None,
            canvas: tuple[int, int] | None = None, sheet: str | Path | None = None,
            sheet_frames: int = DEFAULT_SHEET_FRAMES, levels: Levels | None = None,
-           first_index: int = 0) -> RenderReport:
+           first_index: int = 0, lead_in: int = 0) -> RenderReport:
     """What `Engine.render` does (documented there)."""
     config = engine.config
     threads = decode_threads(config.decode_threads)
@@ -150,13 +156,13 @@ def render(engine: Colouriser, src: str | Path, dst: str | Path, progress: Progr
                                   f"{len(listing.deselected)} entries of {str(src)!r} (cameras there: "
                                   f"{', '.join(seen)})")
         raise NothingToRender(f"nothing to render: {str(src)!r} holds no files")
-    total = len(source) or None
+    total = max(0, len(source) - lead_in) or None
     check_output(dst, config.overwrite, src, writes_folder(dst, config.format), model=engine.session.path,
                  sheet=sheet)
     contact_sheet = ContactSheet(sheet, sheet_frames) if sheet is not None else None
     report = RenderReport(display_name(str(src)), display_name(str(dst)), display_name(str(engine.session.path)),
                           engine.provider, engine.session.fallback,
-                          config={k: str(v) for k, v in asdict(config).items()})
+                          temporal=config.temporal, config={k: str(v) for k, v in asdict(config).items()})
     if listing is not None:
         report.order, report.deselected = config.order, listing.deselected
         if listing.untimed:
@@ -179,7 +185,9 @@ def render(engine: Colouriser, src: str | Path, dst: str | Path, progress: Progr
     start = time.perf_counter()
     try:
         with closing(iter(pipeline)) as items:
-            for item in items:
+            for position, item in enumerate(items):
+                if position < lead_in:  # coloured only for the frames after them (an earlier chunk wrote them)
+                    continue
                 report.frames_in += 1
                 event = item
                 if isinstance(item, Skipped):
@@ -198,7 +206,9 @@ def render(engine: Colouriser, src: str | Path, dst: str | Path, progress: Progr
                     report.chroma_scales.setdefault("{}x{}".format(*item.size), item.scale)
                     if item.info is not None and item.info.fields():
                         report.frames_info.append({"frame": item.name, **item.info.fields()})
-                    event = FrameDone(item.name, item.scale, item.plan.count)
+                    if item.cut is not None and (item.cut != "first" or report.frames_in > 1):
+                        report.cuts.append({"frame": item.name, "why": item.cut})
+                    event = FrameDone(item.name, item.scale, item.plan.count, item.cut)
                 if progress is not None:
                     progress(report.frames_in, total, event)
         if report.frames_out == 0 and pipeline.finished:

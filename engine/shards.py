@@ -61,12 +61,13 @@ class Chunk:
     error: str | None = None
 
 
-def plan_chunks(records: list[list], chunk_frames: int) -> list[Chunk]:
-    """Contiguous chunks of `chunk_frames` inputs (the last may be shorter), in order."""
+def plan_chunks(records: list[list], chunk_frames: int, lead_in: int = 0) -> list[Chunk]:
+    """Contiguous chunks of `chunk_frames` inputs (the last may be shorter), in order; each one's digest covers the
+    `lead_in` inputs before it too (they colour its first frames)."""
     chunks = []
     for index, first in enumerate(range(0, len(records), chunk_frames)):
         stop = min(first + chunk_frames, len(records))
-        digest = hashlib.sha256(json.dumps(records[first:stop]).encode()).hexdigest()[:16]
+        digest = hashlib.sha256(json.dumps(records[max(0, first - lead_in):stop]).encode()).hexdigest()[:16]
         chunks.append(Chunk(f"chunk-{index:05d}", first, stop, digest))
     return chunks
 

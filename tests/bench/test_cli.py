@@ -37,7 +37,7 @@ def test_pipeline_names_the_slowest_stage_and_the_efficiency(tiny_seed, synth_ar
     out = capsys.readouterr().out
     assert "| **end to end** |" in out and "slowest stage: " in out and "pipeline efficiency" in out
     saved = json.loads((tmp_path / "p.json").read_text())["pipeline"]
-    assert len(saved["stages"]) == 10 and saved["slowest_stage"] in out
+    assert len(saved["stages"]) == 11 and saved["slowest_stage"] in out
 
 
 def test_pipeline_with_a_free_model_measures_the_hosts_ceiling(synth_archive, tmp_path, capsys):

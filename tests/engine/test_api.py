@@ -106,8 +106,8 @@ def test_render_video_keeps_size_count_and_natural_order(archive, lightness_mode
     assert report.frames_in == report.frames_out == 6 and report.skipped == []
     assert report.tiles == 6 * 2 * 3  # 96x128 frames: 2 x 3 tiles of 64 at stride 48
     assert report.provider == "CPUExecutionProvider"
-    assert set(report.stage_busy_seconds) == {"decode", "to_l", "shrink", "tile", "infer", "blend", "grow", "to_rgb",
-                                              "prepare", "encode"}
+    assert set(report.stage_busy_seconds) == {"decode", "to_l", "shrink", "tile", "infer", "blend", "temporal", "grow",
+                                             "to_rgb", "prepare", "encode"}
 
 
 def test_render_reports_skips_and_writes_image_folders(archive, constant_model, tmp_path):
@@ -253,7 +253,7 @@ def test_a_source_that_waits_for_its_output_gets_each_frame_back_from_a_partly_f
             yield frame
             assert received.wait(timeout=20), "the frame was held back"
 
-    with Engine(lightness_model, provider="cpu", batch_size=64) as engine:
+    with Engine(lightness_model, provider="cpu", batch_size=64, temporal=0) as engine:  # each frame as colorize's
         references = [engine.colorize(frame) for frame in frames]
         for ours, reference in zip(engine.stream(interactive()), references, strict=True):
             np.testing.assert_array_equal(ours, reference)

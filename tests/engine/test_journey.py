@@ -10,7 +10,6 @@ from oppy.engine import Engine
 from oppy.engine.api import default_model_path
 from oppy.engine.contract import ModelContract
 from oppy.engine.lab import gray_to_l, l_ab_to_rgb, to_lightness
-from oppy.engine.render import FrameDone
 from oppy.engine.scale import scaled_size
 from oppy.engine.tiles import predict_chroma
 from tests.conftest import affine_model, contract_model, gradient_frame, write_image
@@ -69,7 +68,8 @@ def test_auto_cuts_the_tiles_from_the_copy_at_the_models_scene_and_reports_it(sc
     with Engine(scene_model, provider="cpu", batch_size=8) as engine:
         report = engine.render(folder, tmp_path / "out.mp4", progress=lambda done, total, event: events.append(event))
     assert report.chroma_scales == {"256x256": 0.25} and report.tiles == 3  # 64x64: one tile a frame
-    assert events == [FrameDone(f"{i}.png", 0.25, 1) for i in range(3)]
+    assert [(e.name, e.chroma_scale, e.tiles) for e in events] == [(f"{i}.png", 0.25, 1) for i in range(3)]
+    assert events[0].cut == "first"
     assert set(report.stage_busy_seconds) >= {"shrink", "grow"}
 
 
@@ -210,7 +210,7 @@ def test_the_threads_and_the_calling_thread_run_the_same_stages_in_the_same_orde
         assert [name for name, _ in plain.stages] == list(STAGE_NAMES)
         dressed = pipeline(engine.stages(), [], 2, sheet=ContactSheet(tmp_path / "s.png", 2), caption="{name}",
                            prepare=lambda rgb: rgb)
-        assert [name for name, _ in dressed.stages] == [*STAGE_NAMES[:6], "sheet", "to_rgb", "caption", "prepare"]
+        assert [name for name, _ in dressed.stages] == [*STAGE_NAMES[:7], "sheet", "to_rgb", "caption", "prepare"]
         seen = []
 
         def timed(name, call):
