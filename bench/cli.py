@@ -177,6 +177,19 @@ def build_parser() -> argparse.ArgumentParser:
     robust.add_argument("--flicker-photos", type=int, default=8, help="photos panned over for the flicker")
     robust.set_defaults(run=run.robustness)
 
+    temporal = commands.add_parser("temporal", help="the engine's temporal smoothing against every frame alone, in "
+                                   "one run: chroma warp error, jitter and CDC on pans over the validation photos "
+                                   "(and ΔE00 to their truth) and on folders of frames in order")
+    temporal.add_argument("inputs", type=Path, nargs="+", metavar="DATASET|FOLDER",
+                          help="a prepared dataset (oppy-train prepare: pans over its photos of --split) or a folder "
+                               "of frames in order (natural order of names)")
+    temporal.add_argument("--model", help="an .onnx model (default: the packaged one)")
+    temporal.add_argument("--strength", type=float, help="the strength measured (default: the engine's default)")
+    temporal.add_argument("--photos", type=int, default=8, help="photos panned over (default %(default)s)")
+    temporal.add_argument("--split", default="val")
+    temporal.add_argument("--provider", default="cpu")
+    temporal.set_defaults(run=run.temporal)
+
     rule = commands.add_parser("chroma-rule", help="ΔE00 and colourfulness on enlarged photos when the copy spans "
                                "several multiples of the model's scene size: what the auto chroma scale is chosen by")
     rule.add_argument("dataset_dir", type=Path, help="a prepared dataset (oppy-train prepare)")

@@ -235,6 +235,36 @@ def robustness(args: argparse.Namespace) -> dict:
     return {"robustness": result}
 
 
+def temporal(args: argparse.Namespace) -> dict:
+    from .temporal import bench_temporal
+
+    datasets = [path for path in args.inputs if (path / args.split).is_dir()]
+    if len(datasets) > 1:
+        raise ValueError(f"give one prepared dataset, not {len(datasets)}")
+    folders = [path for path in args.inputs if path not in datasets]
+    for folder in folders:
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder} is not a folder of frames or a prepared dataset")
+    result = bench_temporal(args.model, datasets[0] if datasets else None, folders, args.strength, args.photos,
+                            args.split, args.provider)
+    columns = ["run", "warp_error", "jitter", "cdc"]
+    print(f"temporal strength {result['strength']:g} against 0 (every frame alone), {result['provider']}\n")
+    if "pans" in result:
+        pans = result["pans"]
+        print(f"pans over {pans['photos']} {args.split} photos enlarged {pans['upscale']:g}x: a {pans['window']} px "
+              f"window moving {pans['pan_px']} px a frame for {pans['frames']} frames, back to back\n")
+        print(markdown_table([{"run": name, **pans[name]} for name in ("truth", "alone", "smoothed")] +
+                             [{"run": "smoothed / alone", **pans["ratios"]}], [*columns, "delta_e00"]))
+        if pans["cut_delta_e00_vs_alone"]:
+            print(f"\nafter each cut, ΔE00 of the smoothed frame against itself coloured alone: max "
+                  f"{pans['cut_delta_e00_vs_alone']['max']:.3g}, mean {pans['cut_delta_e00_vs_alone']['mean']:.3g}")
+    for row in result["folders"]:
+        print(f"\n{row['frames']} frames of {row['folder']}\n")
+        print(markdown_table([{"run": name, **row[name]} for name in ("alone", "smoothed")] +
+                             [{"run": "smoothed / alone", **row["ratios"]}], columns))
+    return {"temporal": result}
+
+
 def _named(text: str) -> tuple[str, str]:
     """`NAME=PATH` or a bare PATH (named after its file)."""
     name, _, path = text.rpartition("=")

@@ -106,10 +106,6 @@ def sequence_measures(lightness: list[np.ndarray], rgbs: list[np.ndarray]) -> di
     return {"warp_error": warp_error(lightness, chroma), "jitter": jitter(chroma), "cdc": cdc(rgbs)}
 
 
-def _streamed(engine: Engine, frames: list[np.ndarray]) -> list[np.ndarray]:
-    return list(engine.stream(frames))
-
-
 def _truth_error(rgbs: list[np.ndarray], labs: list[np.ndarray]) -> float:
     """Mean ΔE00 of the output's a*, b* at the truth's L* against the truth."""
     errors = []
@@ -120,49 +116,75 @@ def _truth_error(rgbs: list[np.ndarray], labs: list[np.ndarray]) -> float:
     return float(np.mean(errors))
 
 
+def _mean(rows: list[dict]) -> dict[str, float]:
+    return {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
+
+
+def _pans(runs: dict[str, Engine], dataset: Path, split: str, photos: int) -> dict:
+    """The pans over `photos` photos, back to back in one stream per engine (so each pan after the first begins
+    with a cut): the figures of each pan, averaged; and at each cut, the ΔE00 of the smoothed frame against the
+    same frame coloured alone."""
+    pans = [pan_frames(rgb) for rgb, _ in islice(colour_photos(dataset, split, upscale=UPSCALE), photos)]
+    if not pans:
+        raise ValueError(f"no colour photo in {dataset / split} to pan over")
+    labs = [[rgb_to_lab(frame) for frame in frames] for frames in pans]
+    lightness = [[np.ascontiguousarray(lab[..., 0]) for lab in sequence] for sequence in labs]
+    outputs = {name: list(engine.stream([frame for frames in pans for frame in frames]))
+               for name, engine in runs.items()}
+    rows: dict[str, list[dict]] = {"truth": [sequence_measures(lum, frames)
+                                             for lum, frames in zip(lightness, pans, strict=True)]}
+    for name, out in outputs.items():
+        rows[name], first = [], 0
+        for sequence, lum in zip(labs, lightness, strict=True):
+            mine = out[first: first + len(sequence)]
+            rows[name].append({**sequence_measures(lum, mine), "delta_e00": _truth_error(mine, sequence)})
+            first += len(sequence)
+    starts = np.cumsum([len(frames) for frames in pans])[:-1]
+    at_cuts = [float(delta_e_ciede2000(rgb_to_lab(outputs["smoothed"][i]), rgb_to_lab(outputs["alone"][i])).mean())
+               for i in starts]
+    result = {"photos": len(pans), "frames": FRAMES, "window": WINDOW, "pan_px": PAN, "upscale": UPSCALE,
+              **{name: _mean(values) for name, values in rows.items()},
+              "cut_delta_e00_vs_alone": {"max": max(at_cuts), "mean": float(np.mean(at_cuts))} if at_cuts else None}
+    result["ratios"] = _ratios(result)
+    return result
+
+
+def _folder(runs: dict[str, Engine], folder: str | Path) -> dict:
+    """The figures of each engine on a folder of frames in natural order (warp error only where they share a
+    size)."""
+    from oppy.engine.sources import ImageFolder, SourceFrame
+
+    grey = [item.pixels for item in ImageFolder(folder) if isinstance(item, SourceFrame)]
+    if len(grey) < 3:
+        raise ValueError(f"{folder} holds {len(grey)} readable frames: a sequence needs at least 3")
+    lightness = [to_lightness(frame) for frame in grey]
+    one_size = len({frame.shape[:2] for frame in grey}) == 1
+    row = {"folder": str(folder), "frames": len(grey)}
+    for name, engine in runs.items():
+        out = list(engine.stream(grey))
+        row[name] = sequence_measures(lightness, out) if one_size else {
+            "jitter": jitter([rgb_to_lab(rgb)[..., 1:] for rgb in out]), "cdc": cdc(out)}
+    row["ratios"] = _ratios(row)
+    return row
+
+
 def bench_temporal(model: str | Path | None, dataset: str | Path | None = None, folders: Iterable[str | Path] = (),
                    strength: float | None = None, photos: int = 8, split: str = "val", provider: str = "cpu",
                    **engine_options) -> dict:
-    """The engine with temporal strength `strength` (default: the engine's) and with 0, on pans over the first
-    `photos` colour photos of `split` of a prepared `dataset` (each with the truth's own figures and ΔE00 against
-    it), and on each folder of frames in `folders` (natural order); figures are means over the pans."""
-    from oppy.engine.sources import ImageFolder, SourceFrame
-
-    with Engine(model, provider=provider, temporal=0.0, **engine_options) as alone, \
-            Engine(model, provider=provider, **({"temporal": strength} if strength is not None else {}),
-                   **engine_options) as smoothed:
+    """The engine with temporal strength `strength` (default: the engine's) and with 0, in one run: on pans over
+    the first `photos` colour photos of `split` of a prepared `dataset` (with the truth's own figures, ΔE00 against
+    it, and the frame after each cut against itself coloured alone), and on each folder of frames in `folders`."""
+    if dataset is None and not folders:
+        raise ValueError("give a prepared dataset (pans over its photos) or a folder of frames in order, or both")
+    smoothing = {"temporal": strength} if strength is not None else {}
+    with Engine(model, provider=provider, **{**engine_options, "temporal": 0.0}) as alone, \
+            Engine(model, provider=provider, **{**engine_options, **smoothing}) as smoothed:
         runs = {"alone": alone, "smoothed": smoothed}
         result: dict = {"model": str(model or "packaged default"), "strength": smoothed.config.temporal,
                         "provider": smoothed.provider}
         if dataset is not None:
-            pans: dict[str, list[dict]] = {"truth": [], **{name: [] for name in runs}}
-            for rgb, _ in islice(colour_photos(Path(dataset), split, upscale=UPSCALE), photos):
-                frames = pan_frames(rgb)
-                labs = [rgb_to_lab(frame) for frame in frames]
-                lightness = [np.ascontiguousarray(lab[..., 0]) for lab in labs]
-                pans["truth"].append(sequence_measures(lightness, frames))
-                for name, engine in runs.items():
-                    out = _streamed(engine, frames)
-                    pans[name].append({**sequence_measures(lightness, out), "delta_e00": _truth_error(out, labs)})
-            if not pans["truth"]:
-                raise ValueError(f"no colour photo in {Path(dataset) / split} to pan over")
-            result["pans"] = {"photos": len(pans["truth"]), "frames": FRAMES, "window": WINDOW, "pan_px": PAN,
-                              "upscale": UPSCALE,
-                              **{name: {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
-                                 for name, rows in pans.items()}}
-            result["pans"]["ratios"] = _ratios(result["pans"])
-        result["folders"] = []
-        for folder in folders:
-            grey = [item.pixels for item in ImageFolder(folder) if isinstance(item, SourceFrame)]
-            sizes = {frame.shape[:2] for frame in grey}
-            lightness = [to_lightness(frame) for frame in grey]
-            row = {"folder": str(folder), "frames": len(grey)}
-            for name, engine in runs.items():
-                out = _streamed(engine, grey)
-                row[name] = sequence_measures(lightness, out) if len(sizes) == 1 else {
-                    "jitter": jitter([rgb_to_lab(rgb)[..., 1:] for rgb in out]), "cdc": cdc(out)}
-            row["ratios"] = _ratios(row)
-            result["folders"].append(row)
+            result["pans"] = _pans(runs, Path(dataset), split, photos)
+        result["folders"] = [_folder(runs, folder) for folder in folders]
     return result
 
 

@@ -88,7 +88,12 @@ def test_cuts_start_afresh_with_the_frame_alone():
     other_l, other_ab = pan(seed=7, frames=2)
     answers = noisy(truth) + noisy(other_ab, seed=5)
     outputs, cuts = run(TemporalSmoother(1.0), lightness + other_l, answers)
-    assert cuts == ["first", None, None, None, "motion", None]  # another scene of the same histogram: no flow holds
+    assert cuts == ["first", None, None, None, "scene", None]
+    np.testing.assert_array_equal(outputs[4], answers[4])
+    # the same pixels turned upside down: the same histogram, but no flow holds
+    turned = [np.ascontiguousarray(np.rot90(lightness[3], 2))] * 2
+    outputs, cuts = run(TemporalSmoother(1.0), lightness + turned, answers)
+    assert cuts == ["first", None, None, None, "motion", None]
     np.testing.assert_array_equal(outputs[4], answers[4])
 
     def cut_by(keys: list[FrameKey], frames=None) -> list:
