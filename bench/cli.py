@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="the engine's chroma scale (default: %(default)s)")
     pipeline.add_argument("--against-scale", type=chroma_scale_argument, metavar="auto|S",
                           help="also render at this chroma scale in every round, as the reference of the ratios")
+    pipeline.add_argument("--temporal", type=float, help="the engine's temporal strength (default: its default)")
+    pipeline.add_argument("--against-temporal", type=float, metavar="S",
+                          help="also render at this temporal strength in every round, as the reference of the ratios")
     pipeline.add_argument("--threads", type=int, default=0)
     pipeline.add_argument("--decode-threads", type=int, default=0, help="0: one per core, up to 8 (the engine's "
                           "default)")
@@ -188,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     temporal.add_argument("--photos", type=int, default=8, help="photos panned over (default %(default)s)")
     temporal.add_argument("--split", default="val")
     temporal.add_argument("--provider", default="cpu")
+    temporal.add_argument("--plot", metavar="PATH.png", help="draw the frames' mean a*, b* over the pans, alone and "
+                          "smoothed (needs matplotlib and a dataset)")
     temporal.set_defaults(run=run.temporal)
 
     rule = commands.add_parser("chroma-rule", help="ΔE00 and colourfulness on enlarged photos when the copy spans "

@@ -137,9 +137,10 @@ def pipeline(args: argparse.Namespace) -> dict:
             what = "free stand-in (ab = L twice: inference costs nothing, so end to end is the host's ceiling)"
         else:
             model, what = benchmark_model(args.model, tmp)
+        temporal = {"temporal": args.temporal} if args.temporal is not None else {}
         result = bench_pipeline(args.input, model, args.provider, args.batch_size, args.repeats, args.warmup,
-                                args.against_scale, overlap=args.overlap, chroma_scale=args.chroma_scale,
-                                threads=args.threads,
+                                args.against_scale, args.against_temporal, overlap=args.overlap,
+                                chroma_scale=args.chroma_scale, threads=args.threads, **temporal,
                                 decode_threads=args.decode_threads, preset=args.preset, codec=args.codec)
     result["model"] = what
     print(f"{result['frames']} frames of {result['size']}, {result['tiles_per_frame']} tiles each at chroma scale "
@@ -154,7 +155,8 @@ def pipeline(args: argparse.Namespace) -> dict:
           f"other: {result['serial_frames_per_s']:.3g} frames/s\nthe wall: {result['wall']}")
     if "reference" in result:
         reference = result["reference"]
-        print(f"against chroma scale {reference['chroma_scale_setting']} in the same rounds: "
+        print(f"against chroma scale {reference['chroma_scale_setting']}, temporal {reference['temporal']:g} in the "
+              "same rounds: "
               f"{reference['e2e_frames_per_s']:.3g} frames/s end to end, {reference['tiles_per_frame']:.4g} tiles a "
               f"frame: {result['e2e_speedup_vs_reference']:.3g}x the frames/s with "
               f"{result['tiles_ratio_reference_over_this']:.3g}x fewer tiles")
@@ -242,6 +244,8 @@ def temporal(args: argparse.Namespace) -> dict:
     if len(datasets) > 1:
         raise ValueError(f"give one prepared dataset, not {len(datasets)}")
     folders = [path for path in args.inputs if path not in datasets]
+    if args.plot and not datasets:
+        raise ValueError("--plot draws the pans over a prepared dataset's photos: give one")
     for folder in folders:
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder} is not a folder of frames or a prepared dataset")
@@ -262,6 +266,10 @@ def temporal(args: argparse.Namespace) -> dict:
         print(f"\n{row['frames']} frames of {row['folder']}\n")
         print(markdown_table([{"run": name, **row[name]} for name in ("alone", "smoothed")] +
                              [{"run": "smoothed / alone", **row["ratios"]}], columns))
+    if args.plot and "pans" in result:
+        from .plot import plot_temporal
+
+        print(f"\nplot: {plot_temporal(result, args.plot)}")
     return {"temporal": result}
 
 

@@ -54,11 +54,12 @@ def wall(slowest: str, efficiency: float, overlap: float) -> str:
 
 def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu", batch_size: int = 256,
                    repeats: int = 3, warmup: int = 1, against_scale: str | float | None = None,
-                   **engine_options) -> dict:
+                   against_temporal: float | None = None, **engine_options) -> dict:
     """Median seconds of each stage alone over all frames of `source`, and of the engine's whole render of them
     to an MP4, in `repeats` alternating rounds after `warmup` untimed ones; frames/s of each, the slowest stage,
-    the efficiency and what limits the whole (`wall`). With `against_scale`, each round also renders the same
-    frames at that chroma scale (the reference), and the result has its frames/s and tiles and the ratios.
+    the efficiency and what limits the whole (`wall`). With `against_scale` and/or `against_temporal`, each round also
+    renders the same frames at that chroma scale and/or temporal strength (the reference), and the result has its
+    frames/s and tiles and the ratios.
 
     `engine_options` go to the `Engine` (overlap, chroma_scale, threads, crf, preset, codec, ...)."""
     pixels = decode(source)
@@ -67,13 +68,14 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
     if len({p.shape for p in pixels}) > 1:
         raise OppyError(f"the frames of {str(source)!r} differ in size: give an archive of one frame size")
     count = len(pixels)
-    reference_options = {**engine_options, "chroma_scale": against_scale}
+    against = {key: value for key, value in (("chroma_scale", against_scale), ("temporal", against_temporal))
+               if value is not None}
+    reference_options = {**engine_options, **against}
     with tempfile.TemporaryDirectory() as tmp, Engine(model, provider=provider, batch_size=batch_size,
                                                       overwrite=True, **engine_options) as engine, \
             (Engine(model, provider=provider, batch_size=batch_size, overwrite=True, **reference_options)
-             if against_scale is not None else contextlib.nullcontext()) as reference:
+             if against else contextlib.nullcontext()) as reference:
         threads = decode_threads(engine.config.decode_threads)
-        stages = engine.stages()
         preparer = video_sink(Path(tmp) / "unused.mp4", engine)  # only its `prepare`: it opens no file
 
         def one_round() -> dict[str, float]:
@@ -86,6 +88,7 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
                 seconds[name] = time.perf_counter() - start
                 return result
 
+            stages = engine.stages()  # a fresh temporal window each round: the first frame starts afresh
             frames = timed("decode", lambda: decode(source, threads))
             works = [Work(index, f"frame {index}", pixels) for index, pixels in enumerate(frames)]
             one_after_another(stages, works, timed)
@@ -100,11 +103,11 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
         for i in range(warmup + repeats):
             stage_seconds = one_round()
             report = engine.render(source, Path(tmp) / "e2e.mp4")
-            against = reference.render(source, Path(tmp) / "reference.mp4") if against_scale is not None else None
+            other = reference.render(source, Path(tmp) / "reference.mp4") if against else None
             if i >= warmup:
                 rounds.append(stage_seconds)
                 reports.append(report)
-                references.append(against)
+                references.append(other)
         seconds = {name: statistics.median(r[name] for r in rounds) for name in STAGES}
         median_report = sorted(reports, key=lambda r: r.frames_per_second)[len(reports) // 2]
         provider_used, config, overlap = engine.provider, engine.config, engine.overlap
@@ -116,9 +119,10 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
     serial = 1000 / sum(r["ms_per_frame"] for r in rows)  # every stage one after the other, nothing overlapped
     height, width = pixels[0].shape[:2]
     compared = {}
-    if against_scale is not None:
+    if against:
         reference_e2e = statistics.median(r.frames_per_second for r in references)
-        compared = {"reference": {"chroma_scale_setting": str(against_scale),
+        compared = {"reference": {"chroma_scale_setting": str(against.get("chroma_scale", config.chroma_scale)),
+                                  "temporal": against.get("temporal", config.temporal),
                                   "chroma_scales": references[0].chroma_scales,
                                   "tiles_per_frame": references[0].tiles / count, "e2e_frames_per_s": reference_e2e},
                     "e2e_speedup_vs_reference": e2e / reference_e2e,
@@ -126,7 +130,8 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
     return {
         "input": str(source), "frames": count, "size": f"{width}x{height}", "model": str(model),
         "provider": provider_used, "batch_size": batch_size, "overlap": overlap, "chroma_scale": chroma_scale,
-        "chroma_scale_setting": str(config.chroma_scale), "tiles_per_frame": tiles_per_frame,
+        "chroma_scale_setting": str(config.chroma_scale), "temporal": config.temporal,
+        "tiles_per_frame": tiles_per_frame,
         "decode_threads": threads, "codec": config.codec, "preset": config.preset,
         "repeats": repeats, "stages": rows, "slowest_stage": slowest["stage"],
         "slowest_frames_per_s": slowest["frames_per_s"], "e2e_frames_per_s": e2e,

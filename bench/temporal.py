@@ -139,12 +139,16 @@ def _pans(runs: dict[str, Engine], dataset: Path, split: str, photos: int) -> di
             mine = out[first: first + len(sequence)]
             rows[name].append({**sequence_measures(lum, mine), "delta_e00": _truth_error(mine, sequence)})
             first += len(sequence)
-    starts = np.cumsum([len(frames) for frames in pans])[:-1]
+    starts = [0, *np.cumsum([len(frames) for frames in pans])[:-1].tolist()]
     at_cuts = [float(delta_e_ciede2000(rgb_to_lab(outputs["smoothed"][i]), rgb_to_lab(outputs["alone"][i])).mean())
-               for i in starts]
+               for i in starts[1:]]
+    series = {"truth": [lab[..., 1:].reshape(-1, 2).mean(axis=0).tolist() for sequence in labs for lab in sequence],
+              **{name: [rgb_to_lab(rgb)[..., 1:].reshape(-1, 2).mean(axis=0).tolist() for rgb in out]
+                 for name, out in outputs.items()}}
     result = {"photos": len(pans), "frames": FRAMES, "window": WINDOW, "pan_px": PAN, "upscale": UPSCALE,
               **{name: _mean(values) for name, values in rows.items()},
-              "cut_delta_e00_vs_alone": {"max": max(at_cuts), "mean": float(np.mean(at_cuts))} if at_cuts else None}
+              "cut_delta_e00_vs_alone": {"max": max(at_cuts), "mean": float(np.mean(at_cuts))} if at_cuts else None,
+              "starts": starts, "series": series}
     result["ratios"] = _ratios(result)
     return result
 

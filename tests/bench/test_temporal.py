@@ -71,12 +71,13 @@ def test_oppy_bench_temporal_measures_smoothing_against_frames_alone(lawful_data
     for i in range(4):
         write_image(folder / f"f{i}.png", (np.roll(textured(96, 96), 3 * i, axis=1) * 2.55).astype(np.uint8))
     assert main(["--json", str(tmp_path / "t.json"), "temporal", str(lawful_dataset), str(folder), "--model",
-                 str(model), "--photos", "2", "--strength", "1"]) == 0
+                 str(model), "--photos", "2", "--strength", "1", "--plot", str(tmp_path / "t.png")]) == 0
     out = capsys.readouterr().out
-    assert "smoothed / alone" in out and "after each cut" in out
+    assert "smoothed / alone" in out and "after each cut" in out and (tmp_path / "t.png").stat().st_size > 1000
     result = json.loads((tmp_path / "t.json").read_text())["temporal"]
     pans = result["pans"]
-    assert pans["photos"] == 2 and pans["truth"]["warp_error"] < 0.05
+    assert pans["photos"] == 2 and pans["truth"]["warp_error"] < 0.05 and pans["starts"] == [0, 16]
+    assert [len(pans["series"][name]) for name in ("truth", "alone", "smoothed")] == [32, 32, 32]
     assert pans["ratios"]["warp_error"] < 0.8 and pans["ratios"]["jitter"] < 1.0
     assert pans["cut_delta_e00_vs_alone"]["max"] < 0.5  # the second pan starts from itself alone
     assert result["folders"][0]["frames"] == 4 and result["folders"][0]["ratios"]["warp_error"] < 1.0
