@@ -14,8 +14,10 @@ from collections.abc import Callable
 
 import cv2
 import numpy as np
+from numba import prange
 
 from .contract import ModelContract
+from .parallel import parallel_kernel
 
 AUTO = "auto"
 #: `auto` shrinks a frame so that its long side is this many times the model's scene size. Measured on the
@@ -101,6 +103,46 @@ def _linear(plane: np.ndarray, height: int, width: int) -> np.ndarray:
     return cv2.resize(plane, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
+def _source_positions(small: int, large: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each of `large` output positions, the first of the two `small`-copy samples it lies between and the
+    weight of the second, as OpenCV's bilinear resize takes them (pixel centres aligned, the border repeated)."""
+    source = (np.arange(large, dtype=np.float64) + 0.5) * (small / large) - 0.5
+    first = np.floor(source)
+    weight = (source - first).astype(np.float32)
+    weight[first < 0] = 0
+    weight[first >= small - 1] = 0
+    return np.clip(first, 0, small - 1).astype(np.int64), weight
+
+
+#: the planes the growth reads on the small copy, in the order `_grow_kernel` takes them
+_GUIDE, _SLOPES, _CHROMA, _LOWEST, _HIGHEST = 0, 1, 3, 5, 7
+
+
+@parallel_kernel()
+def _grow_kernel(planes, lightness, rows, row_weights, columns, column_weights, out):
+    """One pass at full resolution: each of the small copy's planes (h x w x 9: guide L, slopes, a*, b*, their 3x3
+    minimum and maximum) sampled bilinearly, a*, b* = slope x (L - guide) + chroma, clamped to [minimum, maximum]."""
+    small_height, small_width, count = planes.shape
+    height, width = lightness.shape
+    for y in prange(height):
+        top, fy = rows[y], row_weights[y]
+        bottom = min(top + 1, small_height - 1)
+        row = np.empty((small_width, count), np.float32)
+        for j in range(small_width):
+            for c in range(count):
+                row[j, c] = planes[top, j, c] * (1 - fy) + planes[bottom, j, c] * fy
+        for x in range(width):
+            left, fx = columns[x], column_weights[x]
+            right = min(left + 1, small_width - 1)
+            detail = lightness[y, x] - (row[left, 0] * (1 - fx) + row[right, 0] * fx)
+            for channel in range(2):
+                slope = row[left, 1 + channel] * (1 - fx) + row[right, 1 + channel] * fx
+                chroma = row[left, 3 + channel] * (1 - fx) + row[right, 3 + channel] * fx
+                lowest = row[left, 5 + channel] * (1 - fx) + row[right, 5 + channel] * fx
+                highest = row[left, 7 + channel] * (1 - fx) + row[right, 7 + channel] * fx
+                out[channel, y, x] = min(max(slope * detail + chroma, lowest), highest)
+
+
 def grow(ab: np.ndarray, guide: np.ndarray, lightness: np.ndarray, radius: int = GUIDE_RADIUS,
          epsilon: float = GUIDE_EPSILON) -> np.ndarray:
     """2xhxw float32 a*, b* blended on the small copy `guide` (hxw L*) -> 2xHxW float32 a*, b* at the resolution
@@ -110,20 +152,25 @@ def grow(ab: np.ndarray, guide: np.ndarray, lightness: np.ndarray, radius: int =
     copy grown bilinearly) times the local slope of chroma against L (`guide_slopes`): where chroma follows L
     (a rock's colour against the sky's), its edges become L's edges; where it does not, or L is flat, it stays
     the bilinear chroma, so no colour is smoothed away. The result never leaves the range of the chroma the
-    model gave within a pixel of the copy: fine texture under a steep slope does not make colours of its own."""
+    model gave within a pixel of the copy: fine texture under a steep slope does not make colours of its own.
+    What is done at full resolution is one Numba pass (`_grow_kernel`)."""
     height, width = lightness.shape
     if ab.shape[1:] == (height, width):
         return ab
-    slopes = guide_slopes(ab, guide, radius, epsilon)
-    detail = lightness - _linear(guide.astype(np.float32, copy=False), height, width)
-    out = np.empty((2, height, width), np.float32)
+    guide = guide.astype(np.float32, copy=False)
     window = np.ones((3, 3), np.uint8)
+    planes = np.empty((*guide.shape, 9), np.float32)
+    planes[..., _GUIDE] = guide
     for channel, plane in enumerate(ab):
-        np.multiply(_linear(slopes[channel], height, width), detail, out=out[channel])
-        out[channel] += _linear(plane, height, width)
-        lowest = _linear(cv2.erode(plane, window, borderType=cv2.BORDER_REPLICATE), height, width)
-        highest = _linear(cv2.dilate(plane, window, borderType=cv2.BORDER_REPLICATE), height, width)
-        np.clip(out[channel], lowest, highest, out=out[channel])
+        planes[..., _CHROMA + channel] = plane
+        planes[..., _LOWEST + channel] = cv2.erode(plane, window, borderType=cv2.BORDER_REPLICATE)
+        planes[..., _HIGHEST + channel] = cv2.dilate(plane, window, borderType=cv2.BORDER_REPLICATE)
+    planes[..., _SLOPES:_SLOPES + 2] = guide_slopes(ab, guide, radius, epsilon).transpose(1, 2, 0)
+    rows, row_weights = _source_positions(guide.shape[0], height)
+    columns, column_weights = _source_positions(guide.shape[1], width)
+    out = np.empty((2, height, width), np.float32)
+    _grow_kernel(planes, np.ascontiguousarray(lightness, np.float32), rows, row_weights, columns, column_weights,
+                 out)
     return out
 
 

@@ -70,8 +70,11 @@ def test_sharded_render_is_the_single_process_render(shard_archive, colour_model
 
     raw = render_sharded(shard_archive, tmp_path / "sharded.rgb", config(colour_model, format="rawvideo"), shards=3,
                          progress=progress, chunk_task=flaky(markers, "chunk-00002", "wait"))
-    # the colourised frames before encoding: byte for byte
+    # the colourised frames before encoding: byte for byte, the temporal smoothing's too (each chunk colours the
+    # frames before it first: without them its first frames would be coloured alone, as with --temporal 0)
     assert (tmp_path / "sharded.rgb").read_bytes() == (tmp_path / "single.rgb").read_bytes()
+    single(shard_archive, colour_model, tmp_path / "alone.rgb", format="rawvideo", temporal=0)
+    assert (tmp_path / "alone.rgb").read_bytes() != (tmp_path / "single.rgb").read_bytes()
     assert raw.chunks_rendered == 3 and not raw.failed and not raw.interrupted
     # the workers fed the bar while the last chunk waited: 24 of 36 inputs were done before the end
     assert told[-1] == (FRAMES, FRAMES) and (24, FRAMES) in told and told.index((24, FRAMES)) < len(told) - 1

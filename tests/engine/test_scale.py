@@ -116,6 +116,19 @@ def test_the_guided_upsampler_matches_its_numpy_reference(small, full, radius, e
     np.testing.assert_allclose(grown, guided_reference(ab, guide, lightness, radius, epsilon), atol=2e-3)
 
 
+@pytest.mark.parametrize("full, scale", [((1024, 1024), 0.25), ((1200, 1344), 0.19), ((333, 517), 0.37), ((5, 7), 0.3)])
+def test_the_one_pass_growth_is_the_opencv_chain_it_replaced_within_float_rounding(full, scale):
+    import cv2
+
+    from oppy.bench.grow_speed import grow_chain
+
+    rng = np.random.default_rng(2)
+    lightness = cv2.GaussianBlur(rng.uniform(0, 100, full).astype(np.float32), (0, 0), 2)
+    small = shrink(lightness, scale)
+    ab = rng.uniform(-30, 40, (2, *small.shape)).astype(np.float32)
+    np.testing.assert_allclose(grow(ab, small, lightness), grow_chain(ab, small, lightness), atol=1e-4, rtol=0)
+
+
 def test_chroma_that_is_a_linear_function_of_l_comes_back_exactly():
     # L with detail finer than the copy's pixels, but not beyond what neighbouring pixels of the copy span
     import cv2
