@@ -119,27 +119,34 @@ _GUIDE, _SLOPES, _CHROMA, _LOWEST, _HIGHEST = 0, 1, 3, 5, 7
 
 
 @parallel_kernel()
-def _grow_kernel(planes, lightness, rows, row_weights, columns, column_weights, out):
-    """One pass at full resolution: each of the small copy's planes (h x w x 9: guide L, slopes, a*, b*, their 3x3
-    minimum and maximum) sampled bilinearly, a*, b* = slope x (L - guide) + chroma, clamped to [minimum, maximum]."""
-    small_height, small_width, count = planes.shape
+def _widen_kernel(planes, columns, column_weights, wide):
+    """Each row of the small copy's planes (9 x h x w) resampled bilinearly to the full width (9 x h x W)."""
+    count, small_height, small_width = planes.shape
+    width = wide.shape[2]
+    for j in prange(small_height):
+        for c in range(count):
+            for x in range(width):
+                left, fx = columns[x], column_weights[x]
+                right = min(left + 1, small_width - 1)
+                wide[c, j, x] = planes[c, j, left] * (1 - fx) + planes[c, j, right] * fx
+
+
+@parallel_kernel()
+def _grow_kernel(wide, lightness, rows, row_weights, out):
+    """Each full-resolution row from the two widened rows around it: the planes sampled bilinearly, a*, b* =
+    slope x (L - guide) + chroma, clamped to [3x3 minimum, maximum] (contiguous rows: the loop vectorises)."""
+    small_height = wide.shape[1]
     height, width = lightness.shape
     for y in prange(height):
-        top, fy = rows[y], row_weights[y]
-        bottom = min(top + 1, small_height - 1)
-        row = np.empty((small_width, count), np.float32)
-        for j in range(small_width):
-            for c in range(count):
-                row[j, c] = planes[top, j, c] * (1 - fy) + planes[bottom, j, c] * fy
+        top, low = rows[y], row_weights[y]
+        bottom, high = min(top + 1, small_height - 1), 1 - row_weights[y]
         for x in range(width):
-            left, fx = columns[x], column_weights[x]
-            right = min(left + 1, small_width - 1)
-            detail = lightness[y, x] - (row[left, 0] * (1 - fx) + row[right, 0] * fx)
+            detail = lightness[y, x] - (wide[0, top, x] * high + wide[0, bottom, x] * low)
             for channel in range(2):
-                slope = row[left, 1 + channel] * (1 - fx) + row[right, 1 + channel] * fx
-                chroma = row[left, 3 + channel] * (1 - fx) + row[right, 3 + channel] * fx
-                lowest = row[left, 5 + channel] * (1 - fx) + row[right, 5 + channel] * fx
-                highest = row[left, 7 + channel] * (1 - fx) + row[right, 7 + channel] * fx
+                slope = wide[1 + channel, top, x] * high + wide[1 + channel, bottom, x] * low
+                chroma = wide[3 + channel, top, x] * high + wide[3 + channel, bottom, x] * low
+                lowest = wide[5 + channel, top, x] * high + wide[5 + channel, bottom, x] * low
+                highest = wide[7 + channel, top, x] * high + wide[7 + channel, bottom, x] * low
                 out[channel, y, x] = min(max(slope * detail + chroma, lowest), highest)
 
 
@@ -153,24 +160,26 @@ def grow(ab: np.ndarray, guide: np.ndarray, lightness: np.ndarray, radius: int =
     (a rock's colour against the sky's), its edges become L's edges; where it does not, or L is flat, it stays
     the bilinear chroma, so no colour is smoothed away. The result never leaves the range of the chroma the
     model gave within a pixel of the copy: fine texture under a steep slope does not make colours of its own.
-    What is done at full resolution is one Numba pass (`_grow_kernel`)."""
+    What is done at full resolution is one Numba pass (`_grow_kernel`), after the copy's planes are widened to the
+    full width (`_widen_kernel`)."""
     height, width = lightness.shape
     if ab.shape[1:] == (height, width):
         return ab
     guide = guide.astype(np.float32, copy=False)
     window = np.ones((3, 3), np.uint8)
-    planes = np.empty((*guide.shape, 9), np.float32)
-    planes[..., _GUIDE] = guide
+    planes = np.empty((9, *guide.shape), np.float32)
+    planes[_GUIDE] = guide
+    planes[_SLOPES:_SLOPES + 2] = guide_slopes(ab, guide, radius, epsilon)
     for channel, plane in enumerate(ab):
-        planes[..., _CHROMA + channel] = plane
-        planes[..., _LOWEST + channel] = cv2.erode(plane, window, borderType=cv2.BORDER_REPLICATE)
-        planes[..., _HIGHEST + channel] = cv2.dilate(plane, window, borderType=cv2.BORDER_REPLICATE)
-    planes[..., _SLOPES:_SLOPES + 2] = guide_slopes(ab, guide, radius, epsilon).transpose(1, 2, 0)
+        planes[_CHROMA + channel] = plane
+        planes[_LOWEST + channel] = cv2.erode(plane, window, borderType=cv2.BORDER_REPLICATE)
+        planes[_HIGHEST + channel] = cv2.dilate(plane, window, borderType=cv2.BORDER_REPLICATE)
     rows, row_weights = _source_positions(guide.shape[0], height)
     columns, column_weights = _source_positions(guide.shape[1], width)
+    wide = np.empty((9, guide.shape[0], width), np.float32)
+    _widen_kernel(planes, columns, column_weights, wide)
     out = np.empty((2, height, width), np.float32)
-    _grow_kernel(planes, np.ascontiguousarray(lightness, np.float32), rows, row_weights, columns, column_weights,
-                 out)
+    _grow_kernel(wide, np.ascontiguousarray(lightness, np.float32), rows, row_weights, out)
     return out
 
 
