@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import threading
 from collections.abc import Callable
 
 import cv2
@@ -140,14 +141,28 @@ def _grow_kernel(wide, lightness, rows, row_weights, out):
     for y in prange(height):
         top, low = rows[y], row_weights[y]
         bottom, high = min(top + 1, small_height - 1), 1 - row_weights[y]
-        for x in range(width):
-            detail = lightness[y, x] - (wide[0, top, x] * high + wide[0, bottom, x] * low)
-            for channel in range(2):
+        for channel in range(2):
+            for x in range(width):
+                detail = lightness[y, x] - (wide[0, top, x] * high + wide[0, bottom, x] * low)
                 slope = wide[1 + channel, top, x] * high + wide[1 + channel, bottom, x] * low
                 chroma = wide[3 + channel, top, x] * high + wide[3 + channel, bottom, x] * low
                 lowest = wide[5 + channel, top, x] * high + wide[5 + channel, bottom, x] * low
                 highest = wide[7 + channel, top, x] * high + wide[7 + channel, bottom, x] * low
-                out[channel, y, x] = min(max(slope * detail + chroma, lowest), highest)
+                value = slope * detail + chroma
+                value = lowest if value < lowest else value  # selects, not branches: where the clamp bites
+                out[channel, y, x] = highest if value > highest else value  # depends on the picture
+
+
+_scratches = threading.local()
+
+
+def _scratch(shape: tuple[int, ...]) -> np.ndarray:
+    """A float32 work array of `shape` kept for the calling thread's next frame of that size: a fresh one of ten
+    megabytes a frame costs more in page faults than the pass that fills it."""
+    kept = getattr(_scratches, "array", None)
+    if kept is None or kept.shape != shape:
+        kept = _scratches.array = np.empty(shape, np.float32)
+    return kept
 
 
 def grow(ab: np.ndarray, guide: np.ndarray, lightness: np.ndarray, radius: int = GUIDE_RADIUS,
@@ -176,7 +191,7 @@ def grow(ab: np.ndarray, guide: np.ndarray, lightness: np.ndarray, radius: int =
         planes[_HIGHEST + channel] = cv2.dilate(plane, window, borderType=cv2.BORDER_REPLICATE)
     rows, row_weights = _source_positions(guide.shape[0], height)
     columns, column_weights = _source_positions(guide.shape[1], width)
-    wide = np.empty((9, guide.shape[0], width), np.float32)
+    wide = _scratch((9, guide.shape[0], width))
     _widen_kernel(planes, columns, column_weights, wide)
     out = np.empty((2, height, width), np.float32)
     _grow_kernel(wide, np.ascontiguousarray(lightness, np.float32), rows, row_weights, out)
