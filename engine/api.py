@@ -21,7 +21,7 @@ from .errors import FrameError, ModelError, OppyError
 from .journey import Stages, Work, one_after_another, pipeline
 from .levels import Levels
 from .render import ProgressCallback, RenderReport, render
-from .session import ModelSession
+from .session import ModelSession, choose_precision
 from .sheet import DEFAULT_SHEET_FRAMES
 from .sinks import to_video_frame
 from .sources import FrameTiming, Skipped, SourceFrame, frame_pixels
@@ -63,6 +63,7 @@ class Engine:
             options["model"] = model
         self.config = replace(config or EngineConfig(), **options)
         model_path = Path(self.config.model) if self.config.model is not None else default_model_path()
+        model_path, self.precision = choose_precision(model_path, self.config.precision, self.config.provider)
         self.session = ModelSession(model_path, self.config.provider, self.config.batch_size,
                                     self.config.threads)
         self.contract = self.session.contract

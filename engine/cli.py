@@ -32,7 +32,7 @@ from .products import CAMERAS
 from .render import FrameDone, RenderReport
 from .resize import RESIZE_MODES
 from .scale import chroma_scale_argument
-from .session import PROVIDERS
+from .session import PRECISIONS, PROVIDERS
 from .sheet import DEFAULT_SHEET_FRAMES, ContactSheet
 from .sinks import OUTPUT_FORMATS, writes_folder
 from .sources import open_source
@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", help="exported .onnx model (default: the packaged model)")
     parser.add_argument("--provider", choices=list(PROVIDERS), default=_DEFAULTS.provider,
                         help="inference provider; auto tries TensorRT, CUDA, then CPU (default: %(default)s)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=_DEFAULTS.precision,
+                        help="the model's precision: auto runs its int8 copy on the CPU and its fp16 copy on a GPU "
+                             "where it has one (oppy-export --int8 / --fp16 write them), else float32 "
+                             "(default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size,
                         help="tiles per inference batch (default: %(default)s)")
     parser.add_argument("--overlap", type=int, default=_DEFAULTS.overlap,
@@ -265,7 +269,7 @@ def _summary(report: RenderReport, received: list[signal.Signals]) -> str:
     scales = ", ".join(f"x{scale:.3g} for {size}" for size, scale in report.chroma_scales.items())
     done = (f"{report.frames_out} frames, {len(report.skipped)} skipped, {report.tiles} tiles"
             f"{f' (chroma {scales})' if scales else ''} in {report.wall_seconds:.1f} s "
-            f"({report.frames_per_second:.2f} frames/s) on {report.provider}")
+            f"({report.frames_per_second:.2f} frames/s) on {report.provider}, {report.precision}")
     if getattr(report, "shards", 0):
         done += (f", {report.shards} chunks ({report.chunks_rendered} rendered now, {report.chunks_reused} from an "
                  f"earlier run) on {len(report.workers)} workers")

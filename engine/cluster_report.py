@@ -52,6 +52,7 @@ def merge_chunks(report: ClusterReport, chunks: list[Chunk], results: dict[str, 
             report.chroma_scales.setdefault(size, scale)
         report.provider, report.provider_fallback = part["provider"], part.get("provider_fallback")
         report.temporal = part.get("temporal", report.temporal)
+        report.precision = part.get("precision", report.precision)
         if chunk.name in rendered:
             worker = report.workers.setdefault(_worker_key(result), {
                 "node": result["node"], "node_id": result["node_id"], "gpus": result["gpus"], "frames": 0,

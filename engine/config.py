@@ -13,7 +13,7 @@ from .errors import OppyError
 from .products import camera_wanted
 from .resize import RESIZE_MODES
 from .scale import AUTO, parse_chroma_scale
-from .session import PROVIDERS
+from .session import PRECISIONS, PROVIDERS
 from .sinks import OUTPUT_FORMATS
 from .temporal import DEFAULT_TEMPORAL, check_strength
 
@@ -49,6 +49,9 @@ class EngineConfig:
     model: str | Path | None = None
     #: "auto" (TensorRT, then CUDA, then CPU: whatever loads), "tensorrt", "cuda" or "cpu"
     provider: str = "auto"
+    #: the model's numeric precision: "auto" (the int8 copy on the CPU provider, the fp16 copy on CUDA and TensorRT,
+    #: where the model has one beside it; else float32), "fp32", "fp16" or "int8" (`session.choose_precision`)
+    precision: str = "auto"
     #: tiles per inference call; tiles of consecutive frames share batches, the last one is padded
     batch_size: int = 256
     #: pixels shared by neighbouring tiles (at the chroma scale); None: the model's recommended overlap
@@ -108,6 +111,8 @@ class EngineConfig:
         problems = []
         if self.provider not in PROVIDERS:
             problems.append(f"provider must be one of {', '.join(PROVIDERS)}, not {self.provider!r}")
+        if self.precision not in PRECISIONS:
+            problems.append(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
             problems.append(f"batch size must be 1 to {MAX_BATCH_SIZE}, not {self.batch_size}")
         if self.overlap is not None and self.overlap < 0:

@@ -38,6 +38,8 @@ class Colouriser(Protocol):
 
     config: EngineConfig
     session: ModelSession
+    #: the precision its model runs in ("fp32", "fp16", "int8")
+    precision: str
 
     @property
     def provider(self) -> str: ...
@@ -74,6 +76,8 @@ class RenderReport:
     model: str
     provider: str
     provider_fallback: str | None
+    #: the precision the model ran in ("fp32", "fp16", "int8": `EngineConfig.precision`)
+    precision: str = "fp32"
     frames_in: int = 0
     frames_out: int = 0
     skipped: list[dict[str, str]] = field(default_factory=list)
@@ -162,7 +166,8 @@ def render(engine: Colouriser, src: str | Path, dst: str | Path, progress: Progr
     contact_sheet = ContactSheet(sheet, sheet_frames) if sheet is not None else None
     report = RenderReport(display_name(str(src)), display_name(str(dst)), display_name(str(engine.session.path)),
                           engine.provider, engine.session.fallback,
-                          temporal=config.temporal, config={k: str(v) for k, v in asdict(config).items()})
+                          precision=engine.precision, temporal=config.temporal,
+                          config={k: str(v) for k, v in asdict(config).items()})
     if listing is not None:
         report.order, report.deselected = config.order, listing.deselected
         if listing.untimed:

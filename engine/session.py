@@ -30,6 +30,9 @@ PROVIDERS = {
     "auto": ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"),
 }
 _GPU_PROVIDERS = {"TensorrtExecutionProvider", "CUDAExecutionProvider"}
+#: the precisions a model runs in: its own file (fp32), or the copy `oppy-export --fp16` / `--int8` wrote beside it
+#: (STEM.fp16.onnx, STEM.int8.onnx); auto takes int8 on the CPU and fp16 on a GPU where the copy is there
+PRECISIONS = ("auto", "fp32", "fp16", "int8")
 
 
 def cuda_driver_present() -> bool:
@@ -45,6 +48,39 @@ def _provider_options(name: str) -> dict[str, str]:
         # channels-last convolution kernels: fewer layout transposes (`oppy-bench tiles --nhwc`)
         return {"prefer_nhwc": "1"}
     return {}
+
+
+def precision_copy(model: Path, precision: str) -> Path:
+    """`model.onnx` -> `model.PRECISION.onnx`, beside it: where `oppy-export` writes a copy in another precision."""
+    return model.with_name(f"{model.stem}.{precision}{model.suffix}")
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for a copy's suffix, a folder without access: no copy there
+        return False
+
+
+def choose_precision(model: Path, precision: str, provider: str) -> tuple[Path, str]:
+    """The file to run and its precision: `model` itself for fp32; its fp16 or int8 copy where asked (a
+    `ModelError` naming the export that writes it where there is none); for auto, the int8 copy where the CPU
+    provider runs and the fp16 copy where a GPU provider does, if there is one, else `model` itself."""
+    if precision not in PRECISIONS:
+        raise OppyError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision == "fp32":
+        return model, "fp32"
+    if precision == "auto":
+        chosen, _ = choose_providers(provider)
+        precision = "fp16" if chosen and chosen[0] in _GPU_PROVIDERS else "int8"
+        copy = precision_copy(model, precision)
+        return (copy, precision) if _exists(copy) else (model, "fp32")
+    copy = precision_copy(model, precision)
+    if not _exists(copy):
+        raise ModelError(f"--precision {precision}: '{display_name(str(model))}' has no {precision} copy (no "
+                         f"'{copy.name}' beside it): write one with oppy-export MODEL.onnx MODEL.onnx --{precision}"
+                         f"{' DATASET' if precision == 'int8' else ''}, or run --precision fp32")
+    return copy, precision
 
 
 def choose_providers(provider: str) -> tuple[list[str], str | None]:

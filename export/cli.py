@@ -38,6 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fp16", action="store_true",
                         help=f"also write OUT.fp16.onnx (float16 inside, float32 I/O), checked to max |Δab| "
                         f"{FP16_TOLERANCE:g} (float32: {FP32_TOLERANCE:g})")
+    parser.add_argument("--int8", metavar="DATASET",
+                        help="also write OUT.int8.onnx for the CPU: static int8 quantisation (QDQ, per-channel "
+                        "weights; the first and last convolutions kept in float), calibrated on the tiles the engine "
+                        "cuts from a prepared dataset's train photos; the engine runs it with --precision int8 "
+                        "(auto on the CPU)")
     parser.add_argument("--optimize", action="store_true",
                         help="also write OUT.optimized.onnx, ONNX Runtime's offline-optimized graph for the CPU "
                         "provider, if it runs faster (both are timed)")
@@ -90,6 +95,12 @@ def main(argv: list[str] | None = None) -> int:
                       "metadata_set": metadata, "outputs": "identical to the source's"}
         else:
             report = export_model(args.source, args.out, options)
+        if args.int8:
+            from .convert import sibling
+            from .quantize import quantize_int8
+
+            int8 = sibling(args.out, "int8")
+            report["int8"] = {"path": str(int8), **quantize_int8(args.out, Path(args.int8), int8)}
     except OppyError as exc:
         if args.debug:
             raise
