@@ -91,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     tiles.add_argument("--model", help="an .onnx model (default: the packaged default model, else a unet stand-in)")
     tiles.add_argument("--providers", type=_csv(), default=["cpu"], help="cpu,cuda,tensorrt (default cpu)")
     tiles.add_argument("--batch-sizes", type=_csv(int), default=[1, 16, 64, 256, 1024])
-    tiles.add_argument("--precision", type=_csv(), default=["fp32", "fp16"], help="fp32,fp16 (default both)")
+    tiles.add_argument("--precision", type=_csv(), default=["fp32", "fp16"],
+                       help="fp32,fp16,int8 (default fp32,fp16; int8 runs the model's int8 copy, oppy-export --int8)")
     tiles.add_argument("--cuda-graph", action="store_true", help="also CUDA graphs on fixed device buffers")
     tiles.add_argument("--nhwc", action="store_true", help="also CUDA's channels-last kernels (prefer_nhwc) on "
                        "fixed device buffers")

@@ -115,6 +115,9 @@ def tiles(args: argparse.Namespace) -> dict:
         print(markdown_table(result["best"], ["variant", "batch_size", "tiles_per_s", "flops_per_s", "pct_of_roof"]))
     if args.cuda_graph:
         print(f"\nCUDA graphs (tiles/s with / without, same device buffers): {result['cuda_graph_speedup'] or 'n/a'}")
+    if result["int8_speedup"]:
+        print("\nint8 over float32, same run: " + ", ".join(f"{name} {ratio:.2f}x"
+                                                         for name, ratio in result["int8_speedup"].items()))
     if args.nhwc:
         print("\nchannels-last kernels (tiles/s with / without, same device buffers): "
               f"{result['nhwc_speedup'] or 'n/a'}")

@@ -21,7 +21,7 @@ import onnxruntime as ort
 
 from oppy.engine.contract import ModelContract
 from oppy.engine.lab import gray_to_l
-from oppy.engine.session import PROVIDERS, choose_providers, session_options
+from oppy.engine.session import PROVIDERS, choose_providers, precision_copy, session_options
 from oppy.engine.tiles import cut_tiles, plan_tiles
 
 from .device import peak_flops
@@ -32,7 +32,7 @@ from .timing import machine
 log = logging.getLogger(__name__)
 
 BATCH_SIZES = (1, 16, 64, 256, 1024)
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "int8")
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Variant:
     """One way of running the model: where the bound buffers live, and whether CUDA graphs replay the run."""
 
     provider: str  # "cpu", "cuda" or "tensorrt"
-    precision: str  # "fp32" or "fp16"
+    precision: str  # "fp32", "fp16" or "int8" (the model's copy `oppy-export --int8` wrote)
     binding: str = "host"  # "host": numpy buffers, as the engine binds them; "device": GPU memory
     cuda_graph: bool = False
     nhwc: bool = False  # CUDA: ask for channels-last kernels (prefer_nhwc), sparing the layout transposes
@@ -248,6 +248,10 @@ def bench_tiles(model: str | Path, providers: list[str] = ("cpu",), batch_sizes:
         graphs = {"fp32": (model, None)}
         if "fp16" in precisions:
             graphs["fp16"] = fp16_model(model, Path(tmp) / "model.fp16.onnx")
+        if "int8" in precisions:
+            int8 = precision_copy(Path(model), "int8")
+            graphs["int8"] = (int8, None) if int8.is_file() else (
+                None, f"no int8 copy beside the model ({int8.name}): oppy-export MODEL MODEL --int8 DATASET")
         reference: dict = {}
         for variant in _variants(list(providers), list(precisions), cuda_graph, nhwc):
             path, why = graphs[variant.precision]
@@ -284,7 +288,17 @@ def bench_tiles(model: str | Path, providers: list[str] = ("cpu",), batch_sizes:
                          "peak; ONNX Runtime's CUDA provider may use TF32 Tensor Cores for fp32 convolutions, whose "
                          "dense peak is peak_flops.tf32",
             "onnxruntime": ort.__version__, "rows": rows, "best": best_rows(rows),
-            "cuda_graph_speedup": cuda_graph_speedup(rows), "nhwc_speedup": nhwc_speedup(rows)}
+            "cuda_graph_speedup": cuda_graph_speedup(rows), "nhwc_speedup": nhwc_speedup(rows),
+            "int8_speedup": int8_speedup(rows)}
+
+
+def int8_speedup(rows: list[dict]) -> dict:
+    """Per provider and batch size: tiles/s of the int8 copy over the float32 model's, in the same run."""
+    ok = {(r["provider"], r["precision"], r["binding"], r["batch_size"]): r["tiles_per_s"] for r in rows
+          if r["status"] == "ok" and not r["cuda_graph"] and not r["nhwc"]}
+    return {f"{provider} batch {batch}": rate / ok[(provider, "fp32", binding, batch)]
+            for (provider, precision, binding, batch), rate in ok.items()
+            if precision == "int8" and (provider, "fp32", binding, batch) in ok}
 
 
 def best_rows(rows: list[dict]) -> list[dict]:

@@ -148,3 +148,17 @@ def test_best_rows_and_cuda_graph_speedup_read_the_rows():
     assert nhwc_speedup(rows) == {"fp16 batch 64": 1.5}
     assert [(r["variant"], r["batch_size"]) for r in best_rows(rows)] == [
         ("deviceFalseFalse", 64), ("deviceTrueFalse", 64), ("deviceFalseTrue", 64), ("deviceTrueTrue", 64)]
+
+
+def test_int8_runs_the_models_int8_copy_and_is_skipped_without_one(tiny_seed, tmp_path):
+    import shutil
+
+    model = tmp_path / "seed.onnx"
+    shutil.copy(tiny_seed, model)
+    rows = bench_tiles(model, ["cpu"], [1], ["fp32", "int8"], repeats=1, warmup=0, max_seconds=0.1)["rows"]
+    assert rows[1]["status"] == "skipped" and "no int8 copy beside the model (seed.int8.onnx)" in rows[1]["reason"]
+    shutil.copy(tiny_seed, tmp_path / "seed.int8.onnx")  # any graph stands in: the plumbing is what is tested
+    result = bench_tiles(model, ["cpu"], [1, 2], ["fp32", "int8"], repeats=1, warmup=0, max_seconds=0.1)
+    assert [r["status"] for r in result["rows"]] == ["ok"] * 4
+    rate = {(r["precision"], r["batch_size"]): r["tiles_per_s"] for r in result["rows"]}
+    assert result["int8_speedup"] == {f"cpu batch {b}": rate[("int8", b)] / rate[("fp32", b)] for b in (1, 2)}
