@@ -40,6 +40,7 @@ def calibration_feeds(contract: ModelContract, photos: list[Path]) -> list[dict[
         if contract.context_input is not None:
             feed[contract.context_input] = batch.context[: batch.filled].copy()
         feeds.append(feed)
+        batch.output[...] = 0  # the colour is not asked for: a neutral answer lets the frame through blend
 
     stages = Stages(contract, contract.overlap, "auto", CALIBRATION_BATCH, record)
     for index, path in enumerate(photos):
