@@ -119,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline.add_argument("--temporal", type=float, help="the engine's temporal strength (default: its default)")
     pipeline.add_argument("--against-temporal", type=float, metavar="S",
                           help="also render at this temporal strength in every round, as the reference of the ratios")
+    pipeline.add_argument("--precision", choices=("auto", "fp32", "fp16", "int8"),
+                          help="the engine's precision (default: its default, auto)")
+    pipeline.add_argument("--against-precision", choices=("auto", "fp32", "fp16", "int8"),
+                          help="also render in this precision in every round, as the reference of the ratios")
     pipeline.add_argument("--threads", type=int, default=0)
     pipeline.add_argument("--decode-threads", type=int, default=0, help="0: one per core, up to 8 (the engine's "
                           "default)")

@@ -140,16 +140,16 @@ def pipeline(args: argparse.Namespace) -> dict:
             what = "free stand-in (ab = L twice: inference costs nothing, so end to end is the host's ceiling)"
         else:
             model, what = benchmark_model(args.model, tmp)
-        temporal = {"temporal": args.temporal} if args.temporal is not None else {}
+        chosen = {key: getattr(args, key) for key in ("temporal", "precision") if getattr(args, key) is not None}
         result = bench_pipeline(args.input, model, args.provider, args.batch_size, args.repeats, args.warmup,
-                                args.against_scale, args.against_temporal, overlap=args.overlap,
-                                chroma_scale=args.chroma_scale, threads=args.threads, **temporal,
+                                args.against_scale, args.against_temporal, args.against_precision,
+                                overlap=args.overlap, chroma_scale=args.chroma_scale, threads=args.threads, **chosen,
                                 decode_threads=args.decode_threads, preset=args.preset, codec=args.codec)
     result["model"] = what
     print(f"{result['frames']} frames of {result['size']}, {result['tiles_per_frame']} tiles each at chroma scale "
           f"{result['chroma_scale']:.3g} ({result['chroma_scale_setting']}); model: {what}; "
           f"provider {result['provider']}, batch {result['batch_size']}, {result['decode_threads']} decode "
-          f"threads, {result['codec']} preset {result['preset']}\n")
+          f"threads, {result['codec']} preset {result['preset']}, {result['precision']}\n")
     print(markdown_table([*result["stages"], {"stage": "**end to end**", "frames_per_s": result["e2e_frames_per_s"],
                                               "ms_per_frame": 1000 / result["e2e_frames_per_s"]}],
                          ["stage", "frames_per_s", "ms_per_frame"]))
@@ -158,8 +158,8 @@ def pipeline(args: argparse.Namespace) -> dict:
           f"other: {result['serial_frames_per_s']:.3g} frames/s\nthe wall: {result['wall']}")
     if "reference" in result:
         reference = result["reference"]
-        print(f"against chroma scale {reference['chroma_scale_setting']}, temporal {reference['temporal']:g} in the "
-              "same rounds: "
+        print(f"against chroma scale {reference['chroma_scale_setting']}, temporal {reference['temporal']:g}, "
+              f"{reference['precision']} in the same rounds: "
               f"{reference['e2e_frames_per_s']:.3g} frames/s end to end, {reference['tiles_per_frame']:.4g} tiles a "
               f"frame: {result['e2e_speedup_vs_reference']:.3g}x the frames/s with "
               f"{result['tiles_ratio_reference_over_this']:.3g}x fewer tiles")

@@ -54,12 +54,13 @@ def wall(slowest: str, efficiency: float, overlap: float) -> str:
 
 def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu", batch_size: int = 256,
                    repeats: int = 3, warmup: int = 1, against_scale: str | float | None = None,
-                   against_temporal: float | None = None, **engine_options) -> dict:
+                   against_temporal: float | None = None, against_precision: str | None = None,
+                   **engine_options) -> dict:
     """Median seconds of each stage alone over all frames of `source`, and of the engine's whole render of them
     to an MP4, in `repeats` alternating rounds after `warmup` untimed ones; frames/s of each, the slowest stage,
-    the efficiency and what limits the whole (`wall`). With `against_scale` and/or `against_temporal`, each round also
-    renders the same frames at that chroma scale and/or temporal strength (the reference), and the result has its
-    frames/s and tiles and the ratios.
+    the efficiency and what limits the whole (`wall`). With `against_scale`, `against_temporal` or
+    `against_precision`, each round also renders the same frames with that setting changed (the reference), and
+    the result has its frames/s and tiles and the ratios.
 
     `engine_options` go to the `Engine` (overlap, chroma_scale, threads, crf, preset, codec, ...)."""
     pixels = decode(source)
@@ -68,8 +69,8 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
     if len({p.shape for p in pixels}) > 1:
         raise OppyError(f"the frames of {str(source)!r} differ in size: give an archive of one frame size")
     count = len(pixels)
-    against = {key: value for key, value in (("chroma_scale", against_scale), ("temporal", against_temporal))
-               if value is not None}
+    against = {key: value for key, value in (("chroma_scale", against_scale), ("temporal", against_temporal),
+                                             ("precision", against_precision)) if value is not None}
     reference_options = {**engine_options, **against}
     with tempfile.TemporaryDirectory() as tmp, Engine(model, provider=provider, batch_size=batch_size,
                                                       overwrite=True, **engine_options) as engine, \
@@ -111,6 +112,7 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
         seconds = {name: statistics.median(r[name] for r in rounds) for name in STAGES}
         median_report = sorted(reports, key=lambda r: r.frames_per_second)[len(reports) // 2]
         provider_used, config, overlap = engine.provider, engine.config, engine.overlap
+        engine_precision = engine.precision
         tiles_per_frame, chroma_scale = last_round[0].plan.count, last_round[0].scale
     rows = [{"stage": name, "seconds": seconds[name], "frames_per_s": count / seconds[name],
              "ms_per_frame": 1000 * seconds[name] / count} for name in STAGES]
@@ -123,6 +125,7 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
         reference_e2e = statistics.median(r.frames_per_second for r in references)
         compared = {"reference": {"chroma_scale_setting": str(against.get("chroma_scale", config.chroma_scale)),
                                   "temporal": against.get("temporal", config.temporal),
+                                  "precision": reference.precision,
                                   "chroma_scales": references[0].chroma_scales,
                                   "tiles_per_frame": references[0].tiles / count, "e2e_frames_per_s": reference_e2e},
                     "e2e_speedup_vs_reference": e2e / reference_e2e,
@@ -131,6 +134,7 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
         "input": str(source), "frames": count, "size": f"{width}x{height}", "model": str(model),
         "provider": provider_used, "batch_size": batch_size, "overlap": overlap, "chroma_scale": chroma_scale,
         "chroma_scale_setting": str(config.chroma_scale), "temporal": config.temporal,
+        "precision": engine_precision,
         "tiles_per_frame": tiles_per_frame,
         "decode_threads": threads, "codec": config.codec, "preset": config.preset,
         "repeats": repeats, "stages": rows, "slowest_stage": slowest["stage"],
