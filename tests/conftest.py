@@ -16,6 +16,19 @@ from onnx import TensorProto, helper
 from oppy.engine.contract import ModelContract
 
 TILE = 64
+#: the folders whose every test carries a marker (pyproject.toml's `markers`)
+FOLDER_MARKERS = {"training": "train", "export": "train", "cluster": "cluster"}
+
+
+def pytest_collection_modifyitems(config, items):
+    tests = Path(__file__).parent
+    for item in items:
+        try:
+            folder = Path(str(item.fspath)).relative_to(tests).parts[0]
+        except ValueError:
+            continue
+        if folder in FOLDER_MARKERS:
+            item.add_marker(FOLDER_MARKERS[folder])
 
 
 def contract_model(path: Path, name: str, nodes: list, initializers: list = (),

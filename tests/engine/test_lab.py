@@ -17,6 +17,7 @@ def cube():
     return all_8bit_colours()
 
 
+@pytest.mark.slow
 def test_rgb_to_lab_matches_scikit_image_over_every_8bit_colour(cube):
     worst = 0.0
     for rows in np.array_split(np.arange(4096), 16):
@@ -26,6 +27,7 @@ def test_rgb_to_lab_matches_scikit_image_over_every_8bit_colour(cube):
     assert worst < 2e-3  # float32 kernels vs float64 reference (about 2e-4 reached)
 
 
+@pytest.mark.slow
 def test_lab_to_rgb_round_trips_every_8bit_colour_exactly(cube):
     for rows in np.array_split(np.arange(4096), 16):
         np.testing.assert_array_equal(lab_to_rgb(rgb_to_lab(cube[rows])), cube[rows])

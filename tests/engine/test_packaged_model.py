@@ -54,6 +54,7 @@ LIGHTS = {
 
 
 @pytest.mark.parametrize("light", LIGHTS)
+@pytest.mark.slow
 def test_packaged_model_paints_no_blue_or_green_blotches_in_any_light(light):
     frames = [frame for _, frame in synth_frames(2, 512, 512, seed=5, pan=40)]
     with Engine(provider="cpu") as default:

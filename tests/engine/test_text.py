@@ -22,9 +22,11 @@ def test_a_background_fills_the_box():
 
 def test_a_box_past_the_edge_is_clipped_not_an_error():
     image = np.zeros((20, 20, 3), np.uint8)
-    draw_text(image, "hello", (15, 15), 40, 40)
-    draw_text(image, "hello", (30, 30), 40, 40)
-    draw_text(image, "hello", (-10, -10), 5, 5)
+    draw_text(image, "hello", (30, 30), 40, 40, background=(0, 0, 255))  # wholly outside: nothing drawn
+    draw_text(image, "hello", (-10, -10), 5, 5, background=(0, 0, 255))
+    assert image.max() == 0
+    draw_text(image, "hello", (15, 15), 40, 40, background=(0, 0, 255))  # its corner inside: that corner only
+    assert (image[15:, 15:, 2] == 255).all() and image[:15].max() == 0 and image[:, :15].max() == 0
 
 
 def test_what_the_font_cannot_draw_is_a_question_mark_and_long_text_is_cut():
