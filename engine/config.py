@@ -65,7 +65,7 @@ class EngineConfig:
     palette_guard: bool = True
     #: colour carried from frame to frame in `stream` and `render` (`engine.temporal`): 0 colours every frame
     #: alone, 1 the most; cuts (a new scene, size, camera, a gap in time, a skipped frame) start afresh.
-    #: `colorize` (one frame) never smooths. The default is measured: see `oppy-bench temporal` in the README
+    #: `colorize` (one frame) never smooths. The default is measured: see `oppy-bench temporal` in docs/temporal.md
     temporal: float = DEFAULT_TEMPORAL
     #: ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose
     threads: int = 0

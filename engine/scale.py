@@ -27,7 +27,7 @@ AUTO = "auto"
 AUTO_SCENE_MULTIPLE = 1.0
 #: the guided filter's window radius, in pixels of the small copy, and its regulariser, in (L* units)^2: where
 #: L varies less than about `GUIDE_EPSILON` within a window, the chroma does not follow it (measured: ΔE00 and
-#: colourfulness change by under 0.1% between 1 and 16, and between radius 1 and 2; see the README)
+#: colourfulness change by under 0.1% between 1 and 16, and between radius 1 and 2; see docs/chroma-scale.md)
 GUIDE_RADIUS = 1
 GUIDE_EPSILON = 4.0
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from .parallel import cached_njit
 
-#: the strength `EngineConfig.temporal` takes by default (measured: README, "Colour that holds still")
+#: the strength `EngineConfig.temporal` takes by default (measured: docs/temporal.md)
 DEFAULT_TEMPORAL = 1.0
 #: earlier frames in the window (oppy-bench temporal on pans over validation photos: the warp error against every
 #: frame alone is 0.49x with 3 frames, 0.45x with 5, 0.44x with 6; each costs a little more time)

@@ -3,6 +3,7 @@ import os
 import threading
 import weakref
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -204,7 +205,7 @@ def test_the_readme_pyav_loop(constant_model, tmp_path):
             frame = av.VideoFrame.from_ndarray(gradient_frame(48, 64, seed=8 * i), format="gray")
             grey_video.mux(stream.encode(frame.reformat(format="yuv420p")))
         grey_video.mux(stream.encode(None))
-    # -- as in README.md, "Embedding in a PyAV loop" --
+    # -- as in docs/api.md, "Embedding in a PyAV loop" --
     with av.open(str(tmp_path / "grey.mp4")) as src, av.open(str(tmp_path / "colour.mp4"), "w") as dst, \
             Engine(model=constant_model, provider="cpu") as engine:
         video_in = src.streams.video[0]
@@ -213,7 +214,7 @@ def test_the_readme_pyav_loop(constant_model, tmp_path):
         for frame in engine.stream(src.decode(video_in)):      # VideoFrames in, rgb24 VideoFrames out, pts kept
             dst.mux(video_out.encode(frame))
         dst.mux(video_out.encode(None))
-    # -- end of the README example --
+    # -- end of the example --
     with av.open(str(tmp_path / "colour.mp4")) as colour:
         decoded = [f.to_ndarray(format="rgb24").astype(int) for f in colour.decode(video=0)]
     assert len(decoded) == 8
@@ -351,3 +352,17 @@ def test_a_stream_burns_the_configured_caption_into_each_frame_and_nothing_else(
         expected = bare.copy()
         burn_caption(expected, f"frame {index}")
         np.testing.assert_array_equal(burned, expected)
+
+
+def test_the_readme_python_snippet_runs_as_written(tmp_path, monkeypatch):
+    import re
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    snippet = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    (tmp_path / "input_dir").mkdir()
+    for i in range(2):
+        write_image(tmp_path / "input_dir" / f"{i}.png", gradient_frame(48, 64, seed=i))
+    monkeypatch.chdir(tmp_path)
+    names = {"gray": gradient_frame(48, 64), "gray_frames": [gradient_frame(48, 64, seed=i) for i in range(3)]}
+    exec(compile(snippet, "README.md", "exec"), names)
+    assert names["rgb"].shape == (48, 64, 3) and names["report"].frames_out == 2 and (tmp_path / "out.mp4").is_file()
