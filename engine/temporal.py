@@ -41,8 +41,9 @@ DECAY = 0.9
 FLOW_SIDE = 256
 FLOW_PRESET = cv2.DISOPTICAL_FLOW_PRESET_FAST
 CHECK_FLOW_PRESET = cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST
-#: a copy shorter than this on a side is not worth a flow: identity is used, weighted by L matching
-MIN_FLOW_SIDE = 8
+#: a copy shorter than this on a side gets no flow (identity, weighted by L matching): DIS's 8-pixel patches at its
+#: coarsest pyramid level (scale 2) need 32 pixels, and on smaller images OpenCV's DIS writes out of bounds
+MIN_FLOW_SIDE = 32
 #: L* difference at which a warped pixel's confidence falls to 1/e
 L_TOLERANCE = 8.0
 #: cuts: the L histogram's L1 distance (0 to 2) above which the scene changed, and the share of the frame whose warp
