@@ -125,6 +125,27 @@ def test_frames_too_small_for_a_flow_and_single_frames_pass():
     assert run(TemporalSmoother(1.0), tiny[:1], [np.zeros((2, 1, 1), np.float32)])[1] == ["first"]
 
 
+@pytest.mark.parametrize("side", [2, 7, 8, 16, 31, 32, 33])  # around MIN_FLOW_SIDE, where DIS once wrote astray
+def test_copies_around_the_smallest_flow_size_carry_colour_without_harm(side):
+    lightness, truth = pan(side=side, frames=6, step=1)
+    for _ in range(3):
+        outputs, cuts = run(TemporalSmoother(1.0), lightness, noisy(truth))
+        assert cuts[0] == "first" and all(np.isfinite(out).all() for out in outputs)
+
+
+def test_a_forked_process_smooths_with_a_worker_thread_of_its_own():
+    multiprocessing = pytest.importorskip("multiprocessing")
+    lightness, truth = pan(frames=3)
+    run(TemporalSmoother(1.0), lightness, truth)  # the parent's worker thread exists before the fork
+    child = multiprocessing.get_context("fork").Process(target=run, args=(TemporalSmoother(1.0), lightness, truth))
+    child.start()
+    child.join(timeout=60)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive and child.exitcode == 0
+
+
 @pytest.mark.parametrize("value", [-0.1, 1.5, float("nan"), "strong", True, None])
 def test_a_strength_outside_zero_to_one_is_refused_naming_the_range(value):
     with pytest.raises(ValueError, match=r"temporal strength must be a number in \[0, 1\]"):
