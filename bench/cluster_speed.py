@@ -41,7 +41,7 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def compare_outputs(tmp: Path, archive: Path, config: EngineConfig, shards: int, width: int, height: int) -> dict:
     """The sharded render against one process: raw RGB frames (before encoding) and decoded MP4s."""
-    from oppy.engine.cluster import render_sharded
+    from oppy.engine.cluster.driver import render_sharded
 
     for name, cfg in (("rgb", replace(config, format="rawvideo")), ("mp4", config)):
         with Engine(config=cfg) as engine:
@@ -68,8 +68,8 @@ def compare_outputs(tmp: Path, archive: Path, config: EngineConfig, shards: int,
 def bench_listing(count: int = 20_000, workdir: str | Path | None = None) -> dict:
     """What the driver does before any chunk starts, per input: list and sort the folder, stat every file for the
     checksum list, plan the chunks and write `inputs.json` (empty files: the per-file cost, not the bytes)."""
-    from oppy.engine.shards import WorkFolder, input_record, plan_chunks
-    from oppy.engine.sources import ImageFolder
+    from oppy.engine.cluster.chunks import WorkFolder, input_record, plan_chunks
+    from oppy.engine.inputs.sources import ImageFolder
 
     with tempfile.TemporaryDirectory(dir=workdir) as folder:
         tmp = Path(folder)
@@ -97,7 +97,7 @@ def bench_shards(model: str | Path, frames: int = 96, width: int = 512, height: 
     its warm runs what a long render pays."""
     import ray
 
-    from oppy.engine.cluster import render_sharded
+    from oppy.engine.cluster.driver import render_sharded
 
     config = EngineConfig(model=model, provider=provider, batch_size=batch_size, overwrite=True)
     load = {"before": os.getloadavg()[0]}  # other work on the machine: only ratios within one run compare

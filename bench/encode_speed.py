@@ -14,9 +14,9 @@ import av
 import cv2
 import numpy as np
 
-from oppy.engine.lab import gray_to_l, l_ab_to_rgb
-from oppy.engine.sinks import VideoSink
-from oppy.engine.yuv import BT601, BT709, ColourStandard, colour_standard, rgb_to_yuv, rgb_to_yuv_frame
+from oppy.engine.kernels.lab import gray_to_l, l_ab_to_rgb
+from oppy.engine.kernels.yuv import BT601, BT709, ColourStandard, colour_standard, rgb_to_yuv, rgb_to_yuv_frame
+from oppy.engine.outputs.sinks import VideoSink
 
 from .synth import synth_frames
 from .timing import median_seconds

@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from oppy.engine.lab import gray_to_l
-from oppy.engine.scale import GUIDE_EPSILON, GUIDE_RADIUS, grow, grow_bilinear, guide_slopes, shrink
+from oppy.engine.kernels.chroma_scale import GUIDE_EPSILON, GUIDE_RADIUS, grow, grow_bilinear, guide_slopes, shrink
+from oppy.engine.kernels.lab import gray_to_l
 
 from .synth import synth_frames
 from .timing import median_seconds

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from oppy.engine.lab import gray_to_l, l_ab_to_rgb, rgb_to_lab
+from oppy.engine.kernels.lab import gray_to_l, l_ab_to_rgb, rgb_to_lab
 
 from .timing import median_seconds
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from oppy.engine.lab import rgb_to_lab, to_lightness
-from oppy.engine.scale import AUTO, choose_scale, grow_bilinear, parse_chroma_scale, scaled_size
-from oppy.engine.tiles import TilePlan, plan_tiles
+from oppy.engine.kernels.chroma_scale import AUTO, choose_scale, grow_bilinear, parse_chroma_scale, scaled_size
+from oppy.engine.kernels.lab import rgb_to_lab, to_lightness
+from oppy.engine.kernels.tiles import TilePlan, plan_tiles
 from oppy.training.data import split_files
 from oppy.training.evaluate import baselines, evaluate, load_predictor, model_method, read_rgb
 from oppy.training.prepare import DEFAULT_MIN_CHROMA
@@ -124,7 +124,7 @@ def sequence_flicker(methods: dict[str, ChromaMethod], dataset_dir: Path, split:
     `upscale` times, the pan too), as a ratio to the ground truth's own frame-to-frame change (1.0: no more change
     than the scene's)."""
     if sequence is not None:
-        from oppy.engine.sources import ImageFolder, SourceFrame
+        from oppy.engine.inputs.sources import ImageFolder, SourceFrame
 
         lightness = [to_lightness(item.pixels) for item in ImageFolder(sequence) if isinstance(item, SourceFrame)]
         return {"sequence": str(sequence), "frames": len(lightness), "unit": "a*b* per frame (absolute)",
@@ -227,8 +227,8 @@ def bench_chroma_rule(dataset_dir: str | Path, model: str | Path, upscales: tupl
     """What `auto`'s rule is chosen by: on the photos of `split` enlarged K times (each of `upscales`), the model's
     ΔE00 and colourfulness ratio when the copy's long side is each of `multiples` x the model's scene size (never
     above scale 1, never under one tile), and at scale 1; the multiple with the lowest ΔE00 at each K."""
-    from oppy.engine.scale import chroma_at_scale
-    from oppy.engine.tiles import predict_chroma
+    from oppy.engine.kernels.chroma_scale import chroma_at_scale
+    from oppy.engine.kernels.tiles import predict_chroma
 
     predict, contract = load_predictor(model)
     if contract.scene_size is None:

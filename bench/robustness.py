@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from oppy.engine.lab import l_ab_to_rgb, rgb_to_lab
-from oppy.engine.scale import AUTO
+from oppy.engine.kernels.chroma_scale import AUTO
+from oppy.engine.kernels.lab import l_ab_to_rgb, rgb_to_lab
 from oppy.training.augment import exposed, flat_curve, gamma_curve, jpeg, noisy
 from oppy.training.evaluate import baselines, load_predictor, model_method
 from oppy.training.metrics import HUES, blotched, delta_e_ciede2000, hue_shares, invented_hue_share
@@ -126,7 +126,7 @@ def grey_frames_hues(models: dict[str, str | Path], folder: str | Path,
     """Each model (guard off and on) through the engine on a folder of real grey frames (no truth): the frames
     blotched (more than 0.5% of the pixels blue or green) by name, and the mean share of the pixels by hue."""
     from oppy.engine import Engine
-    from oppy.engine.sources import ImageFolder, SourceFrame
+    from oppy.engine.inputs.sources import ImageFolder, SourceFrame
 
     frames = [(item.name, item.pixels) for item in ImageFolder(folder) if isinstance(item, SourceFrame)]
     if not frames:

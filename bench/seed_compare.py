@@ -21,9 +21,9 @@ import numpy as np
 from oppy.engine import Engine
 from oppy.engine.api import default_model_path
 from oppy.engine.contract import ModelContract
-from oppy.engine.images import IMAGE_SUFFIXES
-from oppy.engine.sources import natural_key
-from oppy.engine.timing import DEFAULT_FPS
+from oppy.engine.frames import natural_key
+from oppy.engine.inputs.images import IMAGE_SUFFIXES
+from oppy.engine.outputs.timing import DEFAULT_FPS
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from oppy.engine import Engine, OppyError
+from oppy.engine.inputs.sources import SourceFrame, decode_threads, open_source
 from oppy.engine.journey import STAGE_NAMES, Work, one_after_another
-from oppy.engine.sinks import EncoderFrame, VideoSink
-from oppy.engine.sources import SourceFrame, decode_threads, open_source
+from oppy.engine.outputs.sinks import EncoderFrame, VideoSink
 
 #: the engine's own stages, between the source's decoding and the video sink's preparing and encoding
 STAGES = ("decode", *STAGE_NAMES, "prepare", "encode")

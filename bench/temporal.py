@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from oppy.engine import Engine
-from oppy.engine.lab import rgb_to_lab, to_lightness
+from oppy.engine.kernels.lab import rgb_to_lab, to_lightness
 from oppy.training.metrics import delta_e_ciede2000
 
 from .quality import colour_photos
@@ -156,7 +156,7 @@ def _pans(runs: dict[str, Engine], dataset: Path, split: str, photos: int) -> di
 def _folder(runs: dict[str, Engine], folder: str | Path) -> dict:
     """The figures of each engine on a folder of frames in natural order (warp error only where they share a
     size)."""
-    from oppy.engine.sources import ImageFolder, SourceFrame
+    from oppy.engine.inputs.sources import ImageFolder, SourceFrame
 
     grey = [item.pixels for item in ImageFolder(folder) if isinstance(item, SourceFrame)]
     if len(grey) < 3:

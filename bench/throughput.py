@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 
 from oppy.engine import Engine
-from oppy.engine.lab import gray_to_l
-from oppy.engine.tiles import cut_tiles, plan_tiles
+from oppy.engine.kernels.lab import gray_to_l
+from oppy.engine.kernels.tiles import cut_tiles, plan_tiles
 
 from .synth import write_archive
 

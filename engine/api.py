@@ -18,13 +18,14 @@ import numpy as np
 from .batches import TileBatch
 from .config import EngineConfig
 from .errors import FrameError, ModelError, OppyError
+from .frames import FrameTiming, Skipped
+from .inputs.sources import SourceFrame, frame_pixels
+from .inputs.stretch import Levels
 from .journey import Stages, Work, one_after_another, pipeline
-from .levels import Levels
+from .outputs.sinks import to_video_frame
+from .overlays.sheet import DEFAULT_SHEET_FRAMES
 from .render import ProgressCallback, RenderReport, render
 from .session import ModelSession, choose_precision
-from .sheet import DEFAULT_SHEET_FRAMES
-from .sinks import to_video_frame
-from .sources import FrameTiming, Skipped, SourceFrame, frame_pixels
 
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default.onnx"
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .context import cut_context
-from .tiles import TilePlan, cut_tiles
+from .kernels.context import cut_context
+from .kernels.tiles import TilePlan, cut_tiles
 
 
 @dataclass(eq=False)

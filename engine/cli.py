@@ -22,23 +22,23 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .api import Engine
-from .archive import ORDERS, STRETCHES
-from .captions import CAPTION_FIELDS
 from .config import EngineConfig, size_argument
-from .encoders import ENCODERS, X264_PRESETS
 from .errors import OppyError, one_line
-from .outputs import STDOUT, check_output, check_report
-from .products import CAMERAS
+from .inputs.archive import ORDERS, STRETCHES
+from .inputs.facts import CAMERAS
+from .inputs.sources import open_source
+from .kernels.chroma_scale import chroma_scale_argument
+from .kernels.resize import RESIZE_MODES
+from .kernels.yuv import PIXEL_FORMATS
+from .outputs.encoders import ENCODERS, X264_PRESETS
+from .outputs.files import STDOUT, check_output, check_report
+from .outputs.sinks import OUTPUT_FORMATS, writes_folder
+from .outputs.timing import DEFAULT_FPS
+from .overlays.captions import CAPTION_FIELDS
+from .overlays.sheet import DEFAULT_SHEET_FRAMES, ContactSheet
 from .render import FrameDone, RenderReport
-from .resize import RESIZE_MODES
-from .scale import chroma_scale_argument
 from .session import PRECISIONS, PROVIDERS
-from .sheet import DEFAULT_SHEET_FRAMES, ContactSheet
-from .sinks import OUTPUT_FORMATS, writes_folder
-from .sources import open_source
 from .temporal import check_strength
-from .timing import DEFAULT_FPS
-from .yuv import PIXEL_FORMATS
 
 _DEFAULTS = EngineConfig()
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -249,7 +249,7 @@ def _render_sharded(args: argparse.Namespace, stop: threading.Event) -> RenderRe
     if args.report:
         check_report(args.report, args.output, args.input)
     try:
-        from . import cluster  # Ray is imported only here, and only for --shards / --cluster
+        from .cluster import driver as cluster  # Ray is imported only here, and only for --shards / --cluster
     except ImportError as exc:
         raise OppyError(f"--shards and --cluster need Ray ({exc}): pip install 'oppy-stream[cluster]'") from exc
     bar = tqdm(desc="colourising", unit="frame", disable=True if args.quiet else None, file=sys.stderr,

@@ -6,15 +6,15 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from .archive import ORDERS, STRETCHES
-from .captions import check_caption
-from .encoders import encoder_problems
 from .errors import OppyError
-from .products import camera_wanted
-from .resize import RESIZE_MODES
-from .scale import AUTO, parse_chroma_scale
+from .inputs.archive import ORDERS, STRETCHES
+from .inputs.facts import camera_wanted
+from .kernels.chroma_scale import AUTO, parse_chroma_scale
+from .kernels.resize import RESIZE_MODES
+from .outputs.encoders import encoder_problems
+from .outputs.sinks import OUTPUT_FORMATS
+from .overlays.captions import check_caption
 from .session import PRECISIONS, PROVIDERS
-from .sinks import OUTPUT_FORMATS
 from .temporal import DEFAULT_TEMPORAL, check_strength
 
 #: the frame rates a video can be written at: a rate is stored as a fraction with a denominator up to 1001

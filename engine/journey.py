@@ -19,20 +19,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from .batches import BatchPacker, BatchSlice, TileBatch
-from .captions import burn_caption, caption_text
-from .context import context_copy
 from .contract import CHROMA_LIMIT, ModelContract
 from .errors import FrameError, OppyError
-from .lab import l_ab_to_rgb, to_lightness
+from .frames import FrameTiming, Skipped
+from .inputs.facts import ProductInfo
+from .inputs.sources import SourceFrame
+from .kernels.chroma_scale import choose_scale, grow, shrink
+from .kernels.context import context_copy
+from .kernels.lab import l_ab_to_rgb, to_lightness
+from .kernels.resize import Placement, frame_size, place, placement, scale_pixels
+from .kernels.tiles import TilePlan, blend_pieces, plan_tiles
+from .overlays.captions import burn_caption, caption_text
+from .overlays.sheet import ContactSheet
 from .palette import Palette
 from .pipeline import IDLE, Pipeline
-from .products import ProductInfo
-from .resize import Placement, frame_size, place, placement, scale_pixels
-from .scale import choose_scale, grow, shrink
-from .sheet import ContactSheet
-from .sources import FrameTiming, Skipped, SourceFrame
 from .temporal import FrameKey, TemporalSmoother
-from .tiles import TilePlan, blend_pieces, plan_tiles
 
 log = logging.getLogger(__name__)
 

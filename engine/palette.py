@@ -21,8 +21,8 @@ import numpy as np
 from numba import prange
 
 from .errors import ModelError
-from .lab import rgb_to_lab
-from .parallel import parallel_kernel
+from .kernels.lab import rgb_to_lab
+from .kernels.parallel import parallel_kernel
 
 PALETTE_VERSION = 1
 L_STEP = 10.0

@@ -17,14 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from . import journey
-from .archive import open_archive
 from .errors import NothingToRender
-from .levels import Levels
-from .outputs import Outcome, check_output, write_file
-from .products import camera_wanted, eyes_named
-from .sheet import DEFAULT_SHEET_FRAMES, ContactSheet
-from .sinks import open_sink, writes_folder
-from .sources import STDIN, ImageFolder, Skipped, decode_threads, display_name, open_source
+from .frames import Skipped, display_name
+from .inputs.archive import open_archive
+from .inputs.facts import camera_wanted, eyes_named
+from .inputs.sources import STDIN, ImageFolder, decode_threads, open_source
+from .inputs.stretch import Levels
+from .outputs.files import Outcome, check_output, write_file
+from .outputs.sinks import open_sink, writes_folder
+from .overlays.sheet import DEFAULT_SHEET_FRAMES, ContactSheet
 
 if TYPE_CHECKING:  # only the Colouriser's annotations name them
     from .config import EngineConfig

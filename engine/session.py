@@ -18,7 +18,7 @@ import onnxruntime as ort
 
 from .contract import ModelContract
 from .errors import ModelError, OppyError, one_line
-from .sources import display_name
+from .frames import display_name
 
 log = logging.getLogger(__name__)
 ort.disable_telemetry_events()  # and no telemetry events from sessions (ORT_DISABLE_TELEMETRY: see __init__)

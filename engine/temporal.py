@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .parallel import cached_njit
+from .kernels.parallel import cached_njit
 
 #: the strength `EngineConfig.temporal` takes by default (measured: docs/temporal.md)
 DEFAULT_TEMPORAL = 1.0

@@ -17,7 +17,7 @@ import onnx
 
 from oppy.engine.contract import DEFAULT_OVERLAP, ModelContract
 from oppy.engine.errors import ModelError, OppyError
-from oppy.engine.outputs import temporary_name
+from oppy.engine.outputs.files import temporary_name
 from oppy.engine.session import choose_providers
 
 from .graph import FOLD_RECORD, fold_nearest_upsampling

@@ -18,7 +18,7 @@ from onnx import helper, numpy_helper
 
 from oppy.engine.contract import KEY_EXPORTER, ModelContract
 from oppy.engine.errors import ModelError, OppyError
-from oppy.engine.outputs import temporary_name
+from oppy.engine.outputs.files import temporary_name
 
 from .metadata import _compact
 

@@ -16,10 +16,10 @@ import numpy as np
 
 from oppy.engine.contract import ModelContract
 from oppy.engine.errors import OppyError
-from oppy.engine.images import read_image
-from oppy.engine.lab import to_lightness
+from oppy.engine.inputs.images import read_image
+from oppy.engine.kernels.lab import to_lightness
+from oppy.engine.kernels.tiles import cut_tiles, plan_tiles
 from oppy.engine.session import ModelSession
-from oppy.engine.tiles import cut_tiles, plan_tiles
 
 from .network import keras_predict
 

@@ -18,7 +18,7 @@ import onnx
 from oppy.engine.contract import ModelContract
 from oppy.engine.errors import OppyError
 from oppy.engine.journey import Stages, Work, one_after_another
-from oppy.engine.outputs import write_file
+from oppy.engine.outputs.files import write_file
 from oppy.engine.session import check_model_file
 
 KEY_PRECISION = "oppy.precision"

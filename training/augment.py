@@ -19,7 +19,7 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
-from oppy.engine.lab import EPSILON, KAPPA, _srgb_decode, _srgb_encode, gray_to_l, rgb_to_lab
+from oppy.engine.kernels.lab import EPSILON, KAPPA, _srgb_decode, _srgb_encode, gray_to_l, rgb_to_lab
 
 #: the L* a flat curve turns about: L* x c + 31.4 x (1 - c), so that c = 0.5 is L* x 0.5 + 15.7
 FLAT_PIVOT = 31.4

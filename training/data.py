@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from oppy.engine.context import context_copy, cut_context
 from oppy.engine.contract import TRAINING_CONTRACT
-from oppy.engine.lab import rgb_to_lab
+from oppy.engine.kernels.context import context_copy, cut_context
+from oppy.engine.kernels.lab import rgb_to_lab
 
 from .augment import Photometric
 

@@ -14,9 +14,9 @@ import cv2
 import numpy as np
 
 from oppy.engine.contract import DEFAULT_OVERLAP, TRAINING_CONTRACT, ModelContract
-from oppy.engine.lab import l_ab_to_rgb, rgb_to_lab
-from oppy.engine.scale import Upsampler, chroma_at_scale, grow
-from oppy.engine.tiles import predict_chroma
+from oppy.engine.kernels.chroma_scale import Upsampler, chroma_at_scale, grow
+from oppy.engine.kernels.lab import l_ab_to_rgb, rgb_to_lab
+from oppy.engine.kernels.tiles import predict_chroma
 from oppy.export.network import RUN_SUMMARY, keras_predict
 from oppy.training.metrics import ab_psnr, colourfulness, delta_e_ciede2000
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from oppy.engine.images import IMAGE_SUFFIXES, truncation
-from oppy.engine.lab import rgb_to_lab
-from oppy.engine.products import day_of
-from oppy.engine.sources import natural_key
+from oppy.engine.frames import natural_key
+from oppy.engine.inputs.facts import day_of
+from oppy.engine.inputs.images import IMAGE_SUFFIXES, truncation
+from oppy.engine.kernels.lab import rgb_to_lab
 
 from .data import DEFAULT_MIN_CHROMA
 

@@ -52,7 +52,7 @@ def validation_sheet(dataset_dir: str | Path, models: dict[str, str | Path], cou
                      split: str = "val", cell: int = 160) -> np.ndarray:
     """One row per photo of `split`: grey input, each model's colouring (engine tiling and blending, the
     photo's own L*), ground truth."""
-    from oppy.engine.lab import l_ab_to_rgb, rgb_to_lab
+    from oppy.engine.kernels.lab import l_ab_to_rgb, rgb_to_lab
 
     from .data import split_files
     from .evaluate import load_predictor, model_method, read_rgb
@@ -79,8 +79,8 @@ def frames_sheet(frames_dir: str | Path, model: str | Path | None = None, count:
     at each of `chroma_scales` (e.g. 1 and "auto", to compare them); with `crop`, the central `crop` px of each
     frame at full resolution rather than the whole frame."""
     from oppy.engine import Engine
-    from oppy.engine.images import read_image
-    from oppy.engine.sources import ImageFolder
+    from oppy.engine.inputs.images import read_image
+    from oppy.engine.inputs.sources import ImageFolder
 
     def cropped(image: np.ndarray) -> np.ndarray:
         if crop is None:

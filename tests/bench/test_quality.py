@@ -10,9 +10,9 @@ from oppy.bench.quality import (
     seam_blockiness,
     sequence_flicker,
 )
-from oppy.engine.lab import rgb_to_lab
+from oppy.engine.kernels.lab import rgb_to_lab
+from oppy.engine.kernels.tiles import plan_tiles, predict_chroma
 from oppy.engine.session import ModelSession
-from oppy.engine.tiles import plan_tiles, predict_chroma
 from tests.training import conftest as training_fixtures
 from tests.training.conftest import lawful_photo
 

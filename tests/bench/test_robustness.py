@@ -5,7 +5,7 @@ import pytest
 
 from oppy.bench.cli import main
 from oppy.bench.robustness import PERTURBATIONS, grey_frames_hues, perturbed_quality
-from oppy.engine.lab import rgb_to_lab
+from oppy.engine.kernels.lab import rgb_to_lab
 from tests.conftest import affine_model, gradient_frame, write_image
 from tests.training import conftest as training_fixtures
 from tests.training.conftest import chroma_of, lawful_photo

@@ -5,7 +5,7 @@ from oppy.bench.stages import STAGES, bench_pipeline, decode, wall
 from oppy.engine import Engine, OppyError
 from oppy.engine.contract import ModelContract
 from oppy.engine.journey import Work
-from oppy.engine.tiles import cut_tiles
+from oppy.engine.kernels.tiles import cut_tiles
 from tests.conftest import gradient_frame, write_image
 
 

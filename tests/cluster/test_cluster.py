@@ -16,7 +16,7 @@ ray = pytest.importorskip("ray", reason="the cluster extra is not installed: pip
 
 from oppy.engine import Engine, EngineConfig, OppyError  # noqa: E402
 from oppy.engine.cli import main  # noqa: E402
-from oppy.engine.cluster import _worker_options, render_chunk, render_sharded  # noqa: E402
+from oppy.engine.cluster.driver import _worker_options, render_chunk, render_sharded  # noqa: E402
 from tests.conftest import gradient_frame, write_image  # noqa: E402
 
 from .conftest import FRAMES, decode  # noqa: E402
@@ -213,7 +213,7 @@ def test_cli_shards_merges_the_report_across_chunks_and_workers(colour_model, tm
 
 
 def test_cli_names_a_failed_chunk_and_exits_1(shard_archive, colour_model, tmp_path, capsys, monkeypatch):
-    from oppy.engine import cluster
+    from oppy.engine.cluster import driver as cluster
 
     markers = tmp_path / "markers"
     markers.mkdir()
@@ -282,7 +282,7 @@ def test_sharded_chunks_follow_the_time_order_camera_and_stretch_of_one_process(
 def test_the_segments_settings_follow_every_option_that_changes_the_frames_and_no_other(tmp_path):
     from dataclasses import replace
 
-    from oppy.engine.cluster import _settings
+    from oppy.engine.cluster.driver import _settings
 
     model = tmp_path / "model.onnx"
     model.write_bytes(b"weights")

@@ -11,7 +11,7 @@ import av
 import pytest
 
 from oppy.engine import Engine, OppyError
-from oppy.engine.shards import WorkFolder, input_record, join_video, plan_chunks
+from oppy.engine.cluster.chunks import WorkFolder, input_record, join_video, plan_chunks
 from tests.conftest import gradient_frame, write_image
 
 from .conftest import decode
@@ -95,6 +95,6 @@ def test_the_work_folder_keeps_done_chunks_whose_inputs_are_unchanged(tmp_path):
 
 
 def test_the_engine_and_its_cli_never_import_ray():
-    code = ("import sys, oppy.engine, oppy.engine.cli, oppy.engine.shards; "
+    code = ("import sys, oppy.engine, oppy.engine.cli, oppy.engine.cluster.chunks; "
             "sys.exit('ray' in sys.modules or any(m.startswith('ray.') for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from skimage import color
 
 from oppy.engine import Engine, EngineConfig, NothingToRender, OppyError
-from oppy.engine.lab import gray_to_l, l_ab_to_rgb
+from oppy.engine.kernels.lab import gray_to_l, l_ab_to_rgb
 from tests.conftest import affine_model, gradient_frame, hostile_archive, write_image
 
 
@@ -42,7 +42,7 @@ def test_a_model_that_sees_tile_borders_comes_back_seamless_where_tiles_overlap(
     tiles hide that (a border pixel is some other tile's interior); stitched tiles (overlap 0) show it."""
     import cv2
 
-    from oppy.engine.tiles import plan_tiles
+    from oppy.engine.kernels.tiles import plan_tiles
     from tests.bench.conftest import blur_model
 
     rng = np.random.default_rng(0)
@@ -306,7 +306,8 @@ def test_an_error_in_any_stage_stops_every_thread_and_surfaces_unchanged(constan
             for i in range(30):
                 write_image(tmp_path / "in" / f"{i}.png", gradient_frame(256, 256, seed=i))
             with pytest.MonkeyPatch.context() as patch:
-                patch.setattr("oppy.engine.outputs.temporary_name", lambda target: target.with_name(".fixed.partial"))
+                patch.setattr("oppy.engine.outputs.files.temporary_name",
+                              lambda target: target.with_name(".fixed.partial"))
                 os.symlink("/dev/full", tmp_path / ".fixed.partial")
                 with pytest.raises(OppyError, match="no space left on the device"):
                     engine.render(tmp_path / "in", tmp_path / "out.mp4")
@@ -337,7 +338,7 @@ def test_any_sizes_overlaps_and_batches_give_the_pixelwise_answer(pixelwise_mode
 
 
 def test_a_stream_burns_the_configured_caption_into_each_frame_and_nothing_else(constant_model):
-    from oppy.engine.captions import burn_caption, caption_box
+    from oppy.engine.overlays.captions import burn_caption, caption_box
 
     frames = [gradient_frame(120, 200, seed) for seed in range(3)]
     with Engine(constant_model, provider="cpu", batch_size=16) as engine:

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 
 from oppy.engine import Engine, EngineConfig, OppyError
-from oppy.engine.archive import list_archive, measure_levels, open_archive
-from oppy.engine.captions import burn_caption, caption_box, caption_text, check_caption
 from oppy.engine.cli import main
 from oppy.engine.errors import NothingToRender
-from oppy.engine.levels import Levels
-from oppy.engine.products import ProductInfo
+from oppy.engine.inputs.archive import list_archive, measure_levels, open_archive
+from oppy.engine.inputs.facts import ProductInfo
+from oppy.engine.inputs.stretch import Levels
+from oppy.engine.overlays.captions import burn_caption, caption_box, caption_text, check_caption
 
 from ..conftest import gradient_frame, write_image
 from .pds_files import twelve_bit_frame, write_pds3

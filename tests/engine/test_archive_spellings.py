@@ -14,9 +14,9 @@ import pytest
 
 from oppy.engine import Engine
 from oppy.engine.errors import NothingToRender
-from oppy.engine.pds import read_product
-from oppy.engine.products import camera_wanted, eyes_named
-from oppy.engine.sources import list_entries
+from oppy.engine.inputs.facts import camera_wanted, eyes_named
+from oppy.engine.inputs.pds import read_product
+from oppy.engine.inputs.sources import list_entries
 
 from ..conftest import gradient_frame, write_image
 from .pds_files import twelve_bit_frame, write_pds3

@@ -1,7 +1,7 @@
 import numpy as np
 
 from oppy.engine.batches import BatchPacker
-from oppy.engine.tiles import cut_tiles, plan_tiles
+from oppy.engine.kernels.tiles import cut_tiles, plan_tiles
 from tests.conftest import gradient_frame
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from oppy.engine import Engine
-from oppy.engine.captions import MAX_CAPTION_SHARE, burn_caption, caption_box
+from oppy.engine.overlays.captions import MAX_CAPTION_SHARE, burn_caption, caption_box
 from tests.conftest import gradient_frame
 
 

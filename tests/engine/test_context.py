@@ -4,12 +4,12 @@ import pytest
 from onnx import helper
 
 from oppy.engine import Engine
-from oppy.engine.context import context_copy, cut_context
 from oppy.engine.contract import ModelContract
 from oppy.engine.errors import ModelError
-from oppy.engine.lab import gray_to_l, l_ab_to_rgb
+from oppy.engine.kernels.context import context_copy, cut_context
+from oppy.engine.kernels.lab import gray_to_l, l_ab_to_rgb
+from oppy.engine.kernels.tiles import blend_tiles, cut_tiles, plan_tiles, predict_chroma
 from oppy.engine.session import ModelSession
-from oppy.engine.tiles import blend_tiles, cut_tiles, plan_tiles, predict_chroma
 
 from ..conftest import affine_model, context_model, contract_model, gradient_frame
 

@@ -1,9 +1,10 @@
 import av
 import pytest
 
-from oppy.engine import Engine, EngineConfig, OppyError, encoders
+from oppy.engine import Engine, EngineConfig, OppyError
 from oppy.engine.cli import main
-from oppy.engine.encoders import ENCODERS, choose_encoder, encoder_problems
+from oppy.engine.outputs import encoders
+from oppy.engine.outputs.encoders import ENCODERS, choose_encoder, encoder_problems
 
 
 @pytest.mark.parametrize(("codec", "crf", "preset", "pix_fmt", "says"), [

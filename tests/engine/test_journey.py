@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from oppy.engine import Engine
 from oppy.engine.api import default_model_path
 from oppy.engine.contract import ModelContract
-from oppy.engine.lab import gray_to_l, l_ab_to_rgb, to_lightness
-from oppy.engine.scale import scaled_size
-from oppy.engine.tiles import predict_chroma
+from oppy.engine.kernels.chroma_scale import scaled_size
+from oppy.engine.kernels.lab import gray_to_l, l_ab_to_rgb, to_lightness
+from oppy.engine.kernels.tiles import predict_chroma
 from tests.conftest import affine_model, contract_model, gradient_frame, write_image
 
 PIXELWISE = {"gain": (0.5 * 100 / 128, -0.25 * 100 / 128), "offset": (0.0, 10 / 128)}
@@ -128,7 +128,7 @@ def test_letterboxed_frames_keep_their_bars_black_at_any_scale(scene_model, tmp_
 
 def test_a_border_sensitive_model_shows_no_tile_grid_at_a_quarter_scale(tmp_path):
     from oppy.bench.quality import SeamMeter
-    from oppy.engine.lab import rgb_to_lab
+    from oppy.engine.kernels.lab import rgb_to_lab
     from oppy.engine.session import ModelSession
     from oppy.training.evaluate import model_method
     from tests.bench.conftest import blur_model
@@ -203,7 +203,7 @@ def test_a_float_frame_with_nan_is_refused_with_the_reason(scene_model):
 
 def test_the_threads_and_the_calling_thread_run_the_same_stages_in_the_same_order(scene_model, tmp_path):
     from oppy.engine.journey import STAGE_NAMES, Work, one_after_another, pipeline
-    from oppy.engine.sheet import ContactSheet
+    from oppy.engine.overlays.sheet import ContactSheet
 
     with Engine(scene_model, provider="cpu", batch_size=4) as engine:
         plain = pipeline(engine.stages(), [], engine.config.queue_size)

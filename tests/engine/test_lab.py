@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from skimage import color
 
-from oppy.engine.lab import gray_to_l, l_ab_to_rgb, lab_to_rgb, rgb_to_lab, to_lightness
+from oppy.engine.kernels.lab import gray_to_l, l_ab_to_rgb, lab_to_rgb, rgb_to_lab, to_lightness
 
 
 def all_8bit_colours() -> np.ndarray:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from oppy.engine import Engine, OppyError
-from oppy.engine.outputs import PartialFile, temporary_name, write_file, writing
-from oppy.engine.sinks import ImageFolderSink
+from oppy.engine.outputs.files import PartialFile, temporary_name, write_file, writing
+from oppy.engine.outputs.sinks import ImageFolderSink
 from tests.conftest import gradient_frame, write_image
 
 
@@ -122,7 +122,7 @@ def test_a_file_is_written_whole_or_not_at_all(tmp_path):
 
 
 def test_the_output_policy_refuses_before_any_work(archive, constant_model, tmp_path):
-    from oppy.engine.outputs import check_output
+    from oppy.engine.outputs.files import check_output
 
     video = tmp_path / "out.mp4"
     video.mkdir()  # a folder named like a video
@@ -163,7 +163,7 @@ def test_the_cli_refuses_a_clobbering_output_in_one_line_and_touches_nothing(arc
 def test_a_full_disk_while_writing_frames_is_one_error_and_leaves_no_file(constant_model, tmp_path, monkeypatch):
     import errno
 
-    import oppy.engine.outputs as outputs
+    import oppy.engine.outputs.files as outputs
 
     real_open = open
 
@@ -189,7 +189,7 @@ def test_a_full_disk_while_writing_frames_is_one_error_and_leaves_no_file(consta
 
 def test_a_folder_of_frames_never_replaces_a_folder_holding_the_input_or_the_model(constant_model, tmp_path,
                                                                                     monkeypatch):
-    from oppy.engine.outputs import check_output
+    from oppy.engine.outputs.files import check_output
 
     shots = tmp_path / "shots"
     shots.mkdir()
@@ -242,7 +242,7 @@ def test_two_renders_without_overwrite_never_replace_each_other(constant_model, 
 
 
 def test_a_render_without_overwrite_keeps_an_output_that_appeared_meanwhile(constant_model, tmp_path, monkeypatch):
-    import oppy.engine.sinks as sinks
+    import oppy.engine.outputs.sinks as sinks
 
     folder = tmp_path / "in"
     folder.mkdir()
@@ -313,7 +313,7 @@ def test_a_frame_with_no_pixels_is_an_error_naming_its_size(constant_model, shap
 
 
 def test_a_name_whose_suffix_is_the_long_part_still_fits(tmp_path):
-    from oppy.engine.outputs import fitting_name, interrupted_name
+    from oppy.engine.outputs.files import fitting_name, interrupted_name
 
     target = tmp_path / ("out." + "x" * 250)
     for name in (interrupted_name(target).name, temporary_name(target).name,
@@ -324,7 +324,7 @@ def test_a_name_whose_suffix_is_the_long_part_still_fits(tmp_path):
 def test_without_hard_links_a_move_checks_then_renames(tmp_path, monkeypatch):
     import errno as errnos
 
-    import oppy.engine.outputs as outputs
+    import oppy.engine.outputs.files as outputs
 
     def no_links(src, dst):
         raise OSError(errnos.EPERM, "Operation not permitted")

@@ -10,7 +10,7 @@ from oppy.bench.synth import synth_frames
 from oppy.engine import Engine, api
 from oppy.engine.contract import KEY_ARCHITECTURE, KEY_METRICS, KEY_TRAINING, ModelContract
 from oppy.engine.errors import ModelError
-from oppy.engine.lab import rgb_to_lab
+from oppy.engine.kernels.lab import rgb_to_lab
 from oppy.training.metrics import BLOTCH_SHARE, invented_hue_share
 
 

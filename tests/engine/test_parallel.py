@@ -3,7 +3,7 @@ import subprocess
 import sys
 import textwrap
 
-from oppy.engine.parallel import _turns, launch_guard, threading_layer
+from oppy.engine.kernels.parallel import _turns, launch_guard, threading_layer
 
 # Two threads stream frames through one engine while its own stages launch kernels side by side: under Numba's
 # workqueue layer an unguarded concurrent launch aborts the whole process.
@@ -11,7 +11,7 @@ _STREAM_FROM_TWO_THREADS = textwrap.dedent("""
     import sys, threading
     import numpy as np
     from oppy.engine import Engine
-    from oppy.engine.parallel import threading_layer
+    from oppy.engine.kernels.parallel import threading_layer
     frames = [np.random.default_rng(k).integers(0, 256, (300, 400), dtype=np.uint8) for k in range(24)]
     results = {}
     with Engine(sys.argv[1], provider="cpu", batch_size=16, queue_size=2) as engine:
@@ -38,8 +38,8 @@ def test_kernels_launched_from_many_threads_take_turns_under_numbas_workqueue_la
 
 def test_kernels_run_as_python_under_numba_disable_jit():
     script = ("import numpy as np\n"
-              "from oppy.engine.tiles import cut_tiles, plan_tiles\n"
-              "from oppy.engine.parallel import threading_layer\n"
+              "from oppy.engine.kernels.tiles import cut_tiles, plan_tiles\n"
+              "from oppy.engine.kernels.parallel import threading_layer\n"
               "plan = plan_tiles(70, 90, 64, 16)\n"
               "print(cut_tiles(np.ones((70, 90), np.float32), plan, 2.0).sum() == plan.count * 64 * 64 * 2, "
               "threading_layer())\n")

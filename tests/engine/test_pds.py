@@ -3,9 +3,10 @@ import os
 import numpy as np
 import pytest
 
-from oppy.engine import pds
-from oppy.engine.pds import read_product, to_grey
-from oppy.engine.sources import ImageFolder, Skipped
+from oppy.engine.frames import Skipped
+from oppy.engine.inputs import pds
+from oppy.engine.inputs.pds import read_product, to_grey
+from oppy.engine.inputs.sources import ImageFolder
 
 from .pds_files import twelve_bit_frame, write_pds3
 

@@ -1,6 +1,6 @@
 import pytest
 
-from oppy.engine.products import CAMERAS, ProductInfo, camera_wanted, day_of, from_label, from_name, parse_time
+from oppy.engine.inputs.facts import CAMERAS, ProductInfo, camera_wanted, day_of, from_label, from_name, parse_time
 
 
 @pytest.mark.parametrize(("name", "rover", "camera", "sclk", "sol"), [

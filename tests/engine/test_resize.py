@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from oppy.engine.resize import Placement, place, placement, scale_pixels
+from oppy.engine.kernels.resize import Placement, place, placement, scale_pixels
 
 
 @pytest.mark.parametrize(("size", "expected"), [

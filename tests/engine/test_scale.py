@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from oppy.engine.contract import ModelContract
-from oppy.engine.scale import (
+from oppy.engine.kernels.chroma_scale import (
     AUTO,
     choose_scale,
     chroma_at_scale,

@@ -2,10 +2,11 @@ import cv2
 import numpy as np
 import pytest
 
-from oppy.engine import Engine, OppyError, sources
+from oppy.engine import Engine, OppyError
 from oppy.engine.cli import main
-from oppy.engine.lab import l_ab_to_rgb
-from oppy.engine.sheet import THUMB_SIDE, ContactSheet
+from oppy.engine.inputs import sources
+from oppy.engine.kernels.lab import l_ab_to_rgb
+from oppy.engine.overlays.sheet import THUMB_SIDE, ContactSheet
 
 from ..conftest import gradient_frame, write_image
 

@@ -11,8 +11,8 @@ import pytest
 from av.video.reformatter import Colorspace
 
 from oppy.engine.errors import OppyError
-from oppy.engine.outputs import check_output
-from oppy.engine.sinks import (
+from oppy.engine.outputs.files import check_output
+from oppy.engine.outputs.sinks import (
     ImageFolderSink,
     RawVideoSink,
     VideoSink,
@@ -53,7 +53,7 @@ def test_failed_video_leaves_no_file(tmp_path):
 
 
 def test_frames_of_another_size_are_refused(tmp_path):
-    # fitting to one size happens before colourising (engine/resize.py); a sink that got another size is a bug
+    # fitting to one size happens before colourising (engine/kernels/resize.py); a sink that got another size is a bug
     with VideoSink(tmp_path / "out.mkv") as sink:
         sink.write(np.zeros((32, 48, 3), np.uint8))
         with pytest.raises(ValueError, match="frame is 96x64, the output 48x32"):
@@ -159,7 +159,7 @@ def test_a_full_disk_is_a_clear_error_and_leaves_no_file(tmp_path, monkeypatch):
     with open("/dev/full", "wb", buffering=0) as full, pytest.raises(OppyError, match="no space left on the device"):
         RawVideoSink(full).write(np.zeros((8, 8, 3), np.uint8))
     path = tmp_path / "out.mp4"
-    monkeypatch.setattr("oppy.engine.outputs.temporary_name", lambda target: target.with_name(".fixed.partial"))
+    monkeypatch.setattr("oppy.engine.outputs.files.temporary_name", lambda target: target.with_name(".fixed.partial"))
     os.symlink("/dev/full", tmp_path / ".fixed.partial")  # the temporary file lands on a full device
     with pytest.raises(OppyError, match=r"writing .*out.mp4 failed after \d+ frames: no space left"), \
             VideoSink(path) as sink:

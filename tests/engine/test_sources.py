@@ -8,17 +8,15 @@ import numpy as np
 import pytest
 
 from oppy.engine.errors import OppyError
-from oppy.engine.images import read_image
-from oppy.engine.sources import (
+from oppy.engine.frames import Skipped, display_name, natural_key
+from oppy.engine.inputs.images import read_image
+from oppy.engine.inputs.sources import (
     ImageFolder,
     RawFrames,
-    Skipped,
     SourceFrame,
     VideoFile,
     decode_threads,
-    display_name,
     frame_pixels,
-    natural_key,
     open_source,
 )
 from tests.conftest import gradient_frame, hostile_archive, png_header_only, write_image

@@ -1,6 +1,6 @@
 import numpy as np
 
-from oppy.engine.text import draw_text, fitted, printable, text_box
+from oppy.engine.overlays.text import draw_text, fitted, printable, text_box
 
 
 def test_text_is_drawn_inside_its_box_only():

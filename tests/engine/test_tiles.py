@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oppy.engine.tiles import axis_weights, blend_pieces, blend_tiles, cut_tiles, plan_tiles
+from oppy.engine.kernels.tiles import axis_weights, blend_pieces, blend_tiles, cut_tiles, plan_tiles
 
 SIZES = [(1, 1), (3, 200), (64, 64), (65, 130), (96, 128), (517, 333)]
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from oppy.engine import Engine
-from oppy.engine.sources import FrameTiming
-from oppy.engine.timing import DEFAULT_FPS, VideoClock
+from oppy.engine.frames import FrameTiming
+from oppy.engine.outputs.timing import DEFAULT_FPS, VideoClock
 
 from ..conftest import gradient_frame
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from av.video.reformatter import Colorspace
 
-from oppy.engine.yuv import BT601, BT709, colour_standard, rgb_to_yuv, rgb_to_yuv_frame
+from oppy.engine.kernels.yuv import BT601, BT709, colour_standard, rgb_to_yuv, rgb_to_yuv_frame
 
 # the published limited-range matrices (Y, Cb, Cr rows per 8-bit R, G, B), an independent reference
 PUBLISHED = {

@@ -19,9 +19,9 @@ from oppy.engine.contract import (
     REQUIRED_KEYS,
 )
 from oppy.engine.contract import TRAINING_CONTRACT as CONTRACT
-from oppy.engine.lab import l_ab_to_rgb, to_lightness
+from oppy.engine.kernels.lab import l_ab_to_rgb, to_lightness
+from oppy.engine.kernels.tiles import cut_tiles, plan_tiles, predict_chroma
 from oppy.engine.session import ModelSession
-from oppy.engine.tiles import cut_tiles, plan_tiles, predict_chroma
 from oppy.export import ExportOptions, convert, export_model
 from oppy.export.network import keras_predict
 from oppy.export.parity import FP16_TOLERANCE

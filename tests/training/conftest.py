@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from oppy.engine.lab import lab_to_rgb
+from oppy.engine.kernels.lab import lab_to_rgb
 
 
 def chroma_of(lightness: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

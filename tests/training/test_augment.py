@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from oppy.engine.lab import rgb_to_lab
+from oppy.engine.kernels.lab import rgb_to_lab
 from oppy.training.augment import (
     FLAT_PIVOT,
     Photometric,

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from oppy.engine.context import context_copy, cut_context
 from oppy.engine.contract import TRAINING_CONTRACT as CONTRACT
+from oppy.engine.kernels.context import context_copy, cut_context
 from oppy.training.data import jittered, random_crops, tile_dataset
 
 

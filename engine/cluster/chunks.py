@@ -17,11 +17,12 @@ from pathlib import Path
 
 import av
 
-from .errors import NothingToRender, OppyError
-from .outputs import PartialFile, fitting_name, interrupted_name, leftover_temporaries, output_error, write_file
-from .pds import detached_labels
-from .resize import frame_size
-from .sources import display_name, read_entry
+from ..errors import NothingToRender, OppyError
+from ..frames import display_name
+from ..inputs.pds import detached_labels
+from ..inputs.sources import read_entry
+from ..kernels.resize import frame_size
+from ..outputs.files import PartialFile, fitting_name, interrupted_name, leftover_temporaries, output_error, write_file
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import OppyError
-from .lab import l_ab_to_rgb
-from .outputs import write_file
+from ..errors import OppyError
+from ..kernels.lab import l_ab_to_rgb
+from ..outputs.files import write_file
 from .text import draw_text
 
 #: the longest side of each picture on the sheet, in pixels

@@ -18,18 +18,19 @@ from pathlib import Path
 
 import ray
 
-from .api import Engine
-from .archive import list_archive, measure_levels
-from .cluster_report import ClusterReport, merge_chunks
-from .config import EngineConfig
-from .errors import NothingToRender, OppyError
-from .levels import Levels
-from .outputs import STDOUT, check_output
-from .render import ProgressCallback
-from .shards import SEGMENT_SUFFIX, Chunk, WorkFolder, input_record, join_raw, join_video, plan_chunks, video_canvas
-from .sinks import CONTAINER_FORMATS, OUTPUT_FORMATS
-from .sources import STDIN, Skipped, display_name
-from .temporal import LEAD_IN
+from ..api import Engine
+from ..config import EngineConfig
+from ..errors import NothingToRender, OppyError
+from ..frames import Skipped, display_name
+from ..inputs.archive import list_archive, measure_levels
+from ..inputs.sources import STDIN
+from ..inputs.stretch import Levels
+from ..outputs.files import STDOUT, check_output
+from ..outputs.sinks import CONTAINER_FORMATS, OUTPUT_FORMATS
+from ..render import ProgressCallback
+from ..temporal import LEAD_IN
+from .chunks import SEGMENT_SUFFIX, Chunk, WorkFolder, input_record, join_raw, join_video, plan_chunks, video_canvas
+from .report import ClusterReport, merge_chunks
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from .sources import FrameTiming
+from ..frames import FrameTiming
 
 #: frames/s of a video made from frames without timestamps (a folder of stills), unless `--fps` says otherwise
 DEFAULT_FPS = 5.0

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from numba import prange
 
-from .contract import ModelContract
+from ..contract import ModelContract
 from .parallel import parallel_kernel
 
 AUTO = "auto"

@@ -14,8 +14,8 @@ from functools import lru_cache
 import numpy as np
 from numba import prange
 
+from ..contract import ModelContract
 from .context import context_copy, cut_context
-from .contract import ModelContract
 from .parallel import parallel_kernel
 
 

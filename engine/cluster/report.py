@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .render import RenderReport
-from .shards import Chunk
+from ..render import RenderReport
+from .chunks import Chunk
 
 
 @dataclass

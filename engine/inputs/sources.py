@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import select
 import stat
 import sys
@@ -25,25 +24,18 @@ from typing import BinaryIO
 import av
 import numpy as np
 
-from .errors import OppyError
+from ..errors import OppyError
+from ..frames import FrameTiming, Skipped, display_name, natural_key
+from .facts import ProductInfo, from_name
 from .images import IMAGE_SUFFIXES, not_an_image, read_image
-from .levels import Levels
 from .pds import PDS_SUFFIXES, read_product
-from .products import ProductInfo, from_name
+from .stretch import Levels
 
 STDIN = "-"
 #: PyAV frame formats taken as they are; any other format is converted to RGB
 _GREY_FORMATS = frozenset({"gray", "gray8", "gray16le", "gray16be"})
 #: how often a blocked read of a pipe looks whether it has been cancelled
 _POLL_SECONDS = 0.05
-
-
-@dataclass(frozen=True)
-class FrameTiming:
-    """A PyAV frame's timing, kept so that `Engine.stream` can hand back a PyAV frame with the same pts."""
-
-    pts: int | None
-    time_base: Fraction | None
 
 
 @dataclass(frozen=True)
@@ -56,24 +48,6 @@ class SourceFrame:
     pixels: np.ndarray
     timing: FrameTiming | None = None
     info: ProductInfo | None = None
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """An input that could not be used, and why."""
-
-    name: str
-    reason: str
-
-
-def natural_key(name: str) -> list:
-    """Sort key that orders digit runs by value: `sol9` before `sol10`."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
-
-
-def display_name(name: str) -> str:
-    """A file name as it can be printed and written to JSON: bytes that are not UTF-8 become `\\xNN`."""
-    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def frame_pixels(frame: av.VideoFrame) -> np.ndarray:

@@ -21,14 +21,14 @@ import av
 import cv2
 import numpy as np
 
-from . import outputs
+from ..errors import OppyError
+from ..frames import FrameTiming
+from ..inputs.images import IMAGE_SUFFIXES
+from ..kernels.yuv import colour_standard, rgb_to_yuv_frame, tag
+from . import files as outputs
 from .encoders import EncoderChoice, choose_encoder
-from .errors import OppyError
-from .images import IMAGE_SUFFIXES
-from .outputs import STDOUT, Outcome, PartialFile, output_error, temporary_name
-from .sources import FrameTiming
+from .files import STDOUT, Outcome, PartialFile, output_error, temporary_name
 from .timing import DEFAULT_FPS, VideoClock
-from .yuv import colour_standard, rgb_to_yuv_frame, tag
 
 log = logging.getLogger(__name__)
 

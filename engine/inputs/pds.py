@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import one_line
-from .products import ProductInfo, from_label, from_name
+from ..errors import one_line
+from .facts import ProductInfo, from_label, from_name
 
 PDS_SUFFIXES = frozenset({".img", ".lbl"})
 PDS_EXTRA = "pip install 'oppy-stream[pds]'"

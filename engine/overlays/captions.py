@@ -9,7 +9,7 @@ import string
 import cv2
 import numpy as np
 
-from .products import ProductInfo
+from ..inputs.facts import ProductInfo
 from .text import draw_text, printable, text_box
 
 #: the fields a caption may name: those of `ProductInfo`, the frame's file name and its index in the render

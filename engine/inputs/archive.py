@@ -10,11 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import OppyError
-from .levels import SAMPLE_FRAMES, Levels
+from ..errors import OppyError
+from ..frames import display_name
+from .facts import ProductInfo, camera_wanted, from_name
 from .pds import PDS_SUFFIXES, product_info
-from .products import ProductInfo, camera_wanted, from_name
-from .sources import ImageFolder, display_name, list_entries, read_entry
+from .sources import ImageFolder, list_entries, read_entry
+from .stretch import SAMPLE_FRAMES, Levels
 
 log = logging.getLogger(__name__)
 

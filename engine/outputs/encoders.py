@@ -11,8 +11,8 @@ from fractions import Fraction
 
 import av
 
-from .errors import OppyError
-from .yuv import PIXEL_FORMATS
+from ..errors import OppyError
+from ..kernels.yuv import PIXEL_FORMATS
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-from .errors import OppyError
+from ..errors import OppyError
 
 STDOUT = "-"
 Outcome = Literal["complete", "interrupted", "failed"]
