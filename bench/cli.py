@@ -11,9 +11,8 @@ import logging
 import sys
 from pathlib import Path
 
-from oppy.engine.config import size_argument
+from oppy.engine.config import AUTO, chroma_scale_argument, size_argument
 from oppy.engine.errors import OppyError, one_line
-from oppy.engine.kernels.chroma_scale import AUTO, chroma_scale_argument
 
 from . import commands as run
 from .timing import machine

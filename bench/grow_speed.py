@@ -14,9 +14,9 @@ from .timing import median_seconds
 
 def grow_chain(ab: np.ndarray, guide: np.ndarray, lightness: np.ndarray, radius: int = GUIDE_RADIUS,
                epsilon: float = GUIDE_EPSILON) -> np.ndarray:
-    """What `engine.scale.grow` does, as a chain of OpenCV calls on whole planes (bilinear resizes of the slopes, the
-    chroma, its 3x3 minimum and maximum and the copy's L, then numpy): the engine's growth before it became one
-    Numba pass, kept as its reference."""
+    """What `engine.kernels.chroma_scale.grow` does, as a chain of OpenCV calls on whole planes (bilinear resizes of
+    the slopes, the chroma, its 3x3 minimum and maximum and the copy's L, then numpy): the engine's growth before it
+    became one Numba pass, kept as its reference."""
     height, width = lightness.shape
 
     def linear(plane: np.ndarray) -> np.ndarray:

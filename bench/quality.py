@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from oppy.engine.kernels.chroma_scale import AUTO, choose_scale, grow_bilinear, parse_chroma_scale, scaled_size
+from oppy.engine.config import AUTO, parse_chroma_scale
+from oppy.engine.kernels.chroma_scale import choose_scale, grow_bilinear, scaled_size
 from oppy.engine.kernels.lab import rgb_to_lab, to_lightness
 from oppy.engine.kernels.tiles import TilePlan, plan_tiles
 from oppy.training.data import split_files
@@ -187,7 +188,7 @@ def bench_quality(dataset_dir: str | Path, model: str | Path, split: str = "val"
     scaled = setting != 1 and not (setting == AUTO and contract.scene_size is None)
 
     def scale_of(height: int, width: int) -> float:
-        return choose_scale(height, width, setting, contract)
+        return choose_scale(height, width, setting, contract.scene_size, contract.tile_size)
 
     counters = {"model": _Counted(predict)}
     chroma = {"model": model_method(counters["model"], contract, blend_overlap, setting)}
@@ -241,7 +242,7 @@ def bench_chroma_rule(dataset_dir: str | Path, model: str | Path, upscales: tupl
             scale = 1.0 if multiple is None else min(1.0, max(multiple * contract.scene_size / max(height, width),
                                                               contract.tile_size / min(height, width)))
             return chroma_at_scale(lightness, lambda small: predict_chroma(small, predict, contract, blend_overlap),
-                                   scale, contract)
+                                   scale, contract.scene_size, contract.tile_size)
 
         return method
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from oppy.engine.kernels.chroma_scale import AUTO
+from oppy.engine.config import AUTO
 from oppy.engine.kernels.lab import l_ab_to_rgb, rgb_to_lab
 from oppy.training.augment import exposed, flat_curve, gamma_curve, jpeg, noisy
 from oppy.training.evaluate import baselines, load_predictor, model_method

@@ -17,11 +17,8 @@ import numpy as np
 
 from oppy.engine import Engine, OppyError
 from oppy.engine.inputs.sources import SourceFrame, decode_threads, open_source
-from oppy.engine.journey import STAGE_NAMES, Work, one_after_another
+from oppy.engine.journey import Work, one_after_another
 from oppy.engine.outputs.sinks import EncoderFrame, VideoSink
-
-#: the engine's own stages, between the source's decoding and the video sink's preparing and encoding
-STAGES = ("decode", *STAGE_NAMES, "prepare", "encode")
 
 
 def decode(source: str | Path, threads: int = 1) -> list[np.ndarray]:
@@ -109,13 +106,15 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
                 rounds.append(stage_seconds)
                 reports.append(report)
                 references.append(other)
-        seconds = {name: statistics.median(r[name] for r in rounds) for name in STAGES}
+        # decode, the journey's stages as the engine runs them (`journey.steps`), prepare and encode, in order
+        stage_names = list(rounds[0])
+        seconds = {name: statistics.median(r[name] for r in rounds) for name in stage_names}
         median_report = sorted(reports, key=lambda r: r.frames_per_second)[len(reports) // 2]
         provider_used, config, overlap = engine.provider, engine.config, engine.overlap
         engine_precision = engine.precision
-        tiles_per_frame, chroma_scale = last_round[0].plan.count, last_round[0].scale
+        tiles_per_frame, chroma_scale = last_round[0].plan.count, last_round[0].chroma_scale
     rows = [{"stage": name, "seconds": seconds[name], "frames_per_s": count / seconds[name],
-             "ms_per_frame": 1000 * seconds[name] / count} for name in STAGES]
+             "ms_per_frame": 1000 * seconds[name] / count} for name in stage_names]
     slowest = min(rows, key=lambda r: r["frames_per_s"])
     e2e = statistics.median(r.frames_per_second for r in reports)
     serial = 1000 / sum(r["ms_per_frame"] for r in rows)  # every stage one after the other, nothing overlapped

@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from oppy.engine.config import PROVIDERS
 from oppy.engine.contract import ModelContract
 from oppy.engine.kernels.lab import gray_to_l
 from oppy.engine.kernels.tiles import cut_tiles, plan_tiles
-from oppy.engine.session import PROVIDERS, choose_providers, precision_copy, session_options
+from oppy.engine.session import choose_providers, precision_copy, session_options
 
 from .device import peak_flops
 from .flops import fix_batch, flops_per_tile

@@ -20,7 +20,6 @@ from .config import EngineConfig
 from .errors import FrameError, ModelError, OppyError
 from .frames import FrameTiming, Skipped
 from .inputs.sources import SourceFrame, frame_pixels
-from .inputs.stretch import Levels
 from .journey import Stages, Work, one_after_another, pipeline
 from .outputs.sinks import to_video_frame
 from .overlays.sheet import DEFAULT_SHEET_FRAMES
@@ -112,7 +111,7 @@ class Engine:
         stages = getattr(self._per_thread, "stages", None)
         if stages is None:
             stages = self._per_thread.stages = self.stages(temporal=False)
-        one_after_another(stages, [work])
+        one_after_another(stages, [work], caption=self.config.caption)
         return _as_given(work)
 
     def stream(self, frames: Iterable[Frame]) -> Iterator[Frame]:
@@ -129,10 +128,8 @@ class Engine:
                 yield _as_given(work)
 
     def render(self, src: str | Path, dst: str | Path, progress: ProgressCallback | None = None,
-               stop: threading.Event | None = None, *, files: Iterable[str | Path] | None = None,
-               canvas: tuple[int, int] | None = None, sheet: str | Path | None = None,
-               sheet_frames: int = DEFAULT_SHEET_FRAMES, levels: Levels | None = None,
-               first_index: int = 0, lead_in: int = 0) -> RenderReport:
+               stop: threading.Event | None = None, *, sheet: str | Path | None = None,
+               sheet_frames: int = DEFAULT_SHEET_FRAMES) -> RenderReport:
         """Colourise a folder of images, a video file or raw frames (`-`: stdin) into a video (.mp4, .mkv,
         .mov), raw RGB24 frames, a folder of PNGs, or stdout (`-`); see `EngineConfig` for the options.
 
@@ -140,17 +137,11 @@ class Engine:
         `stop` ends the render early: what was encoded is kept (see `RenderReport.written`) and the report
         says `interrupted`. Raises `NothingToRender` when no frame is readable.
 
-        `files` renders only these entries of the folder `src`, in the order given (one chunk of a larger
-        archive); `canvas` (width, height) is the video's frame size (default: the first frame's). `sheet` writes a
-        contact sheet of `sheet_frames` frames spread over the render to that PNG (`ContactSheet`). A folder is
-        listed in `order`, kept to `camera` and stretched as the config says (`archive.open_archive`); `levels` is
-        a stretch measured already (one for every chunk of an archive), and `first_index` the index of the first
-        of `files` in the whole archive (what a caption's `{index}` shows). The first `lead_in` of `files` are
-        coloured but neither written nor counted: the frames before a chunk, for the temporal smoothing's window.
+        A folder is listed in `order`, kept to `camera` and stretched as the config says (`archive.open_archive`).
+        `sheet` writes a contact sheet of `sheet_frames` frames spread over the render to that PNG (`ContactSheet`).
         """
         self._check_open()
-        return render(self, src, dst, progress, stop, files=files, canvas=canvas, sheet=sheet,
-                      sheet_frames=sheet_frames, levels=levels, first_index=first_index, lead_in=lead_in)
+        return render(self, src, dst, progress, stop, sheet=sheet, sheet_frames=sheet_frames)
 
     def close(self) -> None:
         """Release the inference session (after a batch in flight, if any). Closing twice is harmless."""

@@ -22,23 +22,29 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .api import Engine
-from .config import EngineConfig, size_argument
+from .config import (
+    CAPTION_FIELDS,
+    ENCODERS,
+    ORDERS,
+    OUTPUT_FORMATS,
+    PIXEL_FORMATS,
+    PRECISIONS,
+    PROVIDERS,
+    RESIZE_MODES,
+    STRETCHES,
+    X264_PRESETS,
+    EngineConfig,
+    check_strength,
+    chroma_scale_argument,
+    size_argument,
+)
 from .errors import OppyError, one_line
-from .inputs.archive import ORDERS, STRETCHES
 from .inputs.facts import CAMERAS
 from .inputs.sources import open_source
-from .kernels.chroma_scale import chroma_scale_argument
-from .kernels.resize import RESIZE_MODES
-from .kernels.yuv import PIXEL_FORMATS
-from .outputs.encoders import ENCODERS, X264_PRESETS
-from .outputs.files import STDOUT, check_output, check_report
-from .outputs.sinks import OUTPUT_FORMATS, writes_folder
+from .outputs.files import STDOUT, check_report
 from .outputs.timing import DEFAULT_FPS
-from .overlays.captions import CAPTION_FIELDS
-from .overlays.sheet import DEFAULT_SHEET_FRAMES, ContactSheet
-from .render import FrameDone, RenderReport
-from .session import PRECISIONS, PROVIDERS
-from .temporal import check_strength
+from .overlays.sheet import DEFAULT_SHEET_FRAMES
+from .render import FrameDone, RenderReport, check_outputs
 
 _DEFAULTS = EngineConfig()
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -226,10 +232,8 @@ def _render(args: argparse.Namespace, stop: threading.Event) -> RenderReport:
     config = config_from_args(args)
     # input and output problems surface before the model loads
     open_source(args.input, config.input_size)  # the count comes with the first progress: after --camera
-    check_output(args.output, config.overwrite, args.input, writes_folder(args.output, config.format), args.report,
-                 config.model, args.sheet)
-    if args.sheet is not None:
-        ContactSheet(args.sheet, args.sheet_frames)  # its name and size checked before the model loads
+    check_outputs(args.input, args.output, config, args.sheet, args.sheet_frames, report=args.report,
+                  model=config.model)
     with Engine(config=config) as engine:
         bar = tqdm(desc="colourising", unit="frame", disable=True if args.quiet else None, file=sys.stderr,
                    dynamic_ncols=True)

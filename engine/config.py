@@ -1,21 +1,173 @@
-"""Every engine option with its default, in one frozen dataclass; the CLI maps its flags onto it one to one."""
+"""Every engine option with its default, in one frozen dataclass, and the words and ranges each option takes; the
+CLI maps its flags onto it one to one.
+
+The vocabularies live here, and the modules that act on an option import them from here, so that building an
+`EngineConfig` (and checking it) loads nothing heavy: no ONNX Runtime, PyAV, OpenCV or Numba.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+import string
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import OppyError
-from .inputs.archive import ORDERS, STRETCHES
 from .inputs.facts import camera_wanted
-from .kernels.chroma_scale import AUTO, parse_chroma_scale
-from .kernels.resize import RESIZE_MODES
-from .outputs.encoders import encoder_problems
-from .outputs.sinks import OUTPUT_FORMATS
-from .overlays.captions import check_caption
-from .session import PRECISIONS, PROVIDERS
-from .temporal import DEFAULT_TEMPORAL, check_strength
+
+# -- where the model runs -----------------------------------------------------------------------------------------
+#: each `provider` as the ONNX Runtime execution providers tried, in order
+PROVIDERS = {
+    "cpu": ("CPUExecutionProvider",),
+    "cuda": ("CUDAExecutionProvider", "CPUExecutionProvider"),
+    "tensorrt": ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"),
+    "auto": ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"),
+}
+#: the precisions a model runs in: its own file (fp32), or the copy `oppy-export --fp16` / `--int8` wrote beside it
+#: (STEM.fp16.onnx, STEM.int8.onnx); auto takes int8 on the CPU and fp16 on a GPU where the copy is there
+PRECISIONS = ("auto", "fp32", "fp16", "int8")
+
+# -- inputs ------------------------------------------------------------------------------------------------------
+#: `order`: a folder's frames by name or by the time their label or product id gives; `stretch`: none or one for
+#: the whole archive
+ORDERS = ("name", "time")
+STRETCHES = ("none", "archive")
+#: "letterbox": keep the aspect ratio and add black bars; "scale": stretch to the video's size
+RESIZE_MODES = ("letterbox", "scale")
+
+# -- outputs -----------------------------------------------------------------------------------------------------
+#: what `EngineConfig.format` may name: a video container, or raw RGB24 frames without a header
+OUTPUT_FORMATS = {"mp4": "mp4", "mkv": "matroska", "mov": "mov", "rawvideo": None}
+#: the YUV layouts a video can be written in: 4:2:0 (half the chroma resolution each way; plays everywhere) and
+#: 4:4:4 (full chroma: the whole of what the model predicted; High 4:4:4 / Main 4:4:4 profiles)
+PIXEL_FORMATS = ("yuv420p", "yuv444p")
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                "placebo")
+NVENC_PRESETS = ("p1", "p2", "p3", "p4", "p5", "p6", "p7")
+#: x264's preset names as NVENC's own (p1 fastest .. p7 best), so one `--preset` serves both kinds of encoder
+NVENC_PRESET_OF_X264 = {"ultrafast": "p1", "superfast": "p1", "veryfast": "p2", "faster": "p3", "fast": "p3",
+                        "medium": "p4", "slow": "p5", "slower": "p6", "veryslow": "p7", "placebo": "p7"}
+#: and back, for a fallback from NVENC to x264 / x265
+X264_PRESET_OF_NVENC = {"p1": "superfast", "p2": "veryfast", "p3": "faster", "p4": "medium", "p5": "slow",
+                        "p6": "slower", "p7": "veryslow"}
+
+
+@dataclass(frozen=True)
+class Encoder:
+    """One encoder: its presets, the range of `crf` and what it means to it, and where it falls back to."""
+
+    name: str
+    presets: tuple[str, ...]
+    crf_range: tuple[int, int]
+    crf_meaning: str
+    #: the software encoder used where this one cannot be opened (a hardware encoder without its device)
+    fallback: str | None = None
+    #: the smallest width and height it encodes (x265 refuses frames under 16 px a side with a bare "Invalid argument")
+    min_side: int = 1
+
+    def options(self, crf: int, preset: str) -> dict[str, str]:
+        """The encoder's own options for a `crf` and a `preset` (both checked)."""
+        if self.name.endswith("_nvenc"):
+            # constant quality: VBR rate control capped by nothing (b=0), at quantiser level `cq`
+            return {"rc": "vbr", "cq": str(crf), "b": "0", "preset": NVENC_PRESET_OF_X264.get(preset, preset)}
+        options = {"crf": str(crf), "preset": preset}
+        if self.name == "libx265":
+            options["x265-params"] = "log-level=error"  # x265 prints its settings to stderr otherwise
+        return options
+
+    def problems(self, crf: int, preset: str, pix_fmt: str) -> list[str]:
+        """What is wrong with these settings for this encoder, one sentence each."""
+        found = []
+        if preset not in self.presets:
+            found.append(f"preset {preset!r} is not one of {self.name}'s: {', '.join(self.presets)}")
+        low, high = self.crf_range
+        if not low <= crf <= high:
+            found.append(f"crf for {self.name} is {self.crf_meaning}, {low}..{high}, not {crf}")
+        if pix_fmt not in PIXEL_FORMATS:
+            found.append(f"pixel format must be one of {', '.join(PIXEL_FORMATS)}, not {pix_fmt!r}")
+        return found
+
+
+ENCODERS = {
+    "libx264": Encoder("libx264", X264_PRESETS, (0, 51), "x264's constant rate factor (0 lossless, 23 its default)"),
+    "libx265": Encoder("libx265", X264_PRESETS, (0, 51), "x265's constant rate factor (28 its default)",
+                       min_side=16),
+    "h264_nvenc": Encoder("h264_nvenc", NVENC_PRESETS + X264_PRESETS, (1, 51),
+                          "NVENC's constant quality level -cq (0 would mean automatic)", fallback="libx264"),
+    "hevc_nvenc": Encoder("hevc_nvenc", NVENC_PRESETS + X264_PRESETS, (1, 51),
+                          "NVENC's constant quality level -cq (0 would mean automatic)", fallback="libx265"),
+}
+
+
+def encoder_problems(codec: str, crf: int, preset: str, pix_fmt: str) -> list[str]:
+    """Why these encoder settings cannot be used (empty when they can), without opening anything."""
+    encoder = ENCODERS.get(codec)
+    if encoder is None:
+        return [f"codec must be one of {', '.join(ENCODERS)}, not {codec!r}"]
+    return encoder.problems(crf, preset, pix_fmt)
+
+
+#: the fields a caption may name: those of `ProductInfo`, the frame's file name and its index in the render
+CAPTION_FIELDS = ("sol", "camera", "instrument", "start_time", "sclk", "product_id", "rover", "name", "index")
+_MAX_CAPTION = 200
+
+
+def check_caption(caption: str) -> None:
+    """A `ValueError` naming the fix for a caption that is not plain text with `{field}`s of `CAPTION_FIELDS`
+    (no attribute, index, conversion or format spec: a caption is untrusted too)."""
+    if len(caption) > _MAX_CAPTION:
+        raise ValueError(f"a caption is at most {_MAX_CAPTION} characters, not {len(caption)}")
+    try:
+        parts = list(string.Formatter().parse(caption))
+    except ValueError as exc:
+        raise ValueError(f"caption {caption!r} is not a format: {exc} (write a brace as {{{{ or }}}})") from exc
+    for _, field, spec, conversion in parts:
+        if field is None:
+            continue
+        if field not in CAPTION_FIELDS or spec or conversion:
+            raise ValueError(f"caption field {{{field}{'!' + conversion if conversion else ''}"
+                             f"{':' + spec if spec else ''}}} is not one of "
+                             f"{', '.join('{' + name + '}' for name in CAPTION_FIELDS)}")
+
+
+# -- the chroma scale and the temporal smoothing ---------------------------------------------------------------
+AUTO = "auto"
+#: the strength `EngineConfig.temporal` takes by default (measured: docs/temporal.md)
+DEFAULT_TEMPORAL = 1.0
+
+
+def parse_chroma_scale(value: object) -> str | float:
+    """`"auto"`, or a number in (0, 1] (a string such as "0.25" too); ValueError naming the valid range."""
+    if isinstance(value, str) and value.strip().lower() == AUTO:
+        return AUTO
+    try:
+        scale = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        scale = math.nan
+    if isinstance(value, bool) or not 0 < scale <= 1:  # NaN fails the comparison too
+        raise ValueError(f"chroma scale must be 'auto' or a number in (0, 1], not {value!r}")
+    return scale
+
+
+def chroma_scale_argument(text: str) -> str | float:
+    """`parse_chroma_scale` as an argparse type: a bad value is a usage error that names the valid range."""
+    try:
+        return parse_chroma_scale(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def check_strength(value: object) -> float:
+    """A temporal strength in [0, 1] as a float; a `ValueError` naming the range otherwise."""
+    try:
+        strength = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        strength = math.nan
+    if isinstance(value, bool) or not 0 <= strength <= 1:  # NaN fails it too
+        raise ValueError(f"temporal strength must be a number in [0, 1] (0: off), not {value!r}")
+    return strength
+
 
 #: the frame rates a video can be written at: a rate is stored as a fraction with a denominator up to 1001
 MIN_FPS, MAX_FPS = 0.001, 1000.0
@@ -74,7 +226,7 @@ class EngineConfig:
     #: threads decoding the image files of a folder ahead of the pipeline; 0: one per core, up to 8
     decode_threads: int = 0
     #: frames/s of the video; None: a video input keeps its own timestamps, frames without any (stills) are shown
-    #: at `timing.DEFAULT_FPS` (5)
+    #: at `outputs.timing.DEFAULT_FPS` (5)
     fps: float | None = None
     #: the encoder's quality level, lower is better: x264 / x265's constant rate factor, NVENC's constant quality
     crf: int = 20
@@ -100,7 +252,7 @@ class EngineConfig:
     #: brightness: "none" (each product mapped by its bit depth, images as they are) or "archive" (one percentile
     #: stretch measured on a sample of the archive, the same for every frame)
     stretch: str = "none"
-    #: a caption burned into each frame, e.g. "sol {sol} · {camera}" (`captions.CAPTION_FIELDS`); a frame without
+    #: a caption burned into each frame, e.g. "sol {sol} · {camera}" (`CAPTION_FIELDS`); a frame without
     #: a field it names gets none
     caption: str | None = None
     #: (width, height) of raw 8-bit grey input frames, read from stdin (`-`) or a file; None: the input is a

@@ -37,54 +37,66 @@ from .temporal import FrameKey, TemporalSmoother
 
 log = logging.getLogger(__name__)
 
-#: the stages between the source and the sink, in order (the pipeline's names for them, and `oppy-bench pipeline`'s)
-STAGE_NAMES = ("to_l", "shrink", "tile", "infer", "blend", "temporal", "grow", "to_rgb")
+@dataclass(frozen=True)
+class Step:
+    """One stage of the journey. `kind` says how it meets the stream: "start" turns each source frame into a `Work`
+    and runs `run` on it, "each" runs `run` on one frame at a time, "carried" too but sees the skips (the temporal
+    stage: a skip is a cut), "pack" cuts the frames' tiles into batches, "infer" runs the batches."""
+
+    name: str
+    kind: str
+    run: Callable[[Work], None] | None = None
 
 
-def pipeline(stages: Stages, source: Iterable, queue_size: int, *, fit: str | None = None,
-             canvas: tuple[int, int] | None = None, sheet: ContactSheet | None = None, caption: str | None = None,
-             prepare: Callable[[np.ndarray], object] | None = None,
-             cancel: threading.Event | None = None) -> Pipeline:
-    """The journey in threads over a source of `SourceFrame`s and `Skipped`s: `Work`s and `Skipped`s come out, in
-    order, for the caller's sink.
+def steps(stages: Stages, *, fit: str | None = None, canvas: tuple[int, int] | None = None,
+          sheet: ContactSheet | None = None, caption: str | None = None,
+          prepare: Callable[[np.ndarray], object] | None = None) -> list[Step]:
+    """The journey's stages in order, the optional ones where asked for: the one list both runners run.
 
     With `fit` ("letterbox" or "scale"), every frame of another size than `canvas` (width, height; default: the
     first frame's) is fitted to it. With `sheet`, each frame is offered to it once colourised; with `caption` (a
     format, `captions`), the caption is burned into each. With `prepare` (a sink's), a stage of its own turns each
-    RGB frame into `Work.prepared`, off the thread that writes them.
-    """
-    steps = [("to_l", _start(stages, fit, canvas)),
-             ("shrink", _each(stages.shrink)),
-             ("tile", _pack(stages)),
-             ("infer", _infer(stages)),
-             ("blend", _each(stages.blend))]
+    RGB frame into `Work.prepared`, off the thread that writes them. The temporal stage is there where the stages
+    hold a smoother."""
+    listed = [Step("to_l", "start", _fitted_to_l(stages, fit, canvas)), Step("shrink", "each", stages.shrink),
+              Step("tile", "pack"), Step("infer", "infer"), Step("blend", "each", stages.blend)]
     if stages.smoother is not None:
-        steps.append(("temporal", _carried(stages)))
-    steps.append(("grow", _each(stages.grow)))
+        listed.append(Step("temporal", "carried", stages.temporal))
+    listed.append(Step("grow", "each", stages.grow))
     if sheet is not None:
-        steps.append(("sheet", _each(lambda work: sheet.offer(work.index, work.name, work.lightness, work.ab))))
-    steps.append(("to_rgb", _each(stages.to_rgb)))
+        listed.append(Step("sheet", "each", lambda work: sheet.offer(work.index, work.name, work.lightness, work.ab)))
+    listed.append(Step("to_rgb", "each", stages.to_rgb))
     if caption is not None:
-        steps.append(("caption", _each(_captioned(caption))))
+        listed.append(Step("caption", "each", _captioned(caption)))
     if prepare is not None:
-        steps.append(("prepare", _each(_prepared(prepare))))
-    return Pipeline(source, steps, queue_size, passthrough=Skipped, cancel=cancel, idle_stages=("tile",),
-                    sees_passthrough=("tile", "temporal"))
+        listed.append(Step("prepare", "each", _prepared(prepare)))
+    return listed
+
+
+def pipeline(stages: Stages, source: Iterable, queue_size: int, *, cancel: threading.Event | None = None,
+             **options) -> Pipeline:
+    """The journey in threads, one a stage, over a source of `SourceFrame`s and `Skipped`s: `Work`s and `Skipped`s
+    come out, in order, for the caller's sink. `options` choose the optional stages (`steps`)."""
+    threads = {"start": _started, "each": _each, "carried": _carried, "pack": _packed, "infer": _inferred}
+    listed = steps(stages, **options)
+    return Pipeline(source, [(step.name, threads[step.kind](stages, step)) for step in listed], queue_size,
+                    passthrough=Skipped, cancel=cancel, idle_stages=("tile",), sees_passthrough=("tile", "temporal"))
 
 
 def one_after_another(stages: Stages, works: list[Work],
-                      timed: Callable[[str, Callable[[], object]], object] | None = None) -> None:
-    """The same stages in the calling thread, each over every frame of `works` before the next: `timed(name,
-    call)` runs each stage's `call` (and may time it), in `STAGE_NAMES`' order (the temporal stage does nothing
-    where the stages have no smoother). A frame that cannot be colourised raises its `FrameError`."""
+                      timed: Callable[[str, Callable[[], object]], object] | None = None, **options) -> None:
+    """The same stages (`steps`, chosen by `options`) in the calling thread, each over every frame of `works` before
+    the next: `timed(name, call)` runs each stage's `call` (and may time it). A frame that cannot be colourised
+    raises its `FrameError`."""
     run = timed or (lambda name, call: call())
-    run("to_l", lambda: [stages.to_l(work) for work in works])
-    run("shrink", lambda: [stages.shrink(work) for work in works])
-    batches = run("tile", lambda: stages.tile_all(works))
-    run("infer", lambda: [stages.infer(batch) for batch in batches])
-    for name in ("blend", "temporal", "grow", "to_rgb"):
-        step = getattr(stages, name)
-        run(name, lambda step=step: [step(work) for work in works])
+    batches: list[TileBatch] = []
+    for step in steps(stages, **options):
+        if step.kind == "pack":
+            batches = run(step.name, lambda: stages.tile_all(works))
+        elif step.kind == "infer":
+            run(step.name, lambda batches=batches: [stages.infer(batch) for batch in batches])
+        else:
+            run(step.name, lambda step=step: [step.run(work) for work in works])
 
 
 def _attempt(step: Callable[[Work], None], work: Work) -> Work | Skipped:
@@ -96,33 +108,41 @@ def _attempt(step: Callable[[Work], None], work: Work) -> Work | Skipped:
     return work
 
 
-def _each(step: Callable[[Work], None]) -> Callable[[Iterator], Iterator]:
-    """A stage that runs `step` on each frame (`_attempt`)."""
+def _each(stages: Stages, step: Step) -> Callable[[Iterator], Iterator]:
+    """A stage that runs the step on each frame (`_attempt`)."""
 
     def stage(items: Iterator) -> Iterator:
         for work in items:
-            yield _attempt(step, work)
+            yield _attempt(step.run, work)
 
     return stage
 
 
-def _start(stages: Stages, fit: str | None, canvas: tuple[int, int] | None) -> Callable[[Iterator], Iterator]:
-    """The to_l stage: each source frame becomes a `Work` (fitted to the canvas where `fit` says), then its L."""
+def _fitted_to_l(stages: Stages, fit: str | None, canvas: tuple[int, int] | None) -> Callable[[Work], None]:
+    """The to_l step: a frame of another size than the canvas fitted to it where `fit` says, then its L."""
+
+    def step(work: Work) -> None:
+        nonlocal canvas
+        if fit is not None:
+            canvas = canvas or frame_size(work.pixels)
+            if frame_size(work.pixels) != canvas:
+                stages.fit(work, canvas, fit)
+        stages.to_l(work)
+
+    return step
+
+
+def _started(stages: Stages, step: Step) -> Callable[[Iterator], Iterator]:
+    """The first stage: each source frame becomes a `Work`, and the step runs on it."""
 
     def stage(items: Iterator[SourceFrame]) -> Iterator[Work | Skipped]:
-        nonlocal canvas
         for frame in items:
-            work = Work(frame.index, frame.name, frame.pixels, frame.timing, info=frame.info)
-            if fit is not None:
-                canvas = canvas or frame_size(work.pixels)
-                if frame_size(work.pixels) != canvas:
-                    stages.fit(work, canvas, fit)
-            yield _attempt(stages.to_l, work)
+            yield _attempt(step.run, Work(frame.index, frame.name, frame.pixels, frame.timing, info=frame.info))
 
     return stage
 
 
-def _pack(stages: Stages) -> Callable[[Iterator], Iterator[TileBatch]]:
+def _packed(stages: Stages, step: Step) -> Callable[[Iterator], Iterator[TileBatch]]:
     """The tile stage: each frame's tiles cut into the batches; full batches go on, and the one being filled goes
     too once the stage's inbox runs dry (a live source may not send more soon)."""
 
@@ -141,7 +161,7 @@ def _pack(stages: Stages) -> Callable[[Iterator], Iterator[TileBatch]]:
     return stage
 
 
-def _infer(stages: Stages) -> Callable[[Iterator[TileBatch]], Iterator[Work]]:
+def _inferred(stages: Stages, step: Step) -> Callable[[Iterator[TileBatch]], Iterator[Work]]:
     """The infer stage: each batch through the model; then the frames it finishes go on, in order."""
 
     def stage(batches: Iterator[TileBatch]) -> Iterator[Work]:
@@ -151,7 +171,7 @@ def _infer(stages: Stages) -> Callable[[Iterator[TileBatch]], Iterator[Work]]:
     return stage
 
 
-def _carried(stages: Stages) -> Callable[[Iterator], Iterator]:
+def _carried(stages: Stages, step: Step) -> Callable[[Iterator], Iterator]:
     """The temporal stage: each frame's colour carried from the frames before it; a skip is a cut."""
 
     def stage(items: Iterator) -> Iterator:
@@ -160,7 +180,7 @@ def _carried(stages: Stages) -> Callable[[Iterator], Iterator]:
                 stages.smoother.cut("skip")
                 yield item
             else:
-                yield _attempt(stages.temporal, item)
+                yield _attempt(step.run, item)
 
     return stage
 
@@ -198,7 +218,7 @@ class Work:
     resized_from: tuple[int, int] | None = None  # its own (width, height) then
     lightness: np.ndarray | None = None  # HxW float32 L*, full resolution
     size: tuple[int, int] | None = None  # (width, height) as colourised (after any fitting)
-    scale: float = 1.0  # the chroma scale it is colourised at
+    chroma_scale: float = 1.0  # the chroma scale it is colourised at
     small: np.ndarray | None = None  # L* at that scale (the tiles' plane); `lightness` itself at scale 1
     plan: TilePlan | None = None  # the tiles of `small`
     context: np.ndarray | None = None  # `small` shrunk by the model's context factor, for a context input
@@ -215,7 +235,7 @@ class Stages:
     (its tiles into its output); `chroma_scale` is "auto" or a number in (0, 1] (`EngineConfig.chroma_scale`).
 
     Each method is one stage for one frame (`tile` and `infer` work on batches shared by consecutive frames);
-    several stages may run at once, each in a thread of its own, in the order `STAGE_NAMES` gives. With a
+    several stages may run at once, each in a thread of its own, in the order `steps` gives. With a
     `temporal` strength above 0, the stages hold a `TemporalSmoother` and serve one stream of frames, in order.
     """
 
@@ -252,8 +272,9 @@ class Stages:
         """The copy of L the tiles are cut from, at the frame's chroma scale, and its tile plan."""
         height, width = work.lightness.shape
         work.size = (width, height)
-        work.scale = choose_scale(height, width, self.chroma_scale, self.contract)
-        work.small = shrink(work.lightness, work.scale)
+        work.chroma_scale = choose_scale(height, width, self.chroma_scale, self.contract.scene_size,
+                                  self.contract.tile_size)
+        work.small = shrink(work.lightness, work.chroma_scale)
         work.plan = plan_tiles(*work.small.shape, self.contract.tile_size, self.overlap)
         if self.contract.context_factor is not None:
             work.context = context_copy(work.small, self.contract.context_factor)

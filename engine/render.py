@@ -10,7 +10,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,17 +19,23 @@ from typing import TYPE_CHECKING, Protocol
 from . import journey
 from .errors import NothingToRender
 from .frames import Skipped, display_name
-from .inputs.archive import open_archive
+from .inputs.archive import Listing, open_archive
 from .inputs.facts import camera_wanted, eyes_named
-from .inputs.sources import STDIN, ImageFolder, decode_threads, open_source
+from .inputs.sources import STDIN, decode_threads, open_source
 from .inputs.stretch import Levels
 from .outputs.files import Outcome, check_output, write_file
 from .outputs.sinks import open_sink, writes_folder
 from .overlays.sheet import DEFAULT_SHEET_FRAMES, ContactSheet
 
-if TYPE_CHECKING:  # only the Colouriser's annotations name them
+if TYPE_CHECKING:  # only annotations name them
     from .config import EngineConfig
+    from .inputs.sources import ImageFolder, RawFrames, VideoFile
+    from .outputs.sinks import ImageFolderSink, RawVideoSink, VideoSink
+    from .pipeline import Pipeline
     from .session import ModelSession
+
+    Source = ImageFolder | VideoFile | RawFrames
+    Sink = VideoSink | RawVideoSink | ImageFolderSink
 
 log = logging.getLogger(__name__)
 
@@ -127,44 +133,96 @@ class RenderReport:
         write_file(path, json.dumps(self.to_dict(), indent=2) + "\n", "the report")
 
 
-def render(engine: Colouriser, src: str | Path, dst: str | Path, progress: ProgressCallback | None = None,
-           stop: threading.Event | None = None, files: Iterable[str | Path] | None = None,
-           canvas: tuple[int, int] | None = None, sheet: str | Path | None = None,
-           sheet_frames: int = DEFAULT_SHEET_FRAMES, levels: Levels | None = None,
-           first_index: int = 0, lead_in: int = 0) -> RenderReport:
-    """What `Engine.render` does (documented there)."""
-    config = engine.config
+@dataclass(frozen=True)
+class ChunkRange:
+    """One chunk of a folder's listing, as the cluster renders it on a worker (see `cluster.driver`).
+
+    `files`: the entries of the folder to render, in this order; the first `lead_in` of them are coloured but neither
+    written nor counted (the frames before the chunk, for the temporal smoothing's window). `canvas` (width, height):
+    the video's frame size (None: the first frame's). `levels`: the archive's stretch, measured once for every chunk.
+    `first_index`: the index of the first of `files` in the whole listing (what a caption's `{index}` shows).
+    """
+
+    files: tuple[str, ...]
+    canvas: tuple[int, int] | None = None
+    levels: Levels | None = None
+    first_index: int = 0
+    lead_in: int = 0
+
+
+def reads_folder(src: str | Path, input_size: tuple[int, int] | None) -> bool:
+    """Whether `src` is read as a folder of frames or products (listed in order, kept to a camera, stretched), not
+    as a video or raw frames."""
+    return input_size is None and str(src) != STDIN and Path(src).is_dir()
+
+
+def check_listing(listing: Listing, src: str | Path, camera: str | None) -> None:
+    """`NothingToRender` for a folder's listing without an entry to render: none there, or none of `camera`'s."""
+    if listing.files:
+        return
+    if listing.deselected:
+        cameras = {entry["camera"] for entry in listing.deselected}
+        seen = sorted(str(c) for c in cameras if c) + (["unknown (no label or product id says)"]
+                                                       if None in cameras or "" in cameras else [])
+        raise NothingToRender(f"nothing to render: --camera {camera} keeps none of the {len(listing.deselected)} "
+                              f"entries of {str(src)!r} (cameras there: {', '.join(seen)})")
+    raise NothingToRender(f"nothing to render: {str(src)!r} holds no files")
+
+
+def check_outputs(src: str | Path, dst: str | Path, config: EngineConfig, sheet: str | Path | None = None,
+                  sheet_frames: int = DEFAULT_SHEET_FRAMES, *, report: str | Path | None = None,
+                  model: str | Path | None = None) -> ContactSheet | None:
+    """Refuse, before any work, what the output-path policy forbids (`check_output`: the output, the `report`, the
+    contact `sheet`) and a sheet of a bad name or size; returns the empty contact sheet, or None without one."""
+    check_output(dst, config.overwrite, src, writes_folder(dst, config.format), report, model, sheet)
+    return ContactSheet(sheet, sheet_frames) if sheet is not None else None
+
+
+def check_something_rendered(report: RenderReport, src: str | Path) -> None:
+    """`NothingToRender` for a finished render without one frame written, naming the first skip."""
+    if report.frames_out:
+        return
+    first = report.skipped[0] if report.skipped else None
+    why = f" (first: {first['name']}: {first['reason']})" if first else ""
+    raise NothingToRender(f"nothing to render: none of the {report.frames_in} inputs in {str(src)!r} could be "
+                          f"colourised{why}")
+
+
+def _warn_of_folder_options(src: str | Path, config: EngineConfig) -> None:
+    """The options that apply to a folder only, named where the input is a video or raw frames."""
+    folder_only = [flag for flag, value, default in (("--camera", config.camera, None),
+                                                      ("--order", config.order, "name"),
+                                                      ("--stretch", config.stretch, "none"))
+                   if value != default]
+    if folder_only:
+        log.warning("%s apply to a folder of frames or products; %s is %s, so they are not applied",
+                    ", ".join(folder_only), display_name(str(src)),
+                    "raw frames" if config.input_size is not None or str(src) == STDIN else "a video")
+
+
+def _open_input(src: str | Path, config: EngineConfig, chunk: ChunkRange | None) -> tuple[Source, Listing | None]:
+    """The source to render, and the folder's listing (None for a video or raw frames)."""
     threads = decode_threads(config.decode_threads)
-    listing = None
-    if files is not None or (config.input_size is None and str(src) != STDIN and Path(src).is_dir()):
-        source, listing = open_archive(src, config.order, config.camera, config.stretch, threads,
-                                       None if files is None else list(files), levels, first_index)
-    else:
+    if chunk is None and not reads_folder(src, config.input_size):
         source = open_source(src, config.input_size, threads)
-        folder_only = [flag for flag, value, default in (("--camera", config.camera, None),
-                                                          ("--order", config.order, "name"),
-                                                          ("--stretch", config.stretch, "none"))
-                       if value != default]
-        if folder_only:
-            log.warning("%s apply to a folder of frames or products; %s is %s, so they are not applied",
-                        ", ".join(folder_only), display_name(str(src)),
-                        "raw frames" if config.input_size is not None or str(src) == STDIN else "a video")
-    if listing is not None and config.camera is not None and eyes_named(config.camera):
+        _warn_of_folder_options(src, config)
+        return source, None
+    if chunk is None:
+        source, listing = open_archive(src, config.order, config.camera, config.stretch, threads)
+    else:
+        source, listing = open_archive(src, config.order, config.camera, config.stretch, threads, list(chunk.files),
+                                       chunk.levels, chunk.first_index)
+    if config.camera is not None and eyes_named(config.camera):
         log.info("--camera %s: frames are chosen by camera, not by eye: both eyes of %s are kept", config.camera,
                  ", ".join(sorted(camera_wanted(config.camera))))
-    if isinstance(source, ImageFolder) and not len(source):
-        if listing is not None and listing.deselected:
-            cameras = {entry["camera"] for entry in listing.deselected}
-            seen = sorted(str(c) for c in cameras if c) + (["unknown (no label or product id says)"]
-                                                           if None in cameras or "" in cameras else [])
-            raise NothingToRender(f"nothing to render: --camera {config.camera} keeps none of the "
-                                  f"{len(listing.deselected)} entries of {str(src)!r} (cameras there: "
-                                  f"{', '.join(seen)})")
-        raise NothingToRender(f"nothing to render: {str(src)!r} holds no files")
-    total = max(0, len(source) - lead_in) or None
-    check_output(dst, config.overwrite, src, writes_folder(dst, config.format), model=engine.session.path,
-                 sheet=sheet)
-    contact_sheet = ContactSheet(sheet, sheet_frames) if sheet is not None else None
+    check_listing(listing, src, config.camera)
+    return source, listing
+
+
+def _new_report(engine: Colouriser, src: str | Path, dst: str | Path, source: Source,
+                listing: Listing | None) -> RenderReport:
+    """The report before the first frame: the model, the options and what the folder's listing says."""
+    config = engine.config
     report = RenderReport(display_name(str(src)), display_name(str(dst)), display_name(str(engine.session.path)),
                           engine.provider, engine.session.fallback,
                           precision=engine.precision, temporal=config.temporal,
@@ -179,58 +237,94 @@ def render(engine: Colouriser, src: str | Path, dst: str | Path, progress: Progr
             log.info("--camera %s: %d entries of other cameras left out", config.camera, len(listing.deselected))
         if source.levels is not None:
             report.stretch = asdict(source.levels)
+    return report
+
+
+def _open_output(dst: str | Path, config: EngineConfig, source: Source, report: RenderReport) -> Sink:
+    """The sink for `dst`, its encoder noted in the report."""
     sink = open_sink(dst, config.fps, config.crf, config.codec, config.preset, config.format, config.pix_fmt,
                      getattr(source, "rate", None), replace=config.overwrite)
     if sink.encoder is not None:
         report.encoder, report.encoder_fallback = sink.encoder.codec, sink.encoder.fallback
+    return sink
+
+
+def _count_frame(report: RenderReport, item: journey.Work, resize: str) -> FrameDone:
+    """A colourised frame counted in the report (its fitting, tiles, chroma scale, facts and cut)."""
+    if item.resized_from is not None:
+        report.frames_resized += 1
+        log.info("%s is %dx%d: %s to %dx%d", item.name, *item.resized_from,
+                 "letterboxed" if resize == "letterbox" else "scaled", *item.placement.canvas)
+    report.frames_out += 1
+    report.tiles += item.plan.count
+    report.chroma_scales.setdefault("{}x{}".format(*item.size), item.chroma_scale)
+    if item.info is not None and item.info.fields():
+        report.frames_info.append({"frame": item.name, **item.info.fields()})
+    if item.cut is not None and (item.cut != "first" or report.frames_in > 1):
+        report.cuts.append({"frame": item.name, "why": item.cut})
+    return FrameDone(item.name, item.chroma_scale, item.plan.count, item.cut)
+
+
+def _write_frames(pipeline: Pipeline, sink: Sink, report: RenderReport, resize: str, lead_in: int,
+                  progress: ProgressCallback | None, total: int | None) -> float:
+    """Run the pipeline into the sink, counting every item taken after the first `lead_in` (those an earlier chunk
+    wrote) and telling `progress`; returns the seconds spent writing."""
+    encode_seconds = 0.0
+    with closing(iter(pipeline)) as items:
+        for position, item in enumerate(items):
+            if position < lead_in:
+                continue
+            report.frames_in += 1
+            event = item
+            if isinstance(item, Skipped):
+                report.skipped.append({"name": item.name, "reason": item.reason})
+                log.warning("skipped %s: %s", item.name, item.reason)
+            else:
+                event = _count_frame(report, item, resize)
+                began = time.perf_counter()
+                sink.write(item.rgb if item.prepared is None else item.prepared, item.name, item.timing)
+                encode_seconds += time.perf_counter() - began
+            if progress is not None:
+                progress(report.frames_in, total, event)
+    return encode_seconds
+
+
+def _close_output(sink: Sink, report: RenderReport, outcome: Outcome) -> None:
+    """Close the sink as `outcome` says; the report says where the frames are."""
+    report.written = sink.close(outcome)
+    if report.written is not None:
+        report.frame_files = [{"frame": display_name(frame), "file": display_name(file)}
+                              for frame, file in getattr(sink, "files", [])]
+
+
+def render(engine: Colouriser, src: str | Path, dst: str | Path, progress: ProgressCallback | None = None,
+           stop: threading.Event | None = None, *, sheet: str | Path | None = None,
+           sheet_frames: int = DEFAULT_SHEET_FRAMES, chunk: ChunkRange | None = None) -> RenderReport:
+    """What `Engine.render` does (documented there); `chunk` renders one chunk of the folder `src` instead."""
+    config = engine.config
+    source, listing = _open_input(src, config, chunk)
+    lead_in = chunk.lead_in if chunk is not None else 0
+    total = max(0, len(source) - lead_in) or None
+    contact_sheet = check_outputs(src, dst, config, sheet, sheet_frames, model=engine.session.path)
+    report = _new_report(engine, src, dst, source, listing)
+    sink = _open_output(dst, config, source, report)
     fit = config.resize if sink.one_size else None
-    pipeline = journey.pipeline(engine.stages(), source, config.queue_size, fit=fit, canvas=canvas, sheet=contact_sheet,
+    pipeline = journey.pipeline(engine.stages(), source, config.queue_size, fit=fit,
+                                canvas=chunk.canvas if chunk is not None else None, sheet=contact_sheet,
                                 caption=config.caption, prepare=sink.prepare, cancel=stop)
     encode_seconds = 0.0
     outcome: Outcome = "failed"
     start = time.perf_counter()
     try:
-        with closing(iter(pipeline)) as items:
-            for position, item in enumerate(items):
-                if position < lead_in:  # coloured only for the frames after them (an earlier chunk wrote them)
-                    continue
-                report.frames_in += 1
-                event = item
-                if isinstance(item, Skipped):
-                    report.skipped.append({"name": item.name, "reason": item.reason})
-                    log.warning("skipped %s: %s", item.name, item.reason)
-                else:
-                    if item.resized_from is not None:
-                        report.frames_resized += 1
-                        log.info("%s is %dx%d: %s to %dx%d", item.name, *item.resized_from,
-                                 "letterboxed" if config.resize == "letterbox" else "scaled", *item.placement.canvas)
-                    began = time.perf_counter()
-                    sink.write(item.rgb if item.prepared is None else item.prepared, item.name, item.timing)
-                    encode_seconds += time.perf_counter() - began
-                    report.frames_out += 1
-                    report.tiles += item.plan.count
-                    report.chroma_scales.setdefault("{}x{}".format(*item.size), item.scale)
-                    if item.info is not None and item.info.fields():
-                        report.frames_info.append({"frame": item.name, **item.info.fields()})
-                    if item.cut is not None and (item.cut != "first" or report.frames_in > 1):
-                        report.cuts.append({"frame": item.name, "why": item.cut})
-                    event = FrameDone(item.name, item.scale, item.plan.count, item.cut)
-                if progress is not None:
-                    progress(report.frames_in, total, event)
-        if report.frames_out == 0 and pipeline.finished:
-            first = report.skipped[0] if report.skipped else None
-            why = f" (first: {first['name']}: {first['reason']})" if first else ""
-            raise NothingToRender(f"nothing to render: none of the {report.frames_in} inputs in "
-                                  f"{str(src)!r} could be colourised{why}")
+        encode_seconds = _write_frames(pipeline, sink, report, config.resize, lead_in, progress, total)
+        if pipeline.finished:
+            check_something_rendered(report, src)
         outcome = "complete" if pipeline.finished else "interrupted"
     except KeyboardInterrupt:  # an interrupt that was not asked for through `stop`: keep what was written
         outcome = "interrupted"
         raise
     finally:
-        report.written = sink.close(outcome)
-        if report.written is not None:
-            report.frame_files = [{"frame": display_name(frame), "file": display_name(file)}
-                                  for frame, file in getattr(sink, "files", [])]
+        _close_output(sink, report, outcome)
     report.interrupted = outcome == "interrupted"
     if contact_sheet is not None and report.written is not None:
         report.sheet = contact_sheet.write()

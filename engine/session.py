@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from .config import PRECISIONS, PROVIDERS
 from .contract import ModelContract
 from .errors import ModelError, OppyError, one_line
 from .frames import display_name
@@ -23,16 +24,7 @@ from .frames import display_name
 log = logging.getLogger(__name__)
 ort.disable_telemetry_events()  # and no telemetry events from sessions (ORT_DISABLE_TELEMETRY: see __init__)
 
-PROVIDERS = {
-    "cpu": ("CPUExecutionProvider",),
-    "cuda": ("CUDAExecutionProvider", "CPUExecutionProvider"),
-    "tensorrt": ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"),
-    "auto": ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"),
-}
 _GPU_PROVIDERS = {"TensorrtExecutionProvider", "CUDAExecutionProvider"}
-#: the precisions a model runs in: its own file (fp32), or the copy `oppy-export --fp16` / `--int8` wrote beside it
-#: (STEM.fp16.onnx, STEM.int8.onnx); auto takes int8 on the CPU and fp16 on a GPU where the copy is there
-PRECISIONS = ("auto", "fp32", "fp16", "int8")
 
 
 def cuda_driver_present() -> bool:

@@ -4,7 +4,7 @@ brought onto it by optical flow on the copies' L, and its overall cast smoothed 
 The blend is a finite window, not a running average: a frame's output depends on itself and the `HISTORY` frames
 before it (and on where the cuts fall among them), never on anything older. So a colour error cannot drift along a
 sequence, and a render cut into chunks equals the whole one when each chunk first colours the `LEAD_IN` frames
-before its range (`shards`).
+before its range (`cluster.chunks`).
 
 For frame t and each earlier frame t-j of the window (after the last cut), the earlier frame's own a*, b* is warped
 onto t through the chain of backward flows and weighted by strength * DECAY^(j-1) * confidence, the confidence being
@@ -15,7 +15,6 @@ frame's own answer always weighs 1. Then the frame's mean a*, b* is shifted towa
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 from collections import deque
@@ -25,10 +24,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .config import check_strength
 from .kernels.parallel import cached_njit
 
-#: the strength `EngineConfig.temporal` takes by default (measured: docs/temporal.md)
-DEFAULT_TEMPORAL = 1.0
 #: earlier frames in the window (oppy-bench temporal on pans over validation photos: the warp error against every
 #: frame alone is 0.49x with 3 frames, 0.45x with 5, 0.44x with 6; each costs a little more time)
 HISTORY = 5
@@ -106,17 +104,6 @@ def _warp_rows(image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, out: np.
     """Rows [first_row, end_row) of `image` warped by the maps into the same rows of `out` (bilinear, edges held)."""
     rows = slice(first_row, end_row)
     cv2.remap(image, map_x[rows], map_y[rows], cv2.INTER_LINEAR, dst=out[rows], borderMode=cv2.BORDER_REPLICATE)
-
-
-def check_strength(value: object) -> float:
-    """A temporal strength in [0, 1] as a float; a `ValueError` naming the range otherwise."""
-    try:
-        strength = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        strength = math.nan
-    if isinstance(value, bool) or not 0 <= strength <= 1:  # NaN fails it too
-        raise ValueError(f"temporal strength must be a number in [0, 1] (0: off), not {value!r}")
-    return strength
 
 
 @dataclass(frozen=True)

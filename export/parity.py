@@ -7,7 +7,7 @@ own `ModelSession`, so the check also proves the engine accepts the file.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from oppy.engine.contract import ModelContract
-from oppy.engine.errors import OppyError
+from oppy.engine.errors import FrameError, OppyError
 from oppy.engine.inputs.images import read_image
 from oppy.engine.kernels.lab import to_lightness
 from oppy.engine.kernels.tiles import cut_tiles, plan_tiles
@@ -81,6 +81,15 @@ def _frame_tiles(frames: Iterable[np.ndarray], contract: ModelContract, count: i
     return every[np.unique(np.linspace(0, len(every) - 1, count).round().astype(int))]
 
 
+def _readable_images(paths: list[Path]) -> Iterator[np.ndarray]:
+    """The pixels of each path that is a readable image; the others are passed over."""
+    for path in paths:
+        try:
+            yield read_image(path)
+        except FrameError:
+            continue
+
+
 def parity_tiles(contract: ModelContract, images: Path | None = None, count: int = 32,
                  seed: int = 0) -> dict[str, np.ndarray]:
     """Tile sets [n, T, T, 1] float32, scaled per `contract`: "random", "textured" and, given a folder of
@@ -94,8 +103,7 @@ def parity_tiles(contract: ModelContract, images: Path | None = None, count: int
                                      count)}
     if images is not None:
         folder = Path(images)
-        decoded = [read_image(path) for path in sorted(folder.iterdir())] if folder.is_dir() else []
-        frames = [pixels for pixels in decoded if not isinstance(pixels, str)]
+        frames = list(_readable_images(sorted(folder.iterdir()) if folder.is_dir() else []))
         if not frames:
             raise OppyError(f"no readable image in {str(folder)!r} for the parity check: give a folder of "
                             "greyscale or colour photos")

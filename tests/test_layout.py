@@ -1,7 +1,11 @@
 """The code's layout: no import cycle between modules (imports inside functions count), the packages depend one way
-(training -> export -> engine, bench on top), the engine never imports TensorFlow, and no file is over 400 lines."""
+(training -> export -> engine, bench on top), so do the engine's rooms (kernels at the bottom, the cluster and the
+command line at the top), `EngineConfig` loads nothing heavy, the engine never imports TensorFlow, and no file is
+over 400 lines."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +16,13 @@ PACKAGES = {"engine": "oppy.engine", "training": "oppy.training", "export": "opp
 MAY_IMPORT = {"oppy.engine": set(), "oppy.export": {"oppy.engine"}, "oppy.training": {"oppy.engine", "oppy.export"},
               "oppy.bench": {"oppy.engine", "oppy.export", "oppy.training"}}
 MAX_LINES = 400
+#: the engine's rooms from the bottom up: a module may import its own room and the rooms below it, so the kernels
+#: import nothing else of the engine (docs/layout.md)
+ROOMS = ("kernels", "base", "inputs", "outputs", "overlays", "spine", "cluster", "front")
+BASE = {"errors", "frames", "config"}
+FRONT = {"cli", "launch"}
+#: the one import upwards: config checks `--camera` with the frame facts' camera words (standard library only)
+UPWARDS = {("oppy.engine.config", "oppy.engine.inputs.facts")}
 
 
 def modules() -> dict[str, Path]:
@@ -113,6 +124,49 @@ def test_the_packages_depend_one_way():
                    if (mine := ".".join(name.split(".")[:2])) != (theirs := ".".join(target.split(".")[:2]))
                    and theirs not in MAY_IMPORT[mine])
     assert wrong == []
+
+
+def room(module: str) -> str:
+    """The engine room an `oppy.engine` module is in."""
+    parts = module.split(".")[2:]
+    if not parts:
+        return "base"  # the package's own __init__
+    if parts[0] in ("kernels", "inputs", "outputs", "overlays", "cluster"):
+        return parts[0]
+    return "base" if parts[0] in BASE else "front" if parts[0] in FRONT else "spine"
+
+
+def upwards(edges: dict[str, set[str]]) -> list[str]:
+    """Each engine import from a room into a room above it (but `UPWARDS`)."""
+    return sorted(f"{name} ({room(name)}) imports {target} ({room(target)})"
+                  for name, targets in edges.items() if name.startswith("oppy.engine") for target in targets
+                  if target.startswith("oppy.engine.") and (name, target) not in UPWARDS
+                  and ROOMS.index(room(target)) > ROOMS.index(room(name)))
+
+
+def test_the_engine_rooms_depend_one_way():
+    assert upwards(graph()) == []
+
+
+def test_a_kernel_importing_the_errors_or_an_input_importing_a_sink_is_upwards():
+    edges = {"oppy.engine.kernels.lab": {"oppy.engine.errors", "oppy.engine.kernels.parallel"},
+             "oppy.engine.inputs.sources": {"oppy.engine.outputs.sinks", "oppy.engine.frames"},
+             "oppy.engine.cluster.driver": {"oppy.engine.api"}, "oppy.engine.cli": {"oppy.engine.cluster.driver"}}
+    assert upwards(edges) == ["oppy.engine.inputs.sources (inputs) imports oppy.engine.outputs.sinks (outputs)",
+                              "oppy.engine.kernels.lab (kernels) imports oppy.engine.errors (base)"]
+
+
+def test_the_rooms_cover_every_engine_module():
+    rooms = {room(name) for name in modules() if name.startswith("oppy.engine")}
+    assert rooms == set(ROOMS)
+
+
+def test_an_engine_config_loads_nothing_heavy():
+    code = ("import sys\nfrom oppy.engine.config import EngineConfig\n"
+            "EngineConfig(codec='libx265', caption='{sol}', camera='navcam', chroma_scale='0.5', temporal=0.5)\n"
+            "print(sorted(m for m in ('onnxruntime', 'av', 'cv2', 'numba', 'numpy') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"
 
 
 @pytest.mark.parametrize("name", ["tensorflow", "keras", "tf2onnx"])

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from oppy.engine.config import AUTO, chroma_scale_argument
 from oppy.engine.errors import OppyError, one_line
-from oppy.engine.kernels.chroma_scale import AUTO, chroma_scale_argument
 
 #: the architectures of `training.architectures.ARCHITECTURES` (named here so that --help needs no Keras)
 ARCHITECTURE_NAMES = ("unet", "seed", "unet-context", "unet-classes", "unet-context-classes")

@@ -87,7 +87,8 @@ def model_method(predict: Predictor, contract: ModelContract = TRAINING_CONTRACT
         return ab
 
     def method(lightness: np.ndarray) -> np.ndarray:
-        return chroma_at_scale(lightness, chroma_of, chroma_scale, contract, upsample)
+        return chroma_at_scale(lightness, chroma_of, chroma_scale, contract.scene_size, contract.tile_size,
+                               upsample)
 
     return method
 

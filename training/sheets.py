@@ -79,6 +79,7 @@ def frames_sheet(frames_dir: str | Path, model: str | Path | None = None, count:
     at each of `chroma_scales` (e.g. 1 and "auto", to compare them); with `crop`, the central `crop` px of each
     frame at full resolution rather than the whole frame."""
     from oppy.engine import Engine
+    from oppy.engine.errors import FrameError
     from oppy.engine.inputs.images import read_image
     from oppy.engine.inputs.sources import ImageFolder
 
@@ -92,8 +93,9 @@ def frames_sheet(frames_dir: str | Path, model: str | Path | None = None, count:
     with contextlib.ExitStack() as stack:
         engines = [stack.enter_context(Engine(model, chroma_scale=scale)) for scale in chroma_scales]
         for path in spread(ImageFolder(frames_dir).files, count):
-            pixels = read_image(path)
-            if isinstance(pixels, str):  # not a frame: the sheet shows the frames there are
+            try:
+                pixels = read_image(path)
+            except FrameError:  # not a frame: the sheet shows the frames there are
                 continue
             before = pixels if pixels.dtype == np.uint8 else (pixels >> 8).astype(np.uint8)
             if before.ndim == 3:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import av
 
-from ..errors import NothingToRender, OppyError
+from ..errors import FrameError, NothingToRender, OppyError
 from ..frames import display_name
 from ..inputs.pds import detached_labels
 from ..inputs.sources import read_entry
@@ -77,10 +77,12 @@ def video_canvas(files: list[Path]) -> tuple[int, int]:
     """(width, height) of the first readable frame: the video's size, as a single-process render takes it."""
     first_skip = None
     for path in files:
-        read = read_entry(path)
-        if not isinstance(read, str):
-            return frame_size(read[0])
-        first_skip = first_skip or f"{display_name(path.name)}: {read}"
+        try:
+            pixels, _ = read_entry(path)
+        except FrameError as exc:
+            first_skip = first_skip or f"{display_name(path.name)}: {exc}"
+            continue
+        return frame_size(pixels)
     raise NothingToRender(f"nothing to render: none of the {len(files)} inputs is a readable frame "
                           f"(first: {first_skip})")
 

@@ -19,15 +19,22 @@ from pathlib import Path
 import ray
 
 from ..api import Engine
-from ..config import EngineConfig
+from ..config import OUTPUT_FORMATS, EngineConfig
 from ..errors import NothingToRender, OppyError
 from ..frames import Skipped, display_name
 from ..inputs.archive import list_archive, measure_levels
-from ..inputs.sources import STDIN
 from ..inputs.stretch import Levels
-from ..outputs.files import STDOUT, check_output
-from ..outputs.sinks import CONTAINER_FORMATS, OUTPUT_FORMATS
-from ..render import ProgressCallback
+from ..outputs.files import STDOUT
+from ..outputs.sinks import CONTAINER_FORMATS
+from ..render import (
+    ChunkRange,
+    ProgressCallback,
+    check_listing,
+    check_outputs,
+    check_something_rendered,
+    reads_folder,
+    render,
+)
 from ..temporal import LEAD_IN
 from .chunks import SEGMENT_SUFFIX, Chunk, WorkFolder, input_record, join_raw, join_video, plan_chunks, video_canvas
 from .report import ClusterReport, merge_chunks
@@ -92,9 +99,9 @@ def render_chunk(job: ChunkJob, progress=None) -> dict:
             progress.update.remote(job.name, done)
 
     try:
-        report = engine.render(job.folder, job.segment, progress=tell, files=[*job.lead_in, *job.files],
-                               canvas=job.canvas, levels=job.levels, first_index=job.first_index - len(job.lead_in),
-                               lead_in=len(job.lead_in)).to_dict()
+        chunk = ChunkRange((*job.lead_in, *job.files), job.canvas, job.levels, job.first_index - len(job.lead_in),
+                           len(job.lead_in))
+        report = render(engine, job.folder, job.segment, progress=tell, chunk=chunk).to_dict()
     except NothingToRender:  # a chunk of skips only: no segment, but its skips belong in the report
         report = {"frames_in": len(job.files), "frames_out": 0, "skipped": skipped, "frames_resized": 0, "tiles": 0,
                   "provider": engine.provider, "stage_busy_seconds": {}}
@@ -186,7 +193,7 @@ def render_sharded(src: str | Path, dst: str | Path, config: EngineConfig, shard
     # absolute paths: a worker's working directory is not the driver's
     folder, output = Path(src).absolute(), Path(dst).absolute()
     kind = _check_request(src, dst, folder, output, config, shards, retries)
-    check_output(output, config.overwrite, folder)
+    check_outputs(folder, output, config)
     archive = _list(folder, src, config)
     config, model = _probe_model(archive.config)
     work = WorkFolder(output, SEGMENT_SUFFIX[kind] if config.format else output.suffix)
@@ -243,7 +250,7 @@ def render_sharded(src: str | Path, dst: str | Path, config: EngineConfig, shard
 def _check_request(src: str | Path, dst: str | Path, folder: Path, output: Path, config: EngineConfig,
                    shards: int | None, retries: int) -> str:
     """A `OppyError` for what --shards cannot do; else the output's format."""
-    if str(src) == STDIN or config.input_size is not None or not folder.is_dir():
+    if not reads_folder(folder, config.input_size):
         raise OppyError(f"--shards renders a folder of images, and {str(src)!r} is not one: render a video or raw "
                         "frames without --shards")
     kind = config.format or CONTAINER_FORMATS.get(output.suffix.lower())
@@ -271,9 +278,7 @@ class _Archive:
 
 def _list(folder: Path, src: str | Path, config: EngineConfig) -> _Archive:
     listing = list_archive(folder, config.order, config.camera)  # the same order and selection as one process
-    if not listing.files:
-        why = f"--camera {config.camera} keeps none of its entries" if listing.deselected else "it holds no files"
-        raise NothingToRender(f"nothing to render: {str(src)!r}: {why}")
+    check_listing(listing, src, config.camera)
     levels = measure_levels(listing.files) if config.stretch == "archive" else None
     if levels is None:
         config = replace(config, stretch="none")  # nothing to stretch: no chunk measures one of its own
@@ -302,10 +307,7 @@ def _chunk_frames(files: int, shards: int | None, config: EngineConfig) -> int:
 def _join(report: ClusterReport, segments: list[Path], output: Path, kind: str, src: str | Path,
           replace: bool = True) -> None:
     """The segments joined in order into `output` (no re-encode); `NothingToRender` when no chunk had a frame."""
-    if not segments:
-        first = report.skipped[0]
-        raise NothingToRender(f"nothing to render: none of the {report.frames_in} inputs in {str(src)!r} is a "
-                              f"readable frame (first: {first['name']}: {first['reason']})")
+    check_something_rendered(report, src)
     joined = time.perf_counter()
     if kind == "rawvideo":
         join_raw(segments, output, replace)

@@ -5,12 +5,13 @@ is kept (`--camera`); PDS3 products with detached labels counted once. What `ren
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import OppyError
+from ..errors import FrameError, OppyError
 from ..frames import display_name
 from .facts import ProductInfo, camera_wanted, from_name
 from .pds import PDS_SUFFIXES, product_info
@@ -19,8 +20,7 @@ from .stretch import SAMPLE_FRAMES, Levels
 
 log = logging.getLogger(__name__)
 
-ORDERS = ("name", "time")
-STRETCHES = ("none", "archive")
+
 
 
 @dataclass
@@ -35,8 +35,10 @@ class Listing:
 
 def _info(path: Path) -> ProductInfo:
     if path.suffix.lower() in PDS_SUFFIXES:
-        info = product_info(path)
-        return info if isinstance(info, ProductInfo) else from_name(path.name)  # a bad product: a skip later
+        try:
+            return product_info(path)
+        except FrameError:  # a bad product: its skip, with the reason, comes when it is rendered
+            return from_name(path.name)
     return from_name(path.name)
 
 
@@ -64,12 +66,21 @@ def list_archive(folder: str | Path, order: str = "name", camera: str | None = N
     return listing
 
 
+def _readable_frames(paths: Iterable[Path]) -> Iterator[np.ndarray]:
+    """The pixels of those of `paths` that are frames, read one at a time."""
+    for path in paths:
+        try:
+            pixels, _ = read_entry(path)
+        except FrameError:  # not measured: its skip, with the reason, comes when it is rendered
+            continue
+        yield pixels
+
+
 def measure_levels(files: list[Path]) -> Levels | None:
     """`--stretch archive`: the stretch of `SAMPLE_FRAMES` frames spread evenly over `files` (those readable)."""
     picks = sorted({round(i) for i in np.linspace(0, len(files) - 1, min(SAMPLE_FRAMES, len(files)))}) \
         if files else []
-    reads = (read_entry(files[index]) for index in picks)
-    levels = Levels.measure(read[0] for read in reads if not isinstance(read, str))  # one frame in memory at once
+    levels = Levels.measure(_readable_frames(files[index] for index in picks))  # one frame in memory at once
     if levels is not None:
         log.info("--stretch archive: values %.4g..%.4g of full scale become black..white (from %d frames)",
                  levels.low, levels.high, len(picks))

@@ -1,6 +1,6 @@
 """One image file read into pixels: regular files only, cut-off JPEGs and PNGs refused, decoded by OpenCV.
 
-Every problem is returned as the reason in words (the sources make it a skip), never raised.
+Every problem is raised as a `FrameError` whose message is the reason in words (the sources make it a skip).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from ..errors import FrameError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
 
@@ -41,51 +43,56 @@ def truncation(data: np.ndarray) -> str | None:
     return None
 
 
-def _decode(data: np.ndarray) -> np.ndarray | str:
+def _decode(data: np.ndarray) -> np.ndarray:
+    """Encoded image bytes decoded by OpenCV; raises FrameError: why they do not decode."""
     try:
         pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:  # OpenCV refuses oversized headers with an assertion, not with None
         if "CV_IO_MAX_IMAGE" in exc.err:
-            return "too large to decode (over OpenCV's limit CV_IO_MAX_IMAGE_PIXELS, 2^30 pixels by default)"
-        return f"not a decodable image ({exc.err.strip()})"
-    except MemoryError:
-        return "too large to decode in the memory available"
-    return "not a decodable image" if pixels is None else pixels
+            raise FrameError("too large to decode (over OpenCV's limit CV_IO_MAX_IMAGE_PIXELS, 2^30 pixels by "
+                             "default)") from exc
+        raise FrameError(f"not a decodable image ({exc.err.strip()})") from exc
+    except MemoryError as exc:
+        raise FrameError("too large to decode in the memory available") from exc
+    if pixels is None:
+        raise FrameError("not a decodable image")
+    return pixels
 
 
-def read_image(path: Path) -> np.ndarray | str:
-    """Decode an image file to RGB(A) or grey pixels (uint8/uint16), or return why it cannot be used.
+def read_image(path: Path) -> np.ndarray:
+    """Decode an image file to RGB(A) or grey pixels (uint8/uint16); raises FrameError: why it cannot be used.
 
     Only regular files are read: a named pipe, a device or a folder is refused without waiting on it.
     """
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
-        return f"cannot read: {exc.strerror or exc}"
+        raise FrameError(f"cannot read: {exc.strerror or exc}") from exc
     try:
         with open(fd, "rb", buffering=0) as file:
             mode = os.fstat(file.fileno()).st_mode
             if not stat.S_ISREG(mode):
-                return file_kind(mode)
+                raise FrameError(file_kind(mode))
             data = np.fromfile(file, np.uint8)
     except OSError as exc:
-        return f"cannot read: {exc.strerror or exc}"
-    except MemoryError:
-        return "too large to read into the memory available"
+        raise FrameError(f"cannot read: {exc.strerror or exc}") from exc
+    except MemoryError as exc:
+        raise FrameError("too large to read into the memory available") from exc
     if data.size == 0:
-        return "empty file"
-    pixels = truncation(data) or _decode(data)
-    if isinstance(pixels, str):
-        return pixels
+        raise FrameError("empty file")
+    cut = truncation(data)
+    if cut is not None:
+        raise FrameError(cut)
+    pixels = _decode(data)
     if pixels.dtype not in (np.uint8, np.uint16):
-        return f"unsupported pixel type {pixels.dtype}"
+        raise FrameError(f"unsupported pixel type {pixels.dtype}")
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[..., 0]
     elif pixels.ndim == 3 and pixels.shape[2] in (3, 4):
         order = [2, 1, 0, 3][: pixels.shape[2]]  # OpenCV decodes BGR(A)
         pixels = pixels[..., order]
     elif pixels.ndim != 2:
-        return f"unsupported image layout {pixels.shape}"
+        raise FrameError(f"unsupported image layout {pixels.shape}")
     return pixels
 
 

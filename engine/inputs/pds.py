@@ -4,6 +4,7 @@ grey frames at the archive's bit depth, with what their labels say.
 pdr is an optional extra (`pip install 'oppy-stream[pds]'`), imported only when a product is met; without it a
 product is a skip that says so. Samples are mapped by the bit depth the label declares (`SAMPLE_BIT_MASK`, else
 `SAMPLE_BITS`), the same mapping for every frame, so that a 12-bit product is not dark and frames do not pump.
+A product that cannot be used raises `FrameError` with the reason.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import one_line
+from ..errors import FrameError, one_line
 from .facts import ProductInfo, from_label, from_name
 
 PDS_SUFFIXES = frozenset({".img", ".lbl"})
@@ -56,14 +57,16 @@ def _bit_depth(image: np.ndarray, label: dict) -> int:
     return width
 
 
-def to_grey(image: np.ndarray, label: dict) -> np.ndarray | str:
+def to_grey(image: np.ndarray, label: dict) -> np.ndarray:
     """One band of a product's samples as an HxW uint16 frame (or uint8 for unsigned 8-bit products): integers
     scaled from their bit depth to the full range through a table (values past it clipped, negative ones black),
-    floats from their own 0.1st to 99.9th percentile (a float product has no fixed depth); or why not."""
+    floats from their own 0.1st to 99.9th percentile (a float product has no fixed depth).
+
+    raises FrameError: why the samples are not a picture."""
     if image.ndim == 3:
         image = image[0]  # band sequential: the first band
     if image.ndim != 2 or min(image.shape) < 1:
-        return f"the image is not a picture (shape {image.shape})"
+        raise FrameError(f"the image is not a picture (shape {image.shape})")
     if image.dtype.kind in "iu":
         bits = _bit_depth(image, label)
         if image.dtype == np.uint8 and bits == 8:
@@ -85,12 +88,12 @@ def to_grey(image: np.ndarray, label: dict) -> np.ndarray | str:
         values = image.astype(np.float32)
         finite = values[np.isfinite(values)]
         if finite.size == 0:
-            return "no finite samples in the image"
+            raise FrameError("no finite samples in the image")
         low, high = (float(v) for v in np.percentile(finite[:: max(1, finite.size >> 20)], (0.1, 99.9)))
         span = high - low if high > low else 1.0
         values = np.nan_to_num(values, nan=low, posinf=high, neginf=low)
         return np.rint(np.clip((values - low) / span, 0, 1) * 65535).astype(np.uint16)
-    return f"unsupported sample type {image.dtype}"
+    raise FrameError(f"unsupported sample type {image.dtype}")
 
 
 #: the SAMPLE_TYPEs of PDS3 (integers and reals of each byte order): any other is a label that cannot be read right
@@ -171,151 +174,150 @@ def _irregular_sibling(path: Path) -> str | None:
 
 
 def _open(path: Path):
-    """pdr's lazy view of a product (the label read, the data not yet), or why not."""
+    """pdr's lazy view of a product (the label read, the data not yet); raises FrameError: why not."""
     pdr = _pdr()
     if pdr is None:
-        return f"a PDS3 product, and reading PDS needs the pds extra: {PDS_EXTRA}"
+        raise FrameError(f"a PDS3 product, and reading PDS needs the pds extra: {PDS_EXTRA}")
     try:
         info = os.stat(path)
     except OSError as exc:
-        return f"cannot read: {exc.strerror or exc}"
+        raise FrameError(f"cannot read: {exc.strerror or exc}") from exc
     if not stat.S_ISREG(info.st_mode):
-        return "not a regular file"
+        raise FrameError("not a regular file")
     odd = _irregular_sibling(path)
     if odd is not None:  # pdr may open it (a label in any case of the name), and a named pipe blocks for ever
-        return f"{odd!r} beside it is not a regular file (a named pipe or a device): the reader could block on it"
+        raise FrameError(f"{odd!r} beside it is not a regular file (a named pipe or a device): the reader could "
+                         "block on it")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             data = pdr.read(str(_label_to_read(path)))
     except Exception as exc:  # a hostile file may break the reader anywhere: every failure is a skip
-        return f"not a readable PDS3 product ({type(exc).__name__}: {str(exc)[:200]})"
+        raise FrameError(f"not a readable PDS3 product ({type(exc).__name__}: {str(exc)[:200]})") from exc
     if "IMAGE" not in data.keys():  # noqa: SIM118 (a pdr Data, not a dict)
-        return "a PDS3 product without an IMAGE object (not a picture)"
+        raise FrameError("a PDS3 product without an IMAGE object (not a picture)")
     return data
 
 
-def _offset(value, record_bytes) -> int | str:
+def _offset(value, record_bytes) -> int:
     """The 0-based byte a pointer's offset names: a record number (1-based, RECORD_BYTES long) or a byte number
-    with <BYTES> (1-based); or why it names none."""
+    with <BYTES> (1-based); raises FrameError: why it names none."""
     if isinstance(value, dict) and str(value.get("units", "")).upper() == "BYTES":
         value, unit = value.get("value"), "byte"
     else:
         unit = "record"
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        return f"a PDS3 label whose ^IMAGE offset is {value!r}"
+        raise FrameError(f"a PDS3 label whose ^IMAGE offset is {value!r}")
     if value < 1:
-        return f"a PDS3 label whose ^IMAGE points at {unit} {value}: {unit}s count from 1"
+        raise FrameError(f"a PDS3 label whose ^IMAGE points at {unit} {value}: {unit}s count from 1")
     if unit == "byte":
         return int(value) - 1
     if not isinstance(record_bytes, (int, np.integer)) or record_bytes < 1:
-        return "a PDS3 label whose ^IMAGE counts records but whose RECORD_BYTES is not a positive number"
+        raise FrameError("a PDS3 label whose ^IMAGE counts records but whose RECORD_BYTES is not a positive number")
     return (int(value) - 1) * int(record_bytes)
 
 
-def _data_file(data, path: Path, needed: int) -> Path | str:
+def _data_file(data, path: Path, needed: int) -> Path:
     """The file the IMAGE object's data is in: the label's own file for an attached label, else the file the
     pointer names, which must be a regular file beside the label (no other folder: a label is untrusted) holding
-    the `needed` bytes the label declares from where the pointer says they start; or why it is not. Every pointer
-    form of PDS3: a record or `<BYTES>` offset in the label's file (past the label itself), a file name, or a file
-    name with a record or `<BYTES>` offset."""
+    the `needed` bytes the label declares from where the pointer says they start (raises FrameError: why not).
+    Every pointer form of PDS3: a record or `<BYTES>` offset in the label's file (past the label itself), a file
+    name, or a file name with a record or `<BYTES>` offset."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pointer = data.metadata.get("^IMAGE")
         record_bytes = data.metadata.get("RECORD_BYTES")
         label_records = data.metadata.get("LABEL_RECORDS")
     if pointer is None:
-        return "a PDS3 label without an ^IMAGE pointer"
+        raise FrameError("a PDS3 label without an ^IMAGE pointer")
     label = Path(getattr(data, "labelname", None) or path)
     name, offset = None, None
     if isinstance(pointer, (list, tuple)):
         if not pointer or len(pointer) > 2 or not isinstance(pointer[0], str):
-            return f"a PDS3 label whose ^IMAGE pointer is {pointer!r}"
+            raise FrameError(f"a PDS3 label whose ^IMAGE pointer is {pointer!r}")
         name, offset = pointer[0], (pointer[1] if len(pointer) == 2 else 1)
     elif isinstance(pointer, str):
         name, offset = pointer, 1
     else:
         offset = pointer
     start = _offset(offset, record_bytes)
-    if isinstance(start, str):
-        return start
     if name is None:
         target = label
     else:
         name = name.strip().strip('"')
         if not name or "/" in name or "\\" in name or name in (".", ".."):
-            return f"its label points at {name!r}, outside the product's folder"
+            raise FrameError(f"its label points at {name!r}, outside the product's folder")
         stem, dot, suffix = name.rpartition(".")
         candidates = [name, name.upper(), name.lower()] + ([f"{stem.lower()}.{suffix.upper()}",
                                                             f"{stem.upper()}.{suffix.lower()}"] if dot else [])
         target = next((label.parent / c for c in candidates if (label.parent / c).exists()), None)
         if target is None:
-            return f"its data file {name!r} is missing"
+            raise FrameError(f"its data file {name!r} is missing")
     if not _regular(target) or target.resolve().parent != label.resolve().parent:
-        return f"its data file {target.name!r} is not a regular file beside its label"
+        raise FrameError(f"its data file {target.name!r} is not a regular file beside its label")
     label_bytes = (int(label_records) * int(record_bytes)
                    if all(isinstance(v, (int, np.integer)) and v > 0 for v in (label_records, record_bytes)) else 1)
     if os.path.samefile(target, label) and start < label_bytes:
-        return f"a PDS3 label whose ^IMAGE points into the label itself (byte {start + 1})"
+        raise FrameError(f"a PDS3 label whose ^IMAGE points into the label itself (byte {start + 1})")
     size = os.stat(target).st_size
     if size < start + needed:
-        return (f"the image data is shorter than its label declares ({max(0, size - start)} bytes from byte "
-                f"{start + 1} for {needed})")
+        raise FrameError(f"the image data is shorter than its label declares ({max(0, size - start)} bytes from "
+                         f"byte {start + 1} for {needed})")
     return target
 
 
-def product_info(path: Path) -> ProductInfo | str:
-    """What a product's label says (read without its image), filled in from the product id in its name."""
+def _not_understood(exc: Exception) -> FrameError:
+    return FrameError(f"a PDS3 label that cannot be understood ({type(exc).__name__}: {str(exc)[:200]})")
+
+
+def product_info(path: Path) -> ProductInfo:
+    """What a product's label says (read without its image), filled in from the product id in its name.
+
+    raises FrameError: why the product cannot be read."""
     data = _open(path)
-    if isinstance(data, str):
-        return data
     try:
         return from_label(_label(data)).merged(from_name(path.name))
     except Exception as exc:  # the label is untrusted: a keyword of a strange type is a skip too
-        return f"a PDS3 label that cannot be understood ({type(exc).__name__}: {str(exc)[:200]})"
+        raise _not_understood(exc) from exc
 
 
-def read_product(path: Path) -> tuple[np.ndarray, ProductInfo] | str:
-    """A product's image as a grey frame (`to_grey`) and what its label says, or why it cannot be used: no pds
-    extra, no IMAGE object, a data part shorter than the label declares, a label that lies about the size or
-    points outside the product's folder."""
+def read_product(path: Path) -> tuple[np.ndarray, ProductInfo]:
+    """A product's image as a grey frame (`to_grey`) and what its label says.
+
+    raises FrameError: why the product cannot be used: no pds extra, no IMAGE object, a data part shorter than
+    the label declares, a label that lies about the size or points outside the product's folder."""
     data = _open(path)
-    if isinstance(data, str):
-        return data
     try:
         label = _label(data)
         info = from_label(label).merged(from_name(path.name))
     except Exception as exc:  # the label is untrusted: a keyword of a strange type is a skip too
-        return f"a PDS3 label that cannot be understood ({type(exc).__name__}: {str(exc)[:200]})"
+        raise _not_understood(exc) from exc
     lines, samples, bands, bits = (label.get(key, default) for key, default in
                                    (("LINES", None), ("LINE_SAMPLES", None), ("BANDS", 1), ("SAMPLE_BITS", 8)))
     sizes = (lines, samples, bands, bits)
     if not all(isinstance(v, (int, np.integer)) and v >= 1 for v in sizes) or lines * samples > _MAX_PIXELS \
             or bands > _MAX_BANDS or bits > 64 or lines * samples * bands * -(-bits // 8) > _MAX_BYTES:
-        return f"a PDS3 label with an impossible image size ({lines} lines x {samples} samples x {bands} bands " \
-               f"of {bits} bits)"
+        raise FrameError(f"a PDS3 label with an impossible image size ({lines} lines x {samples} samples x "
+                         f"{bands} bands of {bits} bits)")
     if bits % 8:
-        return (f"a PDS3 label whose SAMPLE_BITS is {bits}, not a whole number of bytes: its samples cannot be read "
-                "as it says (the bits that carry a value are SAMPLE_BIT_MASK's)")
+        raise FrameError(f"a PDS3 label whose SAMPLE_BITS is {bits}, not a whole number of bytes: its samples cannot "
+                         "be read as it says (the bits that carry a value are SAMPLE_BIT_MASK's)")
     sample_type = str(label.get("SAMPLE_TYPE", "")).strip().strip('"').upper()
     if sample_type and not _SAMPLE_TYPE.fullmatch(sample_type):
-        return f"a PDS3 label with an unknown SAMPLE_TYPE {one_line(sample_type)!r}"
-    where = _data_file(data, path, lines * samples * bands * -(-bits // 8))
-    if isinstance(where, str):
-        return where
+        raise FrameError(f"a PDS3 label with an unknown SAMPLE_TYPE {one_line(sample_type)!r}")
+    _data_file(data, path, lines * samples * bands * -(-bits // 8))  # checked here; pdr reads it below
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             image = data["IMAGE"]
     except Exception as exc:
-        return f"the image cannot be read ({type(exc).__name__}: {str(exc)[:200]})"
+        raise FrameError(f"the image cannot be read ({type(exc).__name__}: {str(exc)[:200]})") from exc
     if not isinstance(image, np.ndarray):  # pdr hands back the label where it cannot load the data
         said = [w for w in caught if not issubclass(w.category, ResourceWarning)]  # Python's, not the reader's
         why = str(said[-1].message) if said else "no data"
-        return f"the image cannot be read as its label declares: it is cut off or of a kind not read ({why[:200]})"
+        raise FrameError(f"the image cannot be read as its label declares: it is cut off or of a kind not read "
+                         f"({why[:200]})")
     grey = to_grey(image, label)
-    if isinstance(grey, str):
-        return grey
     if image.ndim == 3 and image.shape[0] > 1:
         info = ProductInfo(**{**info.fields(), "bands": int(image.shape[0])})
     return grey, info

@@ -24,7 +24,7 @@ from typing import BinaryIO
 import av
 import numpy as np
 
-from ..errors import OppyError
+from ..errors import FrameError, OppyError
 from ..frames import FrameTiming, Skipped, display_name, natural_key
 from .facts import ProductInfo, from_name
 from .images import IMAGE_SUFFIXES, not_an_image, read_image
@@ -63,16 +63,17 @@ def decode_threads(requested: int = 0) -> int:
     return requested if requested > 0 else max(1, min(8, os.cpu_count() or 1))
 
 
-def read_entry(path: Path) -> tuple[np.ndarray, ProductInfo] | str:
-    """One entry of a folder as a frame and what its label or product id says, or why it cannot be used: an image
-    file (`read_image`), a PDS3 product (`pds.read_product`), or anything else (a skip)."""
+def read_entry(path: Path) -> tuple[np.ndarray, ProductInfo]:
+    """One entry of a folder as a frame and what its label or product id says: an image file (`read_image`), a
+    PDS3 product (`pds.read_product`), or anything else (a skip).
+
+    raises FrameError: why the entry cannot be used as a frame."""
     suffix = path.suffix.lower()
     if suffix in PDS_SUFFIXES:
         return read_product(path)
     if suffix not in IMAGE_SUFFIXES:
-        return not_an_image(path)
-    pixels = read_image(path)
-    return pixels if isinstance(pixels, str) else (pixels, from_name(path.name))
+        raise FrameError(not_an_image(path))
+    return read_image(path), from_name(path.name)
 
 
 def list_entries(folder: Path) -> list[Path]:
@@ -118,14 +119,16 @@ class ImageFolder:
     def __len__(self) -> int:
         return len(self.files)
 
-    def _read(self, path: Path) -> tuple[np.ndarray, ProductInfo] | str:
-        read = read_entry(path)
-        if isinstance(read, str) or self.levels is None:
-            return read
-        return self.levels.apply(read[0]), read[1]
+    def _read(self, path: Path) -> tuple[np.ndarray, ProductInfo] | Skipped:
+        """The entry's frame and what it says, or the skip that takes its place."""
+        try:
+            pixels, info = read_entry(path)
+        except FrameError as exc:
+            return Skipped(display_name(path.name), str(exc))
+        return (pixels if self.levels is None else self.levels.apply(pixels)), info
 
-    def _decoded(self) -> Iterator[tuple[Path, tuple[np.ndarray, ProductInfo] | str]]:
-        """(file, its pixels or why not) in order, decoded `threads` at a time."""
+    def _decoded(self) -> Iterator[tuple[Path, tuple[np.ndarray, ProductInfo] | Skipped]]:
+        """(file, its pixels or its skip) in order, decoded `threads` at a time."""
         if self.threads <= 1:
             for path in self.files:
                 yield path, self._read(path)
@@ -149,11 +152,10 @@ class ImageFolder:
         # a frame's index is its entry's place in the listing (skips count), so that a chunk of a larger listing
         # counts on from where its entries begin
         for index, (path, read) in enumerate(self._decoded(), self.first_index):
-            name = display_name(path.name)
-            if isinstance(read, str):
-                yield Skipped(name, read)
+            if isinstance(read, Skipped):
+                yield read
                 continue
-            yield SourceFrame(index, name, read[0], info=read[1])
+            yield SourceFrame(index, display_name(path.name), read[0], info=read[1])
 
 
 class VideoFile:

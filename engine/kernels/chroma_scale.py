@@ -8,8 +8,6 @@ model of a guided filter (He & Sun), so that its edges follow the edges of L, wh
 
 from __future__ import annotations
 
-import argparse
-import math
 import threading
 from collections.abc import Callable
 
@@ -17,10 +15,8 @@ import cv2
 import numpy as np
 from numba import prange
 
-from ..contract import ModelContract
 from .parallel import parallel_kernel
 
-AUTO = "auto"
 #: `auto` shrinks a frame so that its long side is this many times the model's scene size. Measured on the
 #: validation photos enlarged 1, 2 and 4 times (bench/results/chroma-scale-rule-cpu-epyc-2core.json): ΔE00 is
 #: lowest where the copy spans what a training photo spans.
@@ -32,38 +28,17 @@ GUIDE_RADIUS = 1
 GUIDE_EPSILON = 4.0
 
 
-def parse_chroma_scale(value: object) -> str | float:
-    """`"auto"`, or a number in (0, 1] (a string such as "0.25" too); ValueError naming the valid range."""
-    if isinstance(value, str) and value.strip().lower() == AUTO:
-        return AUTO
-    try:
-        scale = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        scale = math.nan
-    if isinstance(value, bool) or not 0 < scale <= 1:  # NaN fails the comparison too
-        raise ValueError(f"chroma scale must be 'auto' or a number in (0, 1], not {value!r}")
-    return scale
-
-
-def chroma_scale_argument(text: str) -> str | float:
-    """`parse_chroma_scale` as an argparse type: a bad value is a usage error that names the valid range."""
-    try:
-        return parse_chroma_scale(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
-def choose_scale(height: int, width: int, setting: str | float, contract: ModelContract) -> float:
-    """The scale an `height` x `width` frame is colourised at: `setting` itself when it is a number; for `auto`,
-    the one that brings the frame's long side to `AUTO_SCENE_MULTIPLE` x the model's scene size, never above 1
-    and never so small that the copy's short side is under one tile (a frame smaller than a tile stays as it is).
-    A model that states no scene size runs at 1."""
-    if setting != AUTO:
+def choose_scale(height: int, width: int, setting: str | float, scene_size: int | None, tile_size: int) -> float:
+    """The scale an `height` x `width` frame is colourised at: `setting` itself when it is a number; for "auto" (any
+    string), the one that brings the frame's long side to `AUTO_SCENE_MULTIPLE` x the model's `scene_size`, never
+    above 1 and never so small that the copy's short side is under one tile of `tile_size` (a frame smaller than a
+    tile stays as it is). A model that states no scene size runs at 1."""
+    if not isinstance(setting, str):
         return float(setting)
-    if contract.scene_size is None:
+    if scene_size is None:
         return 1.0
-    target = AUTO_SCENE_MULTIPLE * contract.scene_size / max(height, width)
-    one_tile = contract.tile_size / min(height, width)
+    target = AUTO_SCENE_MULTIPLE * scene_size / max(height, width)
+    one_tile = tile_size / min(height, width)
     return float(min(1.0, max(target, one_tile)))
 
 
@@ -210,10 +185,10 @@ Upsampler = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 def chroma_at_scale(lightness: np.ndarray, chroma_of: Callable[[np.ndarray], np.ndarray], setting: str | float,
-                    contract: ModelContract, upsample: Upsampler = grow) -> np.ndarray:
+                    scene_size: int | None, tile_size: int, upsample: Upsampler = grow) -> np.ndarray:
     """The engine's path around the model for one frame, outside the pipeline: HxW float32 L* shrunk to the
-    chroma scale (`setting`: "auto" or a number), `chroma_of` (small L* -> 2xhxw a*, b*) on the copy, and the result
-    grown back to 2xHxW by `upsample`."""
-    small = shrink(lightness, choose_scale(*lightness.shape, setting, contract))
+    chroma scale (`setting`: "auto" or a number; the model's `scene_size` and `tile_size`, `choose_scale`),
+    `chroma_of` (small L* -> 2xhxw a*, b*) on the copy, and the result grown back to 2xHxW by `upsample`."""
+    small = shrink(lightness, choose_scale(*lightness.shape, setting, scene_size, tile_size))
     ab = np.ascontiguousarray(chroma_of(small), np.float32)
     return upsample(ab, small, lightness) if small is not lightness else ab

@@ -11,9 +11,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-#: "letterbox": keep the aspect ratio and add black bars; "scale": stretch to the video's size
-RESIZE_MODES = ("letterbox", "scale")
-
 
 @dataclass(frozen=True)
 class Placement:
@@ -38,8 +35,8 @@ def frame_size(pixels: np.ndarray) -> tuple[int, int]:
 def placement(size: tuple[int, int], canvas: tuple[int, int], mode: str) -> Placement:
     """Where a frame of `size` (width, height) goes on `canvas`: all of it ("scale"), or the largest centred
     box with the frame's aspect ratio, at least one pixel on each side ("letterbox")."""
-    if mode not in RESIZE_MODES:
-        raise ValueError(f"resize mode must be one of {', '.join(RESIZE_MODES)}, not {mode!r}")
+    if mode not in ("letterbox", "scale"):
+        raise ValueError(f"no resize mode {mode!r} here: letterbox or scale")
     canvas_width, canvas_height = canvas
     if mode == "scale":
         return Placement(canvas, 0, 0, canvas_width, canvas_height)

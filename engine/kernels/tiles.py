@@ -10,13 +10,24 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol
 
 import numpy as np
 from numba import prange
 
-from ..contract import ModelContract
 from .context import context_copy, cut_context
 from .parallel import parallel_kernel
+
+
+class TileScaling(Protocol):
+    """What the tiling path needs of a model's contract (`contract.ModelContract` is one): its tile, how L goes
+    in, how a*, b* come out, and its context input's shrink factor (None: no context input)."""
+
+    tile_size: int
+    l_scale: float
+    l_shift: float
+    ab_scale: float
+    context_factor: int | None
 
 
 @dataclass(frozen=True, eq=False)
@@ -200,7 +211,7 @@ def blend_pieces(
     return out
 
 
-def predict_chroma(lightness: np.ndarray, predict: Callable[..., np.ndarray], contract: ModelContract,
+def predict_chroma(lightness: np.ndarray, predict: Callable[..., np.ndarray], contract: TileScaling,
                    overlap: int) -> np.ndarray:
     """The whole tiling path for one frame: cut HxW float32 L* into tiles scaled per `contract`, run
     `predict` (tiles [n, T, T, 1] -> raw model output [n, T, T, 2]; for a model with a context input,

@@ -15,10 +15,6 @@ from numba import prange
 
 from .parallel import parallel_kernel
 
-#: the YUV layouts a video can be written in: 4:2:0 (half the chroma resolution each way; plays everywhere) and
-#: 4:4:4 (full chroma: the whole of what the model predicted; High 4:4:4 / Main 4:4:4 profiles)
-PIXEL_FORMATS = ("yuv420p", "yuv444p")
-
 
 @dataclass(frozen=True)
 class ColourStandard:
@@ -96,8 +92,8 @@ def _yuv444p_kernel(rgb, matrix, luma, u_plane, v_plane):
 
 
 def _checked_rgb(rgb: np.ndarray, pix_fmt: str) -> np.ndarray:
-    if pix_fmt not in PIXEL_FORMATS:
-        raise ValueError(f"pixel format must be one of {', '.join(PIXEL_FORMATS)}, not {pix_fmt!r}")
+    if pix_fmt not in ("yuv420p", "yuv444p"):
+        raise ValueError(f"no YUV layout {pix_fmt!r} here: yuv420p or yuv444p")
     odd = pix_fmt == "yuv420p" and (rgb.shape[0] % 2 or rgb.shape[1] % 2)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8 or odd:
         raise ValueError(f"want HxWx3 uint8 RGB{' with even sides' if pix_fmt == 'yuv420p' else ''}, not "

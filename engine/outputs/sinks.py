@@ -21,6 +21,7 @@ import av
 import cv2
 import numpy as np
 
+from ..config import OUTPUT_FORMATS
 from ..errors import OppyError
 from ..frames import FrameTiming
 from ..inputs.images import IMAGE_SUFFIXES
@@ -33,8 +34,6 @@ from .timing import DEFAULT_FPS, VideoClock
 log = logging.getLogger(__name__)
 
 CONTAINER_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
-#: what `EngineConfig.format` may name: a video container, or raw RGB24 frames without a header
-OUTPUT_FORMATS = {"mp4": "mp4", "mkv": "matroska", "mov": "mov", "rawvideo": None}
 # MP4 and MOV normally seek back to write their index; to a pipe they are written as fragments instead.
 _STREAMING_OPTIONS = {"mp4": {"movflags": "frag_keyframe+empty_moov+default_base_moof"},
                       "mov": {"movflags": "frag_keyframe+empty_moov+default_base_moof"}}

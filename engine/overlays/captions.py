@@ -4,38 +4,15 @@ id says; a frame without a field the caption names gets no caption.
 
 from __future__ import annotations
 
-import string
-
 import cv2
 import numpy as np
 
 from ..inputs.facts import ProductInfo
 from .text import draw_text, printable, text_box
 
-#: the fields a caption may name: those of `ProductInfo`, the frame's file name and its index in the render
-CAPTION_FIELDS = ("sol", "camera", "instrument", "start_time", "sclk", "product_id", "rover", "name", "index")
-_MAX_CAPTION = 200
 #: the most of a frame's height a caption band and its margins may cover
 MAX_CAPTION_SHARE = 0.6
 _BLACK = (0, 0, 0)
-
-
-def check_caption(caption: str) -> None:
-    """A `ValueError` naming the fix for a caption that is not plain text with `{field}`s of `CAPTION_FIELDS`
-    (no attribute, index, conversion or format spec: a caption is untrusted too)."""
-    if len(caption) > _MAX_CAPTION:
-        raise ValueError(f"a caption is at most {_MAX_CAPTION} characters, not {len(caption)}")
-    try:
-        parts = list(string.Formatter().parse(caption))
-    except ValueError as exc:
-        raise ValueError(f"caption {caption!r} is not a format: {exc} (write a brace as {{{{ or }}}})") from exc
-    for _, field, spec, conversion in parts:
-        if field is None:
-            continue
-        if field not in CAPTION_FIELDS or spec or conversion:
-            raise ValueError(f"caption field {{{field}{'!' + conversion if conversion else ''}"
-                             f"{':' + spec if spec else ''}}} is not one of "
-                             f"{', '.join('{' + name + '}' for name in CAPTION_FIELDS)}")
 
 
 def _value(value: object) -> str:

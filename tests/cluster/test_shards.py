@@ -12,6 +12,7 @@ import pytest
 
 from oppy.engine import Engine, OppyError
 from oppy.engine.cluster.chunks import WorkFolder, input_record, join_video, plan_chunks
+from oppy.engine.render import ChunkRange, render
 from tests.conftest import gradient_frame, write_image
 
 from .conftest import decode
@@ -33,7 +34,7 @@ def test_join_keeps_every_frame_and_continuous_timestamps_across_segments_of_any
     with Engine(colour_model, provider="cpu", batch_size=8) as engine:
         for k, (a, b) in enumerate([(0, 5), (5, 6), (6, 12)]):  # a one-frame segment has no B-frame delay
             segments.append(tmp_path / f"seg{k}.mp4")
-            engine.render(shard_archive, segments[-1], files=files[a:b], canvas=(64, 48))
+            render(engine, shard_archive, segments[-1], chunk=ChunkRange(tuple(files[a:b]), canvas=(64, 48)))
     join_video(segments, tmp_path / "joined.mp4", "mp4")
     frames, times = decode(tmp_path / "joined.mp4")
     assert len(frames) == 12
@@ -47,8 +48,8 @@ def test_join_keeps_every_frame_and_continuous_timestamps_across_segments_of_any
 
 def test_engine_renders_a_given_chunk_of_a_folder_at_a_given_size(shard_archive, colour_model, tmp_path):
     with Engine(colour_model, provider="cpu", batch_size=8) as engine:
-        report = engine.render(shard_archive, tmp_path / "chunk.mp4", files=["sol24.png", "sol19.png", "sol5.png"],
-                               canvas=(64, 48))
+        report = render(engine, shard_archive, tmp_path / "chunk.mp4",
+                        chunk=ChunkRange(("sol24.png", "sol19.png", "sol5.png"), canvas=(64, 48)))
     assert (report.frames_in, report.frames_out, report.frames_resized) == (3, 2, 1)  # sol24 is 96x96
     assert report.skipped == [{"name": "sol5.png", "reason": "not a decodable image"}]
     frames, _ = decode(tmp_path / "chunk.mp4")
@@ -58,8 +59,8 @@ def test_engine_renders_a_given_chunk_of_a_folder_at_a_given_size(shard_archive,
 def test_segments_with_other_codec_parameters_are_refused(shard_archive, colour_model, tmp_path):
     segments = [tmp_path / "a.mp4", tmp_path / "b.mp4"]
     with Engine(colour_model, provider="cpu", batch_size=8) as engine:
-        engine.render(shard_archive, segments[0], files=["sol1.png"])
-        engine.render(shard_archive, segments[1], files=["sol2.png"], canvas=(32, 24))
+        render(engine, shard_archive, segments[0], chunk=ChunkRange(("sol1.png",)))
+        render(engine, shard_archive, segments[1], chunk=ChunkRange(("sol2.png",), canvas=(32, 24)))
     with pytest.raises(OppyError, match="different codec parameters"):
         join_video(segments, tmp_path / "joined.mp4", "mp4")
     assert not (tmp_path / "joined.mp4").exists() and not list(tmp_path.glob(".joined.mp4.*.partial"))

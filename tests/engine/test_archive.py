@@ -6,11 +6,12 @@ import pytest
 
 from oppy.engine import Engine, EngineConfig, OppyError
 from oppy.engine.cli import main
+from oppy.engine.config import check_caption
 from oppy.engine.errors import NothingToRender
 from oppy.engine.inputs.archive import list_archive, measure_levels, open_archive
 from oppy.engine.inputs.facts import ProductInfo
 from oppy.engine.inputs.stretch import Levels
-from oppy.engine.overlays.captions import burn_caption, caption_box, caption_text, check_caption
+from oppy.engine.overlays.captions import burn_caption, caption_box, caption_text
 
 from ..conftest import gradient_frame, write_image
 from .pds_files import twelve_bit_frame, write_pds3

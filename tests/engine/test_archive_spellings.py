@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from oppy.engine import Engine
-from oppy.engine.errors import NothingToRender
+from oppy.engine.errors import FrameError, NothingToRender
 from oppy.engine.inputs.facts import camera_wanted, eyes_named
 from oppy.engine.inputs.pds import read_product
 from oppy.engine.inputs.sources import list_entries
@@ -39,16 +39,19 @@ def test_every_pointer_form_of_pds3_reads_the_same_frame(tmp_path, pointer):
                                            ("1000000000000000000000000000000", "shorter than its label declares"),
                                            ("1000000000000000000000000000000 <BYTES>", "shorter than its label")])
 def test_a_pointer_into_the_label_or_past_the_file_is_a_skip_with_a_clean_reason(tmp_path, pointer, says):
-    reason = read_product(write_pds3(tmp_path / "P.IMG", twelve_bit_frame(), pointer=pointer))
-    assert isinstance(reason, str) and says in reason, reason
+    with pytest.raises(FrameError) as raised:
+        read_product(write_pds3(tmp_path / "P.IMG", twelve_bit_frame(), pointer=pointer))
+    reason = str(raised.value)
+    assert says in reason, reason
     assert "Warning" not in reason and "unclosed" not in reason
 
 
 @pytest.mark.parametrize("keywords, says", [({"bits": 7}, "SAMPLE_BITS is 7"), ({"bits": 12}, "SAMPLE_BITS is 12"),
                                             ({"sample_type": "MSB_BANANA"}, "unknown SAMPLE_TYPE 'MSB_BANANA'")])
 def test_a_label_that_cannot_describe_its_samples_is_a_skip_not_a_garbage_frame(tmp_path, keywords, says):
-    reason = read_product(write_pds3(tmp_path / "P.IMG", twelve_bit_frame(), **keywords))
-    assert isinstance(reason, str) and says in reason, reason
+    with pytest.raises(FrameError) as raised:
+        read_product(write_pds3(tmp_path / "P.IMG", twelve_bit_frame(), **keywords))
+    assert says in str(raised.value), raised.value
 
 
 def test_a_label_named_like_its_data_plus_lbl_is_one_entry_with_it(tmp_path):
@@ -57,7 +60,8 @@ def test_a_label_named_like_its_data_plus_lbl_is_one_entry_with_it(tmp_path):
     write_pds3(tmp_path / "R.LBL", twelve_bit_frame(seed=5), detached="R.IMG")
     assert [p.name for p in list_entries(tmp_path)] == ["P.IMG", "q.img", "R.IMG"]
     for entry in list_entries(tmp_path):
-        assert not isinstance(read_product(entry), str)
+        grey, _ = read_product(entry)  # a FrameError fails the test
+        assert grey.shape == twelve_bit_frame().shape
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
@@ -66,10 +70,17 @@ def test_a_named_pipe_beside_a_product_in_any_case_is_a_skip_not_a_hang(tmp_path
     write_pds3(tmp_path / "X.IMG", twelve_bit_frame())
     os.mkfifo(tmp_path / pipe)
     result = []
-    reader = threading.Thread(target=lambda: result.append(read_product(tmp_path / "X.IMG")), daemon=True)
+
+    def read() -> None:
+        try:
+            result.append(read_product(tmp_path / "X.IMG"))
+        except FrameError as exc:
+            result.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
     reader.start()
     reader.join(20)
-    assert result and isinstance(result[0], str) and "not a regular file" in result[0], result
+    assert result and isinstance(result[0], FrameError) and "not a regular file" in str(result[0]), result
 
 
 @pytest.mark.parametrize("asked, cameras, eyes", [("FRONT_HAZCAM_RIGHT", {"front_hazcam"}, ["front_hazcam_right"]),

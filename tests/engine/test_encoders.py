@@ -3,8 +3,9 @@ import pytest
 
 from oppy.engine import Engine, EngineConfig, OppyError
 from oppy.engine.cli import main
+from oppy.engine.config import ENCODERS, encoder_problems
 from oppy.engine.outputs import encoders
-from oppy.engine.outputs.encoders import ENCODERS, choose_encoder, encoder_problems
+from oppy.engine.outputs.encoders import choose_encoder
 
 
 @pytest.mark.parametrize(("codec", "crf", "preset", "pix_fmt", "says"), [

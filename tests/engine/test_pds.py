@@ -3,6 +3,7 @@ import os
 import numpy as np
 import pytest
 
+from oppy.engine.errors import FrameError
 from oppy.engine.frames import Skipped
 from oppy.engine.inputs import pds
 from oppy.engine.inputs.pds import read_product, to_grey
@@ -66,8 +67,10 @@ def test_a_multi_band_product_is_reduced_to_its_first_band(tmp_path):
 ])
 def test_every_bad_product_is_a_skip_with_a_reason_never_a_crash(tmp_path, make, says):
     make(tmp_path / "bad.IMG")
-    reason = read_product(tmp_path / "bad.IMG")
-    assert isinstance(reason, str) and says in reason
+    with pytest.raises(FrameError) as raised:
+        read_product(tmp_path / "bad.IMG")
+    reason = str(raised.value)
+    assert says in reason
     (tmp_path / "good.png").write_bytes(b"")  # beside a frame, in a folder: a skip in order
     items = list(ImageFolder(tmp_path))
     assert isinstance(items[0], Skipped) and items[0].name == "bad.IMG" and items[0].reason == reason
@@ -81,9 +84,12 @@ def test_without_the_extra_a_product_is_a_skip_naming_it(tmp_path, monkeypatch):
 
 
 def test_to_grey_refuses_what_is_not_a_picture():
-    assert "not a picture" in to_grey(np.zeros((2, 3, 4, 5), np.uint16), {})
-    assert "no finite samples" in to_grey(np.full((4, 4), np.nan, np.float32), {})
-    assert "unsupported sample type" in to_grey(np.zeros((4, 4), np.complex64), {})
+    with pytest.raises(FrameError, match="not a picture"):
+        to_grey(np.zeros((2, 3, 4, 5), np.uint16), {})
+    with pytest.raises(FrameError, match="no finite samples"):
+        to_grey(np.full((4, 4), np.nan, np.float32), {})
+    with pytest.raises(FrameError, match="unsupported sample type"):
+        to_grey(np.zeros((4, 4), np.complex64), {})
 
 
 def hostile(tmp_path, name="bad.IMG", **changes):
@@ -101,8 +107,10 @@ def test_a_sol_that_is_not_a_plain_number_is_unknown_not_a_crash(tmp_path, sol, 
 def test_a_label_pointing_outside_its_folder_is_a_skip(tmp_path, pointer):
     label = write_pds3(tmp_path / "a.LBL", twelve_bit_frame(), detached="A.IMG")
     label.write_bytes(label.read_bytes().replace(b'"A.IMG"', pointer.encode()))
-    reason = read_product(label)
-    assert isinstance(reason, str) and ("outside" in reason or "not a regular file" in reason), reason
+    with pytest.raises(FrameError) as raised:
+        read_product(label)
+    reason = str(raised.value)
+    assert "outside" in reason or "not a regular file" in reason, reason
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
@@ -110,19 +118,23 @@ def test_a_label_or_data_that_is_a_named_pipe_is_a_skip_not_a_hang(tmp_path):
     write_pds3(tmp_path / "a.LBL", twelve_bit_frame(), detached="A.IMG")
     (tmp_path / "A.IMG").unlink()
     os.mkfifo(tmp_path / "A.IMG")
-    assert "not a regular file" in read_product(tmp_path / "a.LBL")
+    with pytest.raises(FrameError, match="not a regular file"):
+        read_product(tmp_path / "a.LBL")
     write_pds3(tmp_path / "b.IMG", twelve_bit_frame())
     os.mkfifo(tmp_path / "b.LBL")  # pdr would read a detached label beside the product
-    assert "not a regular file" in read_product(tmp_path / "b.IMG")
+    with pytest.raises(FrameError, match="not a regular file"):
+        read_product(tmp_path / "b.IMG")
 
 
 def test_the_size_is_the_image_objects_own_and_bounded(tmp_path):
     # a root-level LINES = 1 must not hide the IMAGE object's size from the cap
     path = write_pds3(tmp_path / "a.IMG", twelve_bit_frame(), {"LINES": "1"},
                       image_keywords={"LINES": "40000", "LINE_SAMPLES": "40000"})
-    assert "impossible image size" in read_product(path)
+    with pytest.raises(FrameError, match="impossible image size"):
+        read_product(path)
     bands = write_pds3(tmp_path / "b.IMG", twelve_bit_frame(), image_keywords={"BANDS": "5000"})
-    assert "impossible image size" in read_product(bands)
+    with pytest.raises(FrameError, match="impossible image size"):
+        read_product(bands)
 
 
 def test_a_mask_wider_than_its_samples_is_not_believed_and_negative_samples_are_black(tmp_path):

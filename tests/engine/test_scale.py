@@ -3,21 +3,24 @@ import math
 import numpy as np
 import pytest
 
+from oppy.engine.config import AUTO, parse_chroma_scale
 from oppy.engine.contract import ModelContract
 from oppy.engine.kernels.chroma_scale import (
-    AUTO,
     choose_scale,
     chroma_at_scale,
     grow,
     grow_bilinear,
     guide_slopes,
-    parse_chroma_scale,
     scaled_size,
     shrink,
 )
 
 WITH_SCENE = ModelContract("L", "ab", 64, 0.01, 0.0, 128.0, scene_size=256)
 WITHOUT_SCENE = ModelContract("L", "ab", 64, 0.01, 0.0, 128.0)
+
+
+def scale_for(height: int, width: int, setting, contract: ModelContract) -> float:
+    return choose_scale(height, width, setting, contract.scene_size, contract.tile_size)
 
 
 # -- references in plain numpy, written from the definitions -----------------------------------------------------
@@ -80,16 +83,16 @@ def test_anything_else_is_refused_naming_the_valid_range(given):
 
 
 def test_auto_brings_the_long_side_to_the_models_scene_and_never_upscales_or_goes_below_a_tile():
-    assert choose_scale(1024, 1024, AUTO, WITH_SCENE) == 0.25
-    assert choose_scale(1200, 1344, AUTO, WITH_SCENE) == pytest.approx(256 / 1344)
-    assert choose_scale(256, 192, AUTO, WITH_SCENE) == 1.0  # a training photo's own size
-    assert choose_scale(40, 30, AUTO, WITH_SCENE) == 1.0  # smaller than a tile: never upscaled
-    assert choose_scale(256, 4096, AUTO, WITH_SCENE) == 0.25  # very wide: the short side keeps one tile
+    assert scale_for(1024, 1024, AUTO, WITH_SCENE) == 0.25
+    assert scale_for(1200, 1344, AUTO, WITH_SCENE) == pytest.approx(256 / 1344)
+    assert scale_for(256, 192, AUTO, WITH_SCENE) == 1.0  # a training photo's own size
+    assert scale_for(40, 30, AUTO, WITH_SCENE) == 1.0  # smaller than a tile: never upscaled
+    assert scale_for(256, 4096, AUTO, WITH_SCENE) == 0.25  # very wide: the short side keeps one tile
     height, width = scaled_size(256, 4096, 0.25)
     assert min(height, width) == 64
-    assert choose_scale(100, 5000, AUTO, WITH_SCENE) == pytest.approx(0.64)
-    assert choose_scale(1024, 1024, AUTO, WITHOUT_SCENE) == 1.0  # a model that does not say: full resolution
-    assert choose_scale(1024, 1024, 0.5, WITHOUT_SCENE) == 0.5  # a number is taken as given
+    assert scale_for(100, 5000, AUTO, WITH_SCENE) == pytest.approx(0.64)
+    assert scale_for(1024, 1024, AUTO, WITHOUT_SCENE) == 1.0  # a model that does not say: full resolution
+    assert scale_for(1024, 1024, 0.5, WITHOUT_SCENE) == 0.5  # a number is taken as given
 
 
 def test_the_small_copy_is_an_area_average_of_full_resolution_l():
@@ -203,8 +206,8 @@ def test_the_chroma_path_at_scale_one_is_the_models_own_output():
         calls.append(small.shape)
         return np.stack([small, -small])
 
-    out = chroma_at_scale(lightness, chroma_of, 1.0, WITH_SCENE)
+    out = chroma_at_scale(lightness, chroma_of, 1.0, WITH_SCENE.scene_size, WITH_SCENE.tile_size)
     np.testing.assert_array_equal(out, np.stack([lightness, -lightness]))
-    out = chroma_at_scale(lightness, chroma_of, 0.5, WITH_SCENE)
+    out = chroma_at_scale(lightness, chroma_of, 0.5, WITH_SCENE.scene_size, WITH_SCENE.tile_size)
     assert calls == [(40, 50), (20, 25)] and out.shape == (2, 40, 50)
     assert math.isclose(float(out[0].mean()), float(lightness.mean()), rel_tol=0.02)

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from oppy.engine.errors import OppyError
+from oppy.engine.errors import FrameError, OppyError
 from oppy.engine.frames import Skipped, display_name, natural_key
 from oppy.engine.inputs.images import read_image
 from oppy.engine.inputs.sources import (
@@ -18,6 +18,7 @@ from oppy.engine.inputs.sources import (
     decode_threads,
     frame_pixels,
     open_source,
+    read_entry,
 )
 from tests.conftest import gradient_frame, hostile_archive, png_header_only, write_image
 
@@ -86,10 +87,33 @@ def test_truncated_files_are_refused_by_their_container(tmp_path):
         data = cv2.imencode(suffix, grey)[1].tobytes()
         (tmp_path / f"cut{suffix}").write_bytes(data[: len(data) // 2])
         (tmp_path / f"whole{suffix}").write_bytes(data)
-        assert read_image(tmp_path / f"cut{suffix}").startswith("truncated")
+        with pytest.raises(FrameError, match=r"^truncated"):
+            read_image(tmp_path / f"cut{suffix}")
         assert read_image(tmp_path / f"whole{suffix}").shape == (64, 64)
     (tmp_path / "bomb.png").write_bytes(png_header_only(60000, 60000))
-    assert read_image(tmp_path / "bomb.png").startswith("too large to decode")
+    with pytest.raises(FrameError, match=r"^too large to decode"):
+        read_image(tmp_path / "bomb.png")
+
+
+@pytest.mark.parametrize(("name", "content", "reason"), [
+    ("b.png", b"", "empty file"),
+    ("c.jpg", b"not really a jpeg", "not a decodable image"),
+    ("notes.txt", b"hello", "not an image file (suffix '.txt')"),
+])
+def test_an_unreadable_entry_raises_its_reason_and_a_folder_skips_it_with_the_same(tmp_path, name, content, reason):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(FrameError) as raised:
+        read_entry(tmp_path / name)
+    assert str(raised.value) == reason
+    if name.endswith((".png", ".jpg")):
+        with pytest.raises(FrameError) as raised:
+            read_image(tmp_path / name)
+        assert str(raised.value) == reason
+    write_image(tmp_path / "a.png", np.zeros((8, 8), np.uint8))
+    for threads in (1, 3):
+        items = list(ImageFolder(tmp_path, threads=threads))
+        assert [type(item) for item in items] == [SourceFrame, Skipped]
+        assert items[1] == Skipped(name, reason)
 
 
 def raw_bytes(count: int, width: int = 5, height: int = 3) -> bytes:

@@ -8,7 +8,8 @@ import pytest
 
 from oppy.engine import Engine, EngineConfig, OppyError
 from oppy.engine.cli import main
-from oppy.engine.temporal import HISTORY, LEAD_IN, FrameKey, TemporalSmoother, check_strength
+from oppy.engine.config import check_strength
+from oppy.engine.temporal import HISTORY, LEAD_IN, FrameKey, TemporalSmoother
 from tests.conftest import affine_model, gradient_frame, write_image
 
 
