@@ -17,7 +17,7 @@ import numpy as np
 
 from oppy.engine import Engine, OppyError
 from oppy.engine.inputs.sources import SourceFrame, decode_threads, open_source
-from oppy.engine.journey import Work, one_after_another
+from oppy.engine.journey import Work, in_turn
 from oppy.engine.outputs.sinks import EncoderFrame, VideoSink
 
 
@@ -89,7 +89,7 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
             stages = engine.stages()  # a fresh temporal window each round: the first frame starts afresh
             frames = timed("decode", lambda: decode(source, threads))
             works = [Work(index, f"frame {index}", pixels) for index, pixels in enumerate(frames)]
-            one_after_another(stages, works, timed)
+            in_turn(stages, works, timed)
             prepared = timed("prepare", lambda: [preparer.prepare(work.rgb) for work in works])
             timed("encode", lambda: encode(prepared, Path(tmp) / "encode.mp4", engine))
             last_round[:] = works

@@ -20,7 +20,7 @@ from .config import EngineConfig
 from .errors import FrameError, ModelError, OppyError
 from .frames import FrameTiming, Skipped
 from .inputs.sources import SourceFrame, frame_pixels
-from .journey import Stages, Work, one_after_another, pipeline
+from .journey import Stages, Work, in_threads, in_turn
 from .outputs.sinks import to_video_frame
 from .overlays.sheet import DEFAULT_SHEET_FRAMES
 from .render import ProgressCallback, RenderReport, render
@@ -111,7 +111,7 @@ class Engine:
         stages = getattr(self._per_thread, "stages", None)
         if stages is None:
             stages = self._per_thread.stages = self.stages(temporal=False)
-        one_after_another(stages, [work], caption=self.config.caption)
+        in_turn(stages, [work], caption=self.config.caption)
         return _as_given(work)
 
     def stream(self, frames: Iterable[Frame]) -> Iterator[Frame]:
@@ -120,7 +120,7 @@ class Engine:
         generator: that stops and joins its threads (also on an error, which is raised unchanged)."""
         self._check_open()
         source = (_source_frame(index, item) for index, item in enumerate(frames))
-        with closing(iter(pipeline(self.stages(), source, self.config.queue_size,
+        with closing(iter(in_threads(self.stages(), source, self.config.queue_size,
                                    caption=self.config.caption))) as works:
             for work in works:
                 if isinstance(work, Skipped):  # a stream gives back every frame or stops

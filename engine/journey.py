@@ -1,6 +1,6 @@
-"""A frame's journey from source to sink, in one place: the stages in their order, run as threads joined by queues
-(`pipeline`: `Engine.stream`, `Engine.render`, the cluster's workers) or one after another (`one_after_another`:
-`Engine.colorize`, `oppy-bench pipeline`).
+"""A frame's journey from source to sink, in one place: the stages in their order (`steps`), run as threads joined
+by queues (`in_threads`: `Engine.stream`, `Engine.render`, the cluster's workers) or one after another in the
+calling thread (`in_turn`: `Engine.colorize`, `oppy-bench pipeline`).
 
 source (decode) -> to_l -> shrink (L at the chroma scale) -> tile (into batches shared by frames) -> infer ->
 blend (a*, b* on the small copy, then the palette guard) -> [temporal: colour carried over from the frames before]
@@ -73,7 +73,7 @@ def steps(stages: Stages, *, fit: str | None = None, canvas: tuple[int, int] | N
     return listed
 
 
-def pipeline(stages: Stages, source: Iterable, queue_size: int, *, cancel: threading.Event | None = None,
+def in_threads(stages: Stages, source: Iterable, queue_size: int, *, cancel: threading.Event | None = None,
              **options) -> Pipeline:
     """The journey in threads, one a stage, over a source of `SourceFrame`s and `Skipped`s: `Work`s and `Skipped`s
     come out, in order, for the caller's sink. `options` choose the optional stages (`steps`)."""
@@ -83,7 +83,7 @@ def pipeline(stages: Stages, source: Iterable, queue_size: int, *, cancel: threa
                     passthrough=Skipped, cancel=cancel, idle_stages=("tile",), sees_passthrough=("tile", "temporal"))
 
 
-def one_after_another(stages: Stages, works: list[Work],
+def in_turn(stages: Stages, works: list[Work],
                       timed: Callable[[str, Callable[[], object]], object] | None = None, **options) -> None:
     """The same stages (`steps`, chosen by `options`) in the calling thread, each over every frame of `works` before
     the next: `timed(name, call)` runs each stage's `call` (and may time it). A frame that cannot be colourised

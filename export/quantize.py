@@ -17,7 +17,7 @@ import onnx
 
 from oppy.engine.contract import ModelContract
 from oppy.engine.errors import OppyError
-from oppy.engine.journey import Stages, Work, one_after_another
+from oppy.engine.journey import Stages, Work, in_turn
 from oppy.engine.outputs.files import write_file
 from oppy.engine.session import check_model_file
 
@@ -46,7 +46,7 @@ def calibration_feeds(contract: ModelContract, photos: list[Path]) -> list[dict[
     for index, path in enumerate(photos):
         pixels = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         if pixels is not None:
-            one_after_another(stages, [Work(index, path.name, pixels)])
+            in_turn(stages, [Work(index, path.name, pixels)])
     return feeds
 
 

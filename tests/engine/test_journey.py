@@ -202,16 +202,16 @@ def test_a_float_frame_with_nan_is_refused_with_the_reason(scene_model):
 
 
 def test_the_threads_and_the_calling_thread_run_the_same_stages_in_the_same_order(scene_model, tmp_path):
-    from oppy.engine.journey import Work, one_after_another, pipeline, steps
+    from oppy.engine.journey import Work, in_threads, in_turn, steps
     from oppy.engine.overlays.sheet import ContactSheet
 
     core = ["to_l", "shrink", "tile", "infer", "blend", "temporal", "grow", "to_rgb"]
     with Engine(scene_model, provider="cpu", batch_size=4) as engine:
         assert [step.name for step in steps(engine.stages())] == core
         assert [step.name for step in steps(engine.stages(temporal=False))] == [n for n in core if n != "temporal"]
-        plain = pipeline(engine.stages(), [], engine.config.queue_size)
+        plain = in_threads(engine.stages(), [], engine.config.queue_size)
         assert [name for name, _ in plain.stages] == core
-        dressed = pipeline(engine.stages(), [], 2, sheet=ContactSheet(tmp_path / "s.png", 2), caption="{name}",
+        dressed = in_threads(engine.stages(), [], 2, sheet=ContactSheet(tmp_path / "s.png", 2), caption="{name}",
                            prepare=lambda rgb: rgb)
         assert [name for name, _ in dressed.stages] == [*core[:7], "sheet", "to_rgb", "caption", "prepare"]
         seen = []
@@ -221,7 +221,7 @@ def test_the_threads_and_the_calling_thread_run_the_same_stages_in_the_same_orde
             return call()
 
         work = Work(0, "grey", gradient_frame(140, 90))
-        one_after_another(engine.stages(), [work], timed, caption="{index}")
+        in_turn(engine.stages(), [work], timed, caption="{index}")
         assert seen == [*core, "caption"]
         assert work.chroma_scale < 1
     with Engine(scene_model, provider="cpu", batch_size=4, caption="{index}") as captioned:
