@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from oppy.engine.config import AUTO, parse_chroma_scale
+from oppy.engine.config import AUTO, fixed_chroma_scale, parse_chroma_scale
 from oppy.engine.kernels.chroma_scale import choose_scale, grow_bilinear, scaled_size
 from oppy.engine.kernels.lab import rgb_to_lab, to_lightness
 from oppy.engine.kernels.tiles import TilePlan, plan_tiles
@@ -188,7 +188,7 @@ def bench_quality(dataset_dir: str | Path, model: str | Path, split: str = "val"
     scaled = setting != 1 and not (setting == AUTO and contract.scene_size is None)
 
     def scale_of(height: int, width: int) -> float:
-        return choose_scale(height, width, setting, contract.scene_size, contract.tile_size)
+        return choose_scale(height, width, fixed_chroma_scale(setting), contract.scene_size, contract.tile_size)
 
     counters = {"model": _Counted(predict)}
     chroma = {"model": model_method(counters["model"], contract, blend_overlap, setting)}

@@ -20,7 +20,7 @@ from .config import EngineConfig
 from .errors import FrameError, ModelError, OppyError
 from .frames import FrameTiming, Skipped
 from .inputs.sources import SourceFrame, frame_pixels
-from .journey import Stages, Work, in_threads, in_turn
+from .journey import Stages, Work, in_threads, in_turn, steps
 from .outputs.sinks import to_video_frame
 from .overlays.sheet import DEFAULT_SHEET_FRAMES
 from .render import ProgressCallback, RenderReport, render
@@ -74,7 +74,7 @@ class Engine:
                             f"{self.contract.tile_size} px: pass a smaller --overlap (overlap=...)")
         self.tiles_inferred = 0
         self._infer_lock = threading.Lock()
-        self._per_thread = threading.local()  # `colorize`'s stages (their batch arrays), one set per thread
+        self._per_thread = threading.local()  # `colorize`'s stages and steps, one set per thread
 
     @property
     def provider(self) -> str:
@@ -108,10 +108,12 @@ class Engine:
         self._check_open()
         frame = _source_frame(0, gray)
         work = Work(0, "", frame.pixels, frame.timing)
-        stages = getattr(self._per_thread, "stages", None)
-        if stages is None:
-            stages = self._per_thread.stages = self.stages(temporal=False)
-        in_turn(stages, [work], caption=self.config.caption)
+        prepared = getattr(self._per_thread, "journey", None)
+        if prepared is None:  # one set of stages a thread (their batch arrays), and their steps (a caption's state)
+            stages = self.stages(temporal=False)
+            prepared = self._per_thread.journey = (stages, steps(stages, caption=self.config.caption))
+        stages, listed = prepared
+        in_turn(stages, [work], listed=listed)
         return _as_given(work)
 
     def stream(self, frames: Iterable[Frame]) -> Iterator[Frame]:
@@ -121,7 +123,7 @@ class Engine:
         self._check_open()
         source = (_source_frame(index, item) for index, item in enumerate(frames))
         with closing(iter(in_threads(self.stages(), source, self.config.queue_size,
-                                   caption=self.config.caption))) as works:
+                                     caption=self.config.caption))) as works:
             for work in works:
                 if isinstance(work, Skipped):  # a stream gives back every frame or stops
                     raise FrameError(f"{work.name}: {work.reason}")

@@ -45,9 +45,6 @@ PIXEL_FORMATS = ("yuv420p", "yuv444p")
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
                 "placebo")
 NVENC_PRESETS = ("p1", "p2", "p3", "p4", "p5", "p6", "p7")
-#: x264's preset names as NVENC's own (p1 fastest .. p7 best), so one `--preset` serves both kinds of encoder
-NVENC_PRESET_OF_X264 = {"ultrafast": "p1", "superfast": "p1", "veryfast": "p2", "faster": "p3", "fast": "p3",
-                        "medium": "p4", "slow": "p5", "slower": "p6", "veryslow": "p7", "placebo": "p7"}
 #: and back, for a fallback from NVENC to x264 / x265
 X264_PRESET_OF_NVENC = {"p1": "superfast", "p2": "veryfast", "p3": "faster", "p4": "medium", "p5": "slow",
                         "p6": "slower", "p7": "veryslow"}
@@ -65,16 +62,6 @@ class Encoder:
     fallback: str | None = None
     #: the smallest width and height it encodes (x265 refuses frames under 16 px a side with a bare "Invalid argument")
     min_side: int = 1
-
-    def options(self, crf: int, preset: str) -> dict[str, str]:
-        """The encoder's own options for a `crf` and a `preset` (both checked)."""
-        if self.name.endswith("_nvenc"):
-            # constant quality: VBR rate control capped by nothing (b=0), at quantiser level `cq`
-            return {"rc": "vbr", "cq": str(crf), "b": "0", "preset": NVENC_PRESET_OF_X264.get(preset, preset)}
-        options = {"crf": str(crf), "preset": preset}
-        if self.name == "libx265":
-            options["x265-params"] = "log-level=error"  # x265 prints its settings to stderr otherwise
-        return options
 
     def problems(self, crf: int, preset: str, pix_fmt: str) -> list[str]:
         """What is wrong with these settings for this encoder, one sentence each."""
@@ -148,6 +135,11 @@ def parse_chroma_scale(value: object) -> str | float:
     if isinstance(value, bool) or not 0 < scale <= 1:  # NaN fails the comparison too
         raise ValueError(f"chroma scale must be 'auto' or a number in (0, 1], not {value!r}")
     return scale
+
+
+def fixed_chroma_scale(setting: str | float) -> float | None:
+    """The scale a parsed chroma-scale setting fixes, or None for "auto" (the kernels' `choose_scale` takes that)."""
+    return None if setting == AUTO else float(setting)
 
 
 def chroma_scale_argument(text: str) -> str | float:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .batches import BatchPacker, BatchSlice, TileBatch
+from .config import fixed_chroma_scale
 from .contract import CHROMA_LIMIT, ModelContract
 from .errors import FrameError, OppyError
 from .frames import FrameTiming, Skipped
@@ -74,23 +75,27 @@ def steps(stages: Stages, *, fit: str | None = None, canvas: tuple[int, int] | N
 
 
 def in_threads(stages: Stages, source: Iterable, queue_size: int, *, cancel: threading.Event | None = None,
-             **options) -> Pipeline:
+               **options) -> Pipeline:
     """The journey in threads, one a stage, over a source of `SourceFrame`s and `Skipped`s: `Work`s and `Skipped`s
     come out, in order, for the caller's sink. `options` choose the optional stages (`steps`)."""
     threads = {"start": _started, "each": _each, "carried": _carried, "pack": _packed, "infer": _inferred}
     listed = steps(stages, **options)
+    # the packing stage flushes its open batch when its inbox runs dry, and keeps skips in order behind it; the
+    # temporal stage takes a skip as a cut
+    packing = tuple(step.name for step in listed if step.kind == "pack")
+    seeing_skips = tuple(step.name for step in listed if step.kind in ("pack", "carried"))
     return Pipeline(source, [(step.name, threads[step.kind](stages, step)) for step in listed], queue_size,
-                    passthrough=Skipped, cancel=cancel, idle_stages=("tile",), sees_passthrough=("tile", "temporal"))
+                    passthrough=Skipped, cancel=cancel, idle_stages=packing, sees_passthrough=seeing_skips)
 
 
-def in_turn(stages: Stages, works: list[Work],
-                      timed: Callable[[str, Callable[[], object]], object] | None = None, **options) -> None:
-    """The same stages (`steps`, chosen by `options`) in the calling thread, each over every frame of `works` before
-    the next: `timed(name, call)` runs each stage's `call` (and may time it). A frame that cannot be colourised
-    raises its `FrameError`."""
+def in_turn(stages: Stages, works: list[Work], timed: Callable[[str, Callable[[], object]], object] | None = None,
+            *, listed: list[Step] | None = None, **options) -> None:
+    """The same stages (`listed`, else `steps` chosen by `options`) in the calling thread, each over every frame of
+    `works` before the next: `timed(name, call)` runs each stage's `call` (and may time it). A frame that cannot be
+    colourised raises its `FrameError`."""
     run = timed or (lambda name, call: call())
     batches: list[TileBatch] = []
-    for step in steps(stages, **options):
+    for step in listed or steps(stages, **options):
         if step.kind == "pack":
             batches = run(step.name, lambda: stages.tile_all(works))
         elif step.kind == "infer":
@@ -272,8 +277,8 @@ class Stages:
         """The copy of L the tiles are cut from, at the frame's chroma scale, and its tile plan."""
         height, width = work.lightness.shape
         work.size = (width, height)
-        work.chroma_scale = choose_scale(height, width, self.chroma_scale, self.contract.scene_size,
-                                  self.contract.tile_size)
+        work.chroma_scale = choose_scale(height, width, fixed_chroma_scale(self.chroma_scale),
+                                         self.contract.scene_size, self.contract.tile_size)
         work.small = shrink(work.lightness, work.chroma_scale)
         work.plan = plan_tiles(*work.small.shape, self.contract.tile_size, self.overlap)
         if self.contract.context_factor is not None:

@@ -310,8 +310,8 @@ def render(engine: Colouriser, src: str | Path, dst: str | Path, progress: Progr
     sink = _open_output(dst, config, source, report)
     fit = config.resize if sink.one_size else None
     pipeline = journey.in_threads(engine.stages(), source, config.queue_size, fit=fit,
-                                canvas=chunk.canvas if chunk is not None else None, sheet=contact_sheet,
-                                caption=config.caption, prepare=sink.prepare, cancel=stop)
+                                  canvas=chunk.canvas if chunk is not None else None, sheet=contact_sheet,
+                                  caption=config.caption, prepare=sink.prepare, cancel=stop)
     encode_seconds = 0.0
     outcome: Outcome = "failed"
     start = time.perf_counter()

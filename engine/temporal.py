@@ -95,8 +95,11 @@ def _in_two_halves(kernel, *arguments) -> tuple:
     if height < SPLIT_ROWS:
         return (kernel(*arguments, 0, height),)
     bottom = _second_thread().submit(kernel, *arguments, height // 2, height)
-    top = kernel(*arguments, 0, height // 2)
-    return top, bottom.result()
+    try:
+        top = kernel(*arguments, 0, height // 2)
+    finally:
+        lower = bottom.result()  # never leave the other half writing into arrays the caller takes back
+    return top, lower
 
 
 def _warp_rows(image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, out: np.ndarray, first_row: int,

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from oppy.engine.config import fixed_chroma_scale
 from oppy.engine.contract import DEFAULT_OVERLAP, TRAINING_CONTRACT, ModelContract
 from oppy.engine.kernels.chroma_scale import Upsampler, chroma_at_scale, grow
 from oppy.engine.kernels.lab import l_ab_to_rgb, rgb_to_lab
@@ -87,7 +88,8 @@ def model_method(predict: Predictor, contract: ModelContract = TRAINING_CONTRACT
         return ab
 
     def method(lightness: np.ndarray) -> np.ndarray:
-        return chroma_at_scale(lightness, chroma_of, chroma_scale, contract.scene_size, contract.tile_size,
+        return chroma_at_scale(lightness, chroma_of, fixed_chroma_scale(chroma_scale), contract.scene_size,
+                               contract.tile_size,
                                upsample)
 
     return method

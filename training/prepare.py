@@ -101,7 +101,7 @@ def read_splits(path: str | Path) -> dict[str, str]:
 
 def split_of(name: str, val_fraction: float = DEFAULT_VAL_FRACTION) -> str:
     """"val" or "train" for a photo without a splits file: photos of one Mars day (the sol in a Curiosity product id,
-    the clock's day in a MER or MSL one, `products.day_of`) go together, so that validation scenes are not the
+    the clock's day in a MER or MSL one, `facts.day_of`) go together, so that validation scenes are not the
     training scenes seen again; a name without a product id is its own group. A group is in val when a stable hash
     of it (SHA-1, the same on every machine and run) falls in the first `val_fraction` of its range."""
     return "val" if _position(name) < val_fraction else "train"

@@ -1,7 +1,7 @@
 """The chunks of a sharded render and their segments on disk: the plan, the work folder that makes a rerun resume,
 and the join of the segments into one video without re-encoding.
 
-No Ray here: `cluster` runs the chunks; what it leaves on disk is this module's.
+No Ray here: `driver` runs the chunks; what it leaves on disk is this module's.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """One archive across a Ray cluster: contiguous chunks of the naturally sorted frame list, each rendered by the
-ordinary engine into a segment on a Ray worker, then joined in order without re-encoding (see `shards`).
+ordinary engine into a segment on a Ray worker, then joined in order without re-encoding (see `chunks`).
 
 The only module that imports Ray (the `cluster` extra); the CLI imports it only for --shards / --cluster.
 """
@@ -250,7 +250,7 @@ def render_sharded(src: str | Path, dst: str | Path, config: EngineConfig, shard
 def _check_request(src: str | Path, dst: str | Path, folder: Path, output: Path, config: EngineConfig,
                    shards: int | None, retries: int) -> str:
     """A `OppyError` for what --shards cannot do; else the output's format."""
-    if not reads_folder(folder, config.input_size):
+    if not reads_folder(src, config.input_size):
         raise OppyError(f"--shards renders a folder of images, and {str(src)!r} is not one: render a video or raw "
                         "frames without --shards")
     kind = config.format or CONTAINER_FORMATS.get(output.suffix.lower())

@@ -21,8 +21,6 @@ from .stretch import SAMPLE_FRAMES, Levels
 log = logging.getLogger(__name__)
 
 
-
-
 @dataclass
 class Listing:
     """The entries of an archive to render, in order; those `--camera` left out (name and camera); and how many
@@ -45,7 +43,7 @@ def _info(path: Path) -> ProductInfo:
 def list_archive(folder: str | Path, order: str = "name", camera: str | None = None) -> Listing:
     """The entries of `folder` in `order` ("name": natural order; "time": by the label's clock or start time, or
     the clock of a product id in the name, untimed entries after, in name order), keeping only `camera`'s frames
-    where given (`products.camera_wanted`; the others are listed as deselected)."""
+    where given (`facts.camera_wanted`; the others are listed as deselected)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise OppyError(f"input folder {str(folder)!r} does not exist")

@@ -105,7 +105,7 @@ class ImageFolder:
 
     With `threads` > 1, that many threads read and decode files ahead (OpenCV releases the GIL while it
     decodes), at most two per thread in advance; frames still come out in order. `levels`, where given, maps every
-    frame's values the same way (`levels.Levels`, `--stretch archive`).
+    frame's values the same way (`stretch.Levels`, `--stretch archive`).
     """
 
     def __init__(self, folder: str | Path, files: Iterable[str | Path] | None = None, threads: int = 1,

@@ -28,13 +28,13 @@ GUIDE_RADIUS = 1
 GUIDE_EPSILON = 4.0
 
 
-def choose_scale(height: int, width: int, setting: str | float, scene_size: int | None, tile_size: int) -> float:
-    """The scale an `height` x `width` frame is colourised at: `setting` itself when it is a number; for "auto" (any
-    string), the one that brings the frame's long side to `AUTO_SCENE_MULTIPLE` x the model's `scene_size`, never
-    above 1 and never so small that the copy's short side is under one tile of `tile_size` (a frame smaller than a
-    tile stays as it is). A model that states no scene size runs at 1."""
-    if not isinstance(setting, str):
-        return float(setting)
+def choose_scale(height: int, width: int, fixed: float | None, scene_size: int | None, tile_size: int) -> float:
+    """The scale an `height` x `width` frame is colourised at: `fixed` where it is a number; where it is None (the
+    "auto" setting), the one that brings the frame's long side to `AUTO_SCENE_MULTIPLE` x the model's `scene_size`,
+    never above 1 and never so small that the copy's short side is under one tile of `tile_size` (a frame smaller
+    than a tile stays as it is). A model that states no scene size runs at 1."""
+    if fixed is not None:
+        return float(fixed)
     if scene_size is None:
         return 1.0
     target = AUTO_SCENE_MULTIPLE * scene_size / max(height, width)
@@ -184,11 +184,11 @@ def grow_bilinear(ab: np.ndarray, guide: np.ndarray, lightness: np.ndarray) -> n
 Upsampler = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
-def chroma_at_scale(lightness: np.ndarray, chroma_of: Callable[[np.ndarray], np.ndarray], setting: str | float,
+def chroma_at_scale(lightness: np.ndarray, chroma_of: Callable[[np.ndarray], np.ndarray], fixed: float | None,
                     scene_size: int | None, tile_size: int, upsample: Upsampler = grow) -> np.ndarray:
     """The engine's path around the model for one frame, outside the pipeline: HxW float32 L* shrunk to the
-    chroma scale (`setting`: "auto" or a number; the model's `scene_size` and `tile_size`, `choose_scale`),
+    chroma scale (`fixed`: a number, or None for auto; the model's `scene_size` and `tile_size`: `choose_scale`),
     `chroma_of` (small L* -> 2xhxw a*, b*) on the copy, and the result grown back to 2xHxW by `upsample`."""
-    small = shrink(lightness, choose_scale(*lightness.shape, setting, scene_size, tile_size))
+    small = shrink(lightness, choose_scale(*lightness.shape, fixed, scene_size, tile_size))
     ab = np.ascontiguousarray(chroma_of(small), np.float32)
     return upsample(ab, small, lightness) if small is not lightness else ab

@@ -34,9 +34,7 @@ def frame_size(pixels: np.ndarray) -> tuple[int, int]:
 
 def placement(size: tuple[int, int], canvas: tuple[int, int], mode: str) -> Placement:
     """Where a frame of `size` (width, height) goes on `canvas`: all of it ("scale"), or the largest centred
-    box with the frame's aspect ratio, at least one pixel on each side ("letterbox")."""
-    if mode not in ("letterbox", "scale"):
-        raise ValueError(f"no resize mode {mode!r} here: letterbox or scale")
+    box with the frame's aspect ratio, at least one pixel on each side ("letterbox"; `config.RESIZE_MODES`)."""
     canvas_width, canvas_height = canvas
     if mode == "scale":
         return Placement(canvas, 0, 0, canvas_width, canvas_height)

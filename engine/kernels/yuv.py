@@ -92,11 +92,11 @@ def _yuv444p_kernel(rgb, matrix, luma, u_plane, v_plane):
 
 
 def _checked_rgb(rgb: np.ndarray, pix_fmt: str) -> np.ndarray:
-    if pix_fmt not in ("yuv420p", "yuv444p"):
-        raise ValueError(f"no YUV layout {pix_fmt!r} here: yuv420p or yuv444p")
-    odd = pix_fmt == "yuv420p" and (rgb.shape[0] % 2 or rgb.shape[1] % 2)
+    """`rgb` as the conversion to `pix_fmt` takes it (one of `config.PIXEL_FORMATS`: yuv444p, else 4:2:0)."""
+    half_chroma = pix_fmt != "yuv444p"
+    odd = half_chroma and (rgb.shape[0] % 2 or rgb.shape[1] % 2)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8 or odd:
-        raise ValueError(f"want HxWx3 uint8 RGB{' with even sides' if pix_fmt == 'yuv420p' else ''}, not "
+        raise ValueError(f"want HxWx3 uint8 RGB{' with even sides' if half_chroma else ''}, not "
                          f"{rgb.dtype} {rgb.shape}")
     return np.ascontiguousarray(rgb)
 

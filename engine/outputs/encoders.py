@@ -1,5 +1,6 @@
-"""The video encoders the engine offers, what `--crf` and `--preset` mean to each, and the fallback from a hardware
-encoder this machine cannot open to libx264, all decided before any frame is rendered.
+"""Opening the video encoder asked for: its own options for `--crf` and `--preset`, and the fallback from a hardware
+encoder this machine cannot open to libx264 / libx265, all decided before any frame is rendered (the encoders, their
+presets and the range of `--crf` for each are `config.ENCODERS`).
 """
 
 from __future__ import annotations
@@ -11,11 +12,25 @@ from fractions import Fraction
 
 import av
 
-from ..config import ENCODERS, X264_PRESET_OF_NVENC, encoder_problems
+from ..config import ENCODERS, X264_PRESET_OF_NVENC, Encoder, encoder_problems
 from ..errors import OppyError
 
 log = logging.getLogger(__name__)
 
+#: x264's preset names as NVENC's own (p1 fastest .. p7 best), so one `--preset` serves both kinds of encoder
+NVENC_PRESET_OF_X264 = {"ultrafast": "p1", "superfast": "p1", "veryfast": "p2", "faster": "p3", "fast": "p3",
+                        "medium": "p4", "slow": "p5", "slower": "p6", "veryslow": "p7", "placebo": "p7"}
+
+
+def encoder_options(encoder: Encoder, crf: int, preset: str) -> dict[str, str]:
+    """The encoder's own options for a `crf` and a `preset` (both checked by `EngineConfig`)."""
+    if encoder.name.endswith("_nvenc"):
+        # constant quality: VBR rate control capped by nothing (b=0), at quantiser level `cq`
+        return {"rc": "vbr", "cq": str(crf), "b": "0", "preset": NVENC_PRESET_OF_X264.get(preset, preset)}
+    options = {"crf": str(crf), "preset": preset}
+    if encoder.name == "libx265":
+        options["x265-params"] = "log-level=error"  # x265 prints its settings to stderr otherwise
+    return options
 
 
 @functools.cache
@@ -62,11 +77,11 @@ def choose_encoder(codec: str, crf: int, preset: str, pix_fmt: str = "yuv420p") 
     encoder = ENCODERS[codec]
     why = opens(codec, pix_fmt)
     if why is None:
-        return EncoderChoice(codec, encoder.options(crf, preset))
+        return EncoderChoice(codec, encoder_options(encoder, crf, preset))
     if encoder.fallback is None or opens(encoder.fallback, pix_fmt) is not None:
         raise OppyError(f"cannot encode {pix_fmt} video with {codec} on this machine ({why}): choose another --codec "
                         f"({', '.join(ENCODERS)}) or --pix-fmt")
     preset = X264_PRESET_OF_NVENC.get(preset, preset)
     fallback = f"{codec} is not available here ({why}): encoding with {encoder.fallback} (crf {crf}, preset {preset})"
     log.warning(fallback)
-    return EncoderChoice(encoder.fallback, ENCODERS[encoder.fallback].options(crf, preset), fallback)
+    return EncoderChoice(encoder.fallback, encoder_options(ENCODERS[encoder.fallback], crf, preset), fallback)

@@ -1,7 +1,7 @@
 """Where colour frames go: a video (H.264 or H.265) written as a stream by PyAV, raw RGB24 frames, or PNGs.
 
 Sinks are context managers. A file is written under a temporary name beside the target and renamed when
-complete (`outputs.PartialFile`); an interrupted video is kept, playable, as `STEM.partial.SUFFIX`. `-` is stdout.
+complete (`files.PartialFile`); an interrupted video is kept, playable, as `STEM.partial.SUFFIX`. `-` is stdout.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ..errors import OppyError
 from ..frames import FrameTiming
 from ..inputs.images import IMAGE_SUFFIXES
 from ..kernels.yuv import colour_standard, rgb_to_yuv_frame, tag
-from . import files as outputs
+from . import files
 from .encoders import EncoderChoice, choose_encoder
 from .files import STDOUT, Outcome, PartialFile, output_error, temporary_name
 from .timing import DEFAULT_FPS, VideoClock
@@ -314,7 +314,7 @@ class ImageFolderSink(_Sink):
     def _file_name(self, name: str) -> str:
         stem = name[: -len(Path(name).suffix)] if Path(name).suffix.lower() in IMAGE_SUFFIXES else name
         stem = stem.replace("/", "_").replace("\\", "_").replace("\0", "_").lstrip(".") or f"{self.frames:06d}"
-        stem = outputs.fitting_name(self.folder.parent, "", stem, "-000000.png")[: -len("-000000.png")]
+        stem = files.fitting_name(self.folder.parent, "", stem, "-000000.png")[: -len("-000000.png")]
         candidate, count = stem, 1
         while candidate.casefold() in self._taken:  # case-folded: two names one file on macOS and Windows
             count += 1
@@ -332,7 +332,7 @@ class ImageFolderSink(_Sink):
         try:
             if self.frames == 0:
                 self._work.mkdir()
-            outputs.write_bytes(self._work / file_name, data)
+            files.write_bytes(self._work / file_name, data)
         except OSError as exc:
             raise output_error(str(self.folder), exc, self.frames) from exc
         self.files.append((name, file_name))
@@ -346,9 +346,9 @@ class ImageFolderSink(_Sink):
             shutil.rmtree(self._work, ignore_errors=True)
             return None
         if outcome == "complete" and not self.replace:
-            return str(outputs.place_folder(self._work, self.folder))
+            return str(files.place_folder(self._work, self.folder))
         final = self.folder if outcome == "complete" else self.folder.with_name(
-            outputs.fitting_name(self.folder.parent, "", self.folder.name, ".partial"))
+            files.fitting_name(self.folder.parent, "", self.folder.name, ".partial"))
         old = temporary_name(final) if final.exists() or final.is_symlink() else None
         try:
             if old is not None:
@@ -361,7 +361,7 @@ class ImageFolderSink(_Sink):
             raise OppyError(f"cannot move the finished frames into place as {str(final)!r}: {exc.strerror or exc}; "
                             f"they are in {str(self._work)!r}") from exc
         if old is not None:
-            outputs.remove_path(old)
+            files.remove_path(old)
         return str(final)
 
 
@@ -384,7 +384,7 @@ def open_sink(path: str | Path, fps: float | None, crf: int, codec: str, preset:
               ) -> VideoSink | RawVideoSink | ImageFolderSink:
     """The sink for an output: `-` is stdout (an MP4 stream unless `format` says otherwise); a file takes its
     container from `format` or else its suffix; a name without suffix is a folder of PNGs. Without `replace`, a
-    finished output never replaces one that appeared at its path meanwhile (`outputs.move_into_place`)."""
+    finished output never replaces one that appeared at its path meanwhile (`files.move_into_place`)."""
     if format is not None and format not in OUTPUT_FORMATS:
         raise OppyError(f"unknown output format {format!r}: use one of {', '.join(OUTPUT_FORMATS)}")
     target = sys.stdout.buffer if str(path) == STDOUT else Path(path)

@@ -5,7 +5,7 @@ from oppy.engine import Engine, EngineConfig, OppyError
 from oppy.engine.cli import main
 from oppy.engine.config import ENCODERS, encoder_problems
 from oppy.engine.outputs import encoders
-from oppy.engine.outputs.encoders import choose_encoder
+from oppy.engine.outputs.encoders import choose_encoder, encoder_options
 
 
 @pytest.mark.parametrize(("codec", "crf", "preset", "pix_fmt", "says"), [
@@ -32,9 +32,9 @@ def test_every_encoders_own_settings_pass():
 
 def test_nvenc_gets_its_own_constant_quality_and_presets():
     nvenc = ENCODERS["h264_nvenc"]
-    assert nvenc.options(24, "veryfast") == {"rc": "vbr", "cq": "24", "b": "0", "preset": "p2"}
-    assert nvenc.options(30, "p7")["preset"] == "p7"
-    assert ENCODERS["libx264"].options(18, "slow") == {"crf": "18", "preset": "slow"}
+    assert encoder_options(nvenc, 24, "veryfast") == {"rc": "vbr", "cq": "24", "b": "0", "preset": "p2"}
+    assert encoder_options(nvenc, 30, "p7")["preset"] == "p7"
+    assert encoder_options(ENCODERS["libx264"], 18, "slow") == {"crf": "18", "preset": "slow"}
 
 
 def test_a_hardware_encoder_this_machine_lacks_falls_back_to_its_software_twin(monkeypatch):

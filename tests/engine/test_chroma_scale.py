@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from oppy.engine.config import AUTO, parse_chroma_scale
+from oppy.engine.config import AUTO, fixed_chroma_scale, parse_chroma_scale
 from oppy.engine.contract import ModelContract
 from oppy.engine.kernels.chroma_scale import (
     choose_scale,
@@ -20,7 +20,7 @@ WITHOUT_SCENE = ModelContract("L", "ab", 64, 0.01, 0.0, 128.0)
 
 
 def scale_for(height: int, width: int, setting, contract: ModelContract) -> float:
-    return choose_scale(height, width, setting, contract.scene_size, contract.tile_size)
+    return choose_scale(height, width, fixed_chroma_scale(setting), contract.scene_size, contract.tile_size)
 
 
 # -- references in plain numpy, written from the definitions -----------------------------------------------------
