@@ -27,6 +27,11 @@ KEY_INT8 = "oppy.int8"
 CALIBRATION_PHOTOS, CALIBRATION_BATCH = 48, 64
 #: layers kept in float: the first convolution (it sees L itself) and the output head (its errors are the colour)
 KEEP_FLOAT = "ends"
+#: each activation's range is the central CALIBRATION_PERCENTILE % of its values on the calibration tiles, not its
+#: extremes: on pans over the validation photos the packaged model's int8 copy then flickers less than the float
+#: model (0.707 against 0.733), where the extremes (MinMax) made it flicker more (0.758), and 99.99 / 99.999 % lie
+#: between (0.734, 0.743); ΔE00 on 12 photos 3.46 against 3.44 (engine/models/README.md)
+CALIBRATION_PERCENTILE = 99.9
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 
 
@@ -50,6 +55,14 @@ def calibration_feeds(contract: ModelContract, photos: list[Path]) -> list[dict[
     return feeds
 
 
+def even_batches(feeds: list[dict[str, np.ndarray]], size: int = CALIBRATION_BATCH) -> list[dict[str, np.ndarray]]:
+    """The feeds' tiles regrouped into batches of `size` each (the percentile calibration stacks them; the last
+    tiles that fill no batch are left out)."""
+    joined = {key: np.concatenate([feed[key] for feed in feeds]) for key in feeds[0]}
+    count = len(next(iter(joined.values()))) // size * size
+    return [{key: tiles[start:start + size] for key, tiles in joined.items()} for start in range(0, count, size)]
+
+
 def training_photos(dataset: Path, count: int = CALIBRATION_PHOTOS) -> list[Path]:
     """`count` photos spread evenly over a prepared dataset's train split (never its validation photos)."""
     folder = Path(dataset) / "train"
@@ -71,9 +84,15 @@ def quantize_int8(model_path: Path, dataset: Path, out: Path, photos: int = CALI
                   keep_float: str = KEEP_FLOAT) -> dict:
     """Write `out`, the int8 copy of the float model at `model_path`, calibrated on `photos` training photos of
     `dataset`; `keep_float` "ends" keeps the first and last convolutions in float, "none" quantises all. Returns
-    the record written into its metadata, with the largest |Δa*b*| from the float model on the calibration
-    tiles."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    the record written into its metadata, with the largest and the mean |Δa*b*| from the float model on the
+    calibration tiles."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from oppy.engine.session import ModelSession
@@ -88,6 +107,7 @@ def quantize_int8(model_path: Path, dataset: Path, out: Path, photos: int = CALI
     feeds = calibration_feeds(contract, chosen)
     if not feeds:
         raise OppyError(f"--int8 {dataset}: none of its train photos could be read")
+    feeds = even_batches(feeds) or feeds
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -102,11 +122,14 @@ def quantize_int8(model_path: Path, dataset: Path, out: Path, photos: int = CALI
         quant_pre_process(str(model_path), str(prepared), skip_symbolic_shape=True)
         excluded = _ends(onnx.load(str(prepared))) if keep_float == "ends" else []
         quantize_static(str(prepared), str(quantized), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=excluded)
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=excluded,
+                        calibrate_method=CalibrationMethod.Percentile,
+                        extra_options={"CalibPercentile": CALIBRATION_PERCENTILE})
         model = onnx.load(str(quantized))
     record = {"dataset": str(dataset), "photos": len(chosen), "tiles": int(sum(len(f[contract.input_name])
                                                                              for f in feeds)),
-              "format": "QDQ, per-channel int8 weights, uint8 activations (MinMax)", "kept_float": excluded}
+              "format": f"QDQ, per-channel int8 weights, uint8 activations (percentile {CALIBRATION_PERCENTILE})",
+              "kept_float": excluded}
     del model.metadata_props[:]
     for prop in float_model.metadata_props:
         if prop.key not in (KEY_PRECISION, KEY_INT8):
@@ -114,17 +137,21 @@ def quantize_int8(model_path: Path, dataset: Path, out: Path, photos: int = CALI
     model.metadata_props.add(key=KEY_PRECISION, value="int8")
     model.metadata_props.add(key=KEY_INT8, value=json.dumps(record))
     write_file(out, model.SerializeToString(), "the int8 model")
-    record["max_abs_ab_difference"] = _largest_difference(model_path, out, feeds, contract)
+    record.update(_differences(model_path, out, feeds, contract))
     return record
 
 
-def _largest_difference(float_path: Path, int8_path: Path, feeds: list[dict], contract: ModelContract) -> float:
-    """The largest |Δa*b*| between the two models' answers on the calibration tiles (a* and b* units)."""
+def _differences(float_path: Path, int8_path: Path, feeds: list[dict], contract: ModelContract) -> dict[str, float]:
+    """The largest and the mean |Δa*b*| between the two models' answers on the calibration tiles (a* and b* units):
+    clipping each activation to the central part of its range trades a larger error on the rarest values for a
+    smaller one everywhere else."""
     import onnxruntime as ort
 
     runs = [ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]) for path in (float_path, int8_path)]
-    largest = 0.0
+    largest, total, count = 0.0, 0.0, 0
     for feed in feeds[:8]:
         ours, theirs = (run.run([contract.output_name], feed)[0] for run in runs)
-        largest = max(largest, float(np.abs(ours - theirs).max()) * contract.ab_scale)
-    return largest
+        difference = np.abs(ours - theirs) * contract.ab_scale
+        largest = max(largest, float(difference.max()))
+        total, count = total + float(difference.sum()), count + difference.size
+    return {"max_abs_ab_difference": largest, "mean_abs_ab_difference": total / max(1, count)}

@@ -87,7 +87,8 @@ def test_missing_model_names_the_option(archive, tmp_path, capsys, monkeypatch):
 def test_renders_with_the_packaged_model_when_no_model_is_given(archive, tmp_path):
     report = tmp_path / "report.json"
     assert main([str(archive), str(tmp_path / "o.mp4"), "-q", "--provider", "cpu", "--report", str(report)]) == 0
-    assert json.loads(report.read_text())["model"].endswith("default.onnx")
+    written = json.loads(report.read_text())  # the packaged model's int8 copy: precision auto on the CPU
+    assert written["model"].endswith("default.int8.onnx") and written["precision"] == "int8"
 
 
 def test_installed_entry_point_shows_help():
