@@ -167,6 +167,15 @@ def test_every_engine_module_is_in_a_room_and_every_room_is_used():
         room("oppy.engine.stray")
 
 
+def test_the_one_upward_import_reaches_only_the_standard_library():
+    for _, target in UPWARDS:
+        path = modules()[target]
+        names = {(alias.name if isinstance(node, ast.Import) else node.module or "").split(".")[0]
+                 for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, (ast.Import, ast.ImportFrom))
+                 for alias in node.names if not (isinstance(node, ast.ImportFrom) and node.level)}
+        assert names <= set(sys.stdlib_module_names), f"{target} imports {sorted(names - set(sys.stdlib_module_names))}"
+
+
 def test_an_engine_config_loads_nothing_heavy():
     code = ("import sys\nfrom oppy.engine.config import EngineConfig\n"
             "EngineConfig(codec='libx265', caption='{sol}', camera='navcam', chroma_scale='0.5', temporal=0.5)\n"
