@@ -207,11 +207,9 @@ def _open_input(src: str | Path, config: EngineConfig, chunk: ChunkRange | None)
         source = open_source(src, config.input_size, threads)
         _warn_of_folder_options(src, config)
         return source, None
-    if chunk is None:
-        source, listing = open_archive(src, config.order, config.camera, config.stretch, threads)
-    else:
-        source, listing = open_archive(src, config.order, config.camera, config.stretch, threads, list(chunk.files),
-                                       chunk.levels, chunk.first_index)
+    files, levels, first_index = (list(chunk.files), chunk.levels, chunk.first_index) if chunk else (None, None, 0)
+    source, listing = open_archive(src, config.order, config.camera, config.stretch, threads, files, levels,
+                                   first_index)
     if config.camera is not None and eyes_named(config.camera):
         log.info("--camera %s: frames are chosen by camera, not by eye: both eyes of %s are kept", config.camera,
                  ", ".join(sorted(camera_wanted(config.camera))))

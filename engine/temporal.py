@@ -67,9 +67,8 @@ _helper: ThreadPoolExecutor | None = None
 
 def _second_thread() -> ThreadPoolExecutor:
     """One worker thread, shared by every stream, that takes half of the stage's work (the check flow while the
-    flow is measured, half of the rows of each kernel): on a copy this small, Numba's parallel kernels cost more
-    to start than they save and keep their threads spinning against OpenCV's (oppy-bench pipeline: 0.92x the
-    stage's time of one thread)."""
+    flow is measured, half of the rows of each kernel and of the window's warp): on a copy this small, Numba's
+    parallel kernels cost more to start than they save (the stage's cost: docs/temporal.md)."""
     global _helper
     with _helper_lock:
         if _helper is None:
@@ -146,8 +145,9 @@ def _resized_flow(flow: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return resized
 
 
-# The kernels work in float32 throughout (a Python float constant would turn the arithmetic into float64) and
-# with fastmath, which lets LLVM vectorise them: no NaN reaches them (L*, a*, b* and DIS's flows are finite).
+# The kernels work in float32 throughout (a Python float constant would turn the arithmetic into float64); the
+# agreement and the confidence also with fastmath, which lets LLVM vectorise them (no NaN reaches them: L* and
+# DIS's flows are finite). The carry runs slower with fastmath, so it goes without.
 _ONE, _HALF, _TWO = np.float32(1.0), np.float32(0.5), np.float32(2.0)
 _SLACK = np.float32(0.01)
 

@@ -56,10 +56,12 @@ def calibration_feeds(contract: ModelContract, photos: list[Path]) -> list[dict[
 
 
 def even_batches(feeds: list[dict[str, np.ndarray]], size: int = CALIBRATION_BATCH) -> list[dict[str, np.ndarray]]:
-    """The feeds' tiles regrouped into batches of `size` each (the percentile calibration stacks them; the last
-    tiles that fill no batch are left out)."""
+    """The feeds' tiles regrouped into batches of one size (the percentile calibration stacks them): `size` each,
+    the last tiles that fill no batch left out, or one batch of them all where they are fewer."""
     joined = {key: np.concatenate([feed[key] for feed in feeds]) for key in feeds[0]}
-    count = len(next(iter(joined.values()))) // size * size
+    total = len(next(iter(joined.values())))
+    size = min(size, total)
+    count = total // size * size
     return [{key: tiles[start:start + size] for key, tiles in joined.items()} for start in range(0, count, size)]
 
 
@@ -107,7 +109,7 @@ def quantize_int8(model_path: Path, dataset: Path, out: Path, photos: int = CALI
     feeds = calibration_feeds(contract, chosen)
     if not feeds:
         raise OppyError(f"--int8 {dataset}: none of its train photos could be read")
-    feeds = even_batches(feeds) or feeds
+    feeds = even_batches(feeds)
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:

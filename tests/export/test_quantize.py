@@ -16,7 +16,7 @@ from oppy.engine.contract import ModelContract
 from oppy.engine.errors import ModelError
 from oppy.engine.session import choose_precision, precision_copy
 from oppy.export.cli import main as export_main
-from oppy.export.quantize import KEY_INT8, KEY_PRECISION, quantize_int8
+from oppy.export.quantize import KEY_INT8, KEY_PRECISION, even_batches, quantize_int8
 from tests.conftest import gradient_frame, write_image
 
 
@@ -91,3 +91,10 @@ def test_calibration_needs_a_prepared_dataset(exported, tmp_path):
     (tmp_path / "train").mkdir()
     with pytest.raises(OppyError, match="holds no photos"):
         quantize_int8(exported[0], tmp_path, tmp_path / "x.int8.onnx")
+
+
+def test_calibration_batches_are_of_one_size_however_few_the_tiles():
+    feeds = [{"L": np.full((n, 4, 4, 1), n, np.float32)} for n in (70, 70)]
+    assert [len(batch["L"]) for batch in even_batches(feeds)] == [64, 64]
+    few = even_batches([{"L": np.zeros((3, 4, 4, 1), np.float32)}, {"L": np.ones((2, 4, 4, 1), np.float32)}])
+    assert len(few) == 1 and few[0]["L"].shape == (5, 4, 4, 1) and few[0]["L"][3:].min() == 1
