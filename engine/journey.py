@@ -28,6 +28,7 @@ from .inputs.sources import SourceFrame
 from .kernels.chroma_scale import choose_scale, grow, shrink
 from .kernels.context import context_copy
 from .kernels.lab import l_ab_to_rgb, to_lightness
+from .kernels.margins import clear_margins, content_box, filled
 from .kernels.resize import Placement, frame_size, place, placement, scale_pixels
 from .kernels.tiles import TilePlan, blend_pieces, plan_tiles
 from .overlays.captions import burn_caption, caption_text
@@ -222,6 +223,8 @@ class Work:
     placement: Placement | None = None  # where a frame of another size goes in the video
     resized_from: tuple[int, int] | None = None  # its own (width, height) then
     lightness: np.ndarray | None = None  # HxW float32 L*, full resolution
+    picture: tuple[int, int, int, int] | None = None  # the picture inside black margins (`kernels.margins`), or None
+    guide: np.ndarray | None = None  # L* with the margins filled, which the colour is read from and grown by
     size: tuple[int, int] | None = None  # (width, height) as colourised (after any fitting)
     chroma_scale: float = 1.0  # the chroma scale it is colourised at
     small: np.ndarray | None = None  # L* at that scale (the tiles' plane); `lightness` itself at scale 1
@@ -274,12 +277,15 @@ class Stages:
         work.pixels = None
 
     def shrink(self, work: Work) -> None:
-        """The copy of L the tiles are cut from, at the frame's chroma scale, and its tile plan."""
+        """The copy of L the tiles are cut from, at the frame's chroma scale, and its tile plan. Black margins
+        around the picture are filled with the picture mirrored first (`kernels.margins`)."""
         height, width = work.lightness.shape
         work.size = (width, height)
         work.chroma_scale = choose_scale(height, width, fixed_chroma_scale(self.chroma_scale),
                                          self.contract.scene_size, self.contract.tile_size)
-        work.small = shrink(work.lightness, work.chroma_scale)
+        work.picture = content_box(work.lightness)
+        work.guide = work.lightness if work.picture is None else filled(work.lightness, work.picture)
+        work.small = shrink(work.guide, work.chroma_scale)
         work.plan = plan_tiles(*work.small.shape, self.contract.tile_size, self.overlap)
         if self.contract.context_factor is not None:
             work.context = context_copy(work.small, self.contract.context_factor)
@@ -337,9 +343,12 @@ class Stages:
 
     @staticmethod
     def grow(work: Work) -> None:
-        """a*, b* back at full resolution, guided by full-resolution L (nothing to do at scale 1)."""
-        work.ab = grow(work.ab, work.small, work.lightness)
-        work.small = None
+        """a*, b* back at full resolution, guided by full-resolution L (nothing to do at scale 1); black margins
+        kept neutral."""
+        work.ab = grow(work.ab, work.small, work.guide)
+        if work.picture is not None:
+            clear_margins(work.ab, work.picture)
+        work.small = work.guide = None
 
     @staticmethod
     def to_rgb(work: Work) -> None:

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 from numba import prange
 
+from .margins import clear_margins, content_box, filled
 from .parallel import parallel_kernel
 
 #: `auto` shrinks a frame so that its long side is this many times the model's scene size. Measured on the
@@ -188,7 +189,13 @@ def chroma_at_scale(lightness: np.ndarray, chroma_of: Callable[[np.ndarray], np.
                     scene_size: int | None, tile_size: int, upsample: Upsampler = grow) -> np.ndarray:
     """The engine's path around the model for one frame, outside the pipeline: HxW float32 L* shrunk to the
     chroma scale (`fixed`: a number, or None for auto; the model's `scene_size` and `tile_size`: `choose_scale`),
-    `chroma_of` (small L* -> 2xhxw a*, b*) on the copy, and the result grown back to 2xHxW by `upsample`."""
-    small = shrink(lightness, choose_scale(*lightness.shape, fixed, scene_size, tile_size))
+    `chroma_of` (small L* -> 2xhxw a*, b*) on the copy, and the result grown back to 2xHxW by `upsample`. Black
+    margins around the picture are filled for the model and stay neutral, as in the engine (`margins`)."""
+    picture = content_box(lightness)
+    guide = lightness if picture is None else filled(lightness, picture)
+    small = shrink(guide, choose_scale(*lightness.shape, fixed, scene_size, tile_size))
     ab = np.ascontiguousarray(chroma_of(small), np.float32)
-    return upsample(ab, small, lightness) if small is not lightness else ab
+    ab = upsample(ab, small, guide) if small is not guide else ab
+    if picture is not None:
+        clear_margins(ab, picture)
+    return ab
