@@ -153,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="as few as N grey levels over the frame's range (a dim 12-bit frame stretched; 0: off)")
     augment.add_argument("--aug-chance", type=float, default=0.5, metavar="P",
                          help="the chance each change is applied to a photo (default %(default)s)")
+    fit.add_argument("--shift-consistency", type=float, default=0.0, metavar="W",
+                     help="also fit each crop's partner a few px away and add W x their mean disagreement where they "
+                          "overlap: the same ground the same colour as the scene moves (0: off)")
+    fit.add_argument("--shift-range", type=int, default=8, metavar="PX",
+                     help="the partners' largest shift, px (1 to 32; default %(default)s)")
     fit.add_argument("--no-jit", dest="jit_compile", action="store_false",
                      help="skip XLA compilation (slower steps, quicker start)")
     fit.add_argument("-q", "--quiet", dest="verbose", action="store_const", const=0, default=1)

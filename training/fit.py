@@ -21,6 +21,8 @@ from oppy.engine.contract import MAX_CONTEXT_FACTOR, MIN_CONTEXT_FACTOR, TRAININ
 from .architectures import CONTEXT_FACTOR, build, conv_flops, uses_classes, uses_context
 from .augment import Photometric
 from .classes import class_weights, rebalanced_cross_entropy
+from .consistency import SaveBest, paired
+from .consistency import check as check_consistency
 from .data import scene_size, split_files, tile_dataset
 from .palette import dataset_palette
 
@@ -64,6 +66,9 @@ class FitOptions:
     aug_chance: float = Photometric.chance
     #: a warm start: the weights of this run directory's (or .keras file's) model, of the same architecture
     init: str | None = None
+    #: the weight of the shift consistency loss (`training.consistency`; 0: off) and its partners' largest shift, px
+    shift_consistency: float = 0.0
+    shift_range: int = 8
 
     def photometric(self) -> Photometric:
         """The augmentation these options ask for (ValueError naming a strength out of its range)."""
@@ -102,9 +107,9 @@ def _logged_epochs(log: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def _best_logged(log: Path) -> float | None:
+def _best_logged(log: Path, column: str = "val_loss") -> float | None:
     """The best validation loss an interrupted earlier run logged, so a resumed run keeps the better model."""
-    return min((float(row["val_loss"]) for row in _logged_epochs(log) if row.get("val_loss")), default=None)
+    return min((float(row[column]) for row in _logged_epochs(log) if row.get(column)), default=None)
 
 
 def _warm_start(model: keras.Model, source: Path) -> None:
@@ -143,6 +148,10 @@ def fit(dataset_dir: str | Path, run_dir: str | Path, options: FitOptions = FitO
     if options.schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {options.schedule!r}: choose one of {', '.join(SCHEDULES)}")
     photometric = options.photometric()
+    consistent = options.shift_consistency > 0
+    check_consistency(options.shift_consistency, options.shift_range)
+    if consistent and classes:
+        raise ValueError("shift consistency trains a model with a regression head, not a classification head")
     train_photos = len(split_files(dataset_dir, "train"))
     scenes = scene_size(dataset_dir, "train") if train_photos else None
     val_photos = len(split_files(dataset_dir, "val"))
@@ -157,36 +166,47 @@ def fit(dataset_dir: str | Path, run_dir: str | Path, options: FitOptions = FitO
     optimizer = (keras.optimizers.RMSprop(learning_rate) if options.arch == "seed"
                  else keras.optimizers.Adam(learning_rate))
     weights = class_weights(split_files(dataset_dir, "train")) if classes else None
-    if classes:  # trained on the logits; "ab" (their annealed mean) is watched, not trained
+    trained = paired(model) if consistent else model
+    if consistent:  # the crop and its partner each fit to their truth; their disagreement weighed beside
+        trained.compile(optimizer=optimizer, loss={"ab": LOSSES[loss], "ab_partner": LOSSES[loss],
+                                                   "disagreement": "mean_absolute_error"},
+                        loss_weights={"ab": 1.0, "ab_partner": 1.0, "disagreement": options.shift_consistency},
+                        metrics={"ab": ["mean_absolute_error"]}, jit_compile=options.jit_compile)
+    elif classes:  # trained on the logits; "ab" (their annealed mean) is watched, not trained
         model.compile(optimizer=optimizer, loss={"logits": rebalanced_cross_entropy(weights)},
                       metrics={"ab": ["mean_absolute_error"]}, jit_compile=options.jit_compile)
     else:
         model.compile(optimizer=optimizer, loss=LOSSES[loss], metrics=["mean_absolute_error"],
                       jit_compile=options.jit_compile)
     factor = options.context_factor if context else None
+    shift_range = options.shift_range if consistent else None
+    # the crop's own loss, whatever else the training graph weighs
+    monitor = "val_ab_loss" if consistent else "val_loss"
 
     def targets(dataset):  # a classification head's loss and metric both read the ab tiles
         return dataset.map(lambda x, ab: (x, {"ab": ab, "logits": ab})) if classes else dataset
 
     train = targets(tile_dataset(dataset_dir, "train", options.batch_size, options.crops_per_photo, options.seed,
                                  context_factor=factor, scale_jitter=options.scale_jitter,
-                                 photometric=photometric)).repeat()
+                                 photometric=photometric, shift_range=shift_range)).repeat()
     val = targets(tile_dataset(dataset_dir, "val", options.batch_size, options.crops_per_photo, options.seed,
-                               context_factor=factor))
+                               context_factor=factor, shift_range=shift_range))
     limit = _TimeLimit(options.max_minutes) if options.max_minutes else None
     callbacks = [
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
         _EpochClock(),
-        keras.callbacks.ModelCheckpoint(str(run_dir / "model.keras"), monitor="val_loss", save_best_only=True,
-                                        initial_value_threshold=_best_logged(run_dir / "log.csv")),
+        SaveBest(model, str(run_dir / "model.keras"), monitor, _best_logged(run_dir / "log.csv", monitor)) if consistent
+        else keras.callbacks.ModelCheckpoint(str(run_dir / "model.keras"), monitor="val_loss", save_best_only=True,
+                                             initial_value_threshold=_best_logged(run_dir / "log.csv")),
         keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=options.patience),
-        *([keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(1, options.patience // 2))]
+        keras.callbacks.EarlyStopping(monitor=monitor, mode="min", patience=options.patience),
+        *([keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode="min", factor=0.5,
+                                             patience=max(1, options.patience // 2))]
           if options.schedule == "plateau" else []),
         *([limit] if limit else []),
         *extra_callbacks,
     ]
-    model.fit(train, validation_data=val, epochs=options.epochs, callbacks=callbacks,
+    trained.fit(train, validation_data=val, epochs=options.epochs, callbacks=callbacks,
               steps_per_epoch=steps_per_epoch,
               validation_steps=math.ceil(val_photos * options.crops_per_photo / options.batch_size),
               verbose=options.verbose)
@@ -196,8 +216,8 @@ def fit(dataset_dir: str | Path, run_dir: str | Path, options: FitOptions = FitO
         "train_photos": train_photos, "parameters": model.count_params(), "flops_per_tile": conv_flops(model),
         "epochs_run": len(epochs),
         "train_seconds": sum(float(row["seconds"]) for row in epochs),
-        "best_val_loss": _best_logged(run_dir / "log.csv"),
-        "final_learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
+        "best_val_loss": _best_logged(run_dir / "log.csv", monitor),
+        "final_learning_rate": float(keras.ops.convert_to_numpy(trained.optimizer.learning_rate)),
         "stopped_by_time_limit": bool(limit and limit.stopped),
         "machine": {"processor": platform.processor() or platform.machine(), "python": platform.python_version(),
                     "keras": keras.__version__},
