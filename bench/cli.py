@@ -222,6 +222,18 @@ def build_parser() -> argparse.ArgumentParser:
                          "recommendation; 0: the seed's tiles exactly)")
     compare.set_defaults(run=run.compare_seed)
 
+    against = commands.add_parser("against-commit", help="this engine's render against another commit's, same "
+                                  "input, in the same rounds (a git checkout of the project)")
+    against.add_argument("ref", help="the other commit (any git revision)")
+    against.add_argument("input", type=Path, help="a folder of frames or a video (oppy-bench synth writes one)")
+    against.add_argument("--rounds", type=int, default=5)
+    against.add_argument("--warmup", type=int, default=1)
+    against.add_argument("--options", default="", metavar="'FLAGS'",
+                         help="oppy-stream flags for both renders, in one quoted string")
+    against.add_argument("--ref-options", metavar="'FLAGS'",
+                         help="the other commit's flags instead (where its options differ)")
+    against.set_defaults(run=run.against_commit)
+
     shards = commands.add_parser("shards", help="--shards N against one process on this machine (needs the "
                                  "cluster extra): Ray's and the join's overhead, and the joined video's identity")
     shards.add_argument("--model", help="an .onnx model (default: the seed stand-in at --standin-width)")

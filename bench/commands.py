@@ -326,3 +326,21 @@ def shards(args: argparse.Namespace) -> dict:
     print(f"\nRay start {result['ray_start_s']:.3g} s; load average {result['load_average_1min']}\n"
           f"same video: {result['identity']}\ndriver's listing: {result['listing']}")
     return {"shards": result}
+
+
+def against_commit(args: argparse.Namespace) -> dict:
+    import shlex
+
+    from .against_commit import bench_against_commit
+
+    result = bench_against_commit(args.ref, args.input, args.rounds, args.warmup, shlex.split(args.options),
+                                  None if args.ref_options is None else shlex.split(args.ref_options))
+    rates = result["frames_per_s"]
+    low, high = result["ratio_range"]
+    print(markdown_table([{"engine": "this", "frames_per_s": f"{rates['this']:.3g}"},
+                          {"engine": f"{args.ref} ({result['commit'][:10]})", "frames_per_s": f"{rates['ref']:.3g}"}],
+                         ["engine", "frames_per_s"]))
+    print(f"\nthis / {args.ref}: {result['ratio_median']:.3g}x (median of {result['rounds']} rounds; {low:.3g} to "
+          f"{high:.3g})")
+    return {"against_commit": result}
+

@@ -1,0 +1,98 @@
+"""This engine against another commit's, in the same rounds: `oppy-bench against-commit REF INPUT`.
+
+A speed-up claimed against "before" is only a number when before and after ran on the same machine at the same
+time (these machines are shared and noisy). The other commit is checked out beside the project (`git worktree`),
+and both render INPUT through their own command line (`python -m oppy.engine.cli`, the other's package first on
+the path), alternating which goes first from round to round. Each render's frames/s is its own report's (the
+render's wall time, without starting Python and loading the model); the ratio is taken within each round and the
+median reported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+#: the packages a commit's engine brings (the command line needs the engine alone)
+PACKAGES = ("engine",)
+
+
+def _git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ValueError(f"git {' '.join(args)}: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout.strip()
+
+
+def checkout(repo: Path, ref: str, where: Path) -> tuple[Path, Path]:
+    """`ref` of `repo` checked out under `where` (a detached worktree), and a folder to put first on PYTHONPATH so
+    that `oppy.engine` is that commit's: (the worktree, that folder)."""
+    commit = _git(repo, "rev-parse", "--verify", f"{ref}^{{commit}}")
+    tree = where / commit[:12]
+    _git(repo, "worktree", "add", "--detach", "--force", str(tree), commit)
+    shim = where / "path" / "oppy"
+    shim.mkdir(parents=True)
+    for package in PACKAGES:
+        (shim / package).symlink_to(tree / package, target_is_directory=True)
+    return tree, shim.parent
+
+
+def render_rate(input_path: Path, out_dir: Path, options: list[str], python_path: Path | None = None) -> float:
+    """One render of `input_path` to an MP4 by a command line (this project's, or the one `python_path` puts
+    first): its report's frames/s."""
+    report = out_dir / "report.json"
+    env = dict(os.environ)
+    if python_path is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(python_path), env.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "oppy.engine.cli", str(input_path), str(out_dir / "out.mp4"), "--overwrite",
+               "-q", "--report", str(report), *options]
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        who = "this project" if python_path is None else f"the engine at {python_path}"
+        raise ValueError(f"the render by {who} failed (exit {done.returncode}): {done.stderr.strip()[-400:]}")
+    return float(json.loads(report.read_text())["frames_per_second"])
+
+
+def bench_against_commit(ref: str, input_path: Path, rounds: int = 5, warmup: int = 1, options: list[str] = (),
+                         ref_options: list[str] | None = None, repo: Path | None = None) -> dict:
+    """Frames/s of this project's render and of `ref`'s, `rounds` rounds after `warmup`, alternating the order;
+    `options` go to both command lines, `ref_options` (default: `options`) to the other commit's."""
+    if rounds < 1 or warmup < 0:
+        raise ValueError(f"rounds must be at least 1 and warm-up rounds at least 0, not {rounds} and {warmup}")
+    if not Path(input_path).exists():
+        raise FileNotFoundError(f"no input at {input_path}")
+    repo = repo or Path(__file__).resolve().parent.parent
+    ref_options = list(options) if ref_options is None else list(ref_options)
+    with tempfile.TemporaryDirectory(prefix="oppy-against-") as tmp:
+        where = Path(tmp)
+        tree, python_path = checkout(repo, ref, where)
+        (where / "ours").mkdir()
+        (where / "theirs").mkdir()
+        ours: list[float] = []
+        theirs: list[float] = []
+        try:
+            for number in range(warmup + rounds):
+                pair = {}
+                order = ("ours", "theirs") if number % 2 == 0 else ("theirs", "ours")
+                for who in order:
+                    pair[who] = (render_rate(input_path, where / who, list(options)) if who == "ours"
+                                 else render_rate(input_path, where / who, ref_options, python_path))
+                if number >= warmup:
+                    ours.append(pair["ours"])
+                    theirs.append(pair["theirs"])
+        finally:
+            _git(repo, "worktree", "remove", "--force", str(tree))
+    ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+    return {"ref": ref, "commit": _git(repo, "rev-parse", "--verify", f"{ref}^{{commit}}"),
+            "head": _git(repo, "rev-parse", "HEAD"), "head_changed": bool(_git(repo, "status", "--porcelain",
+                                                                                "--untracked-files=no")),
+            "input": str(input_path), "rounds": rounds,
+            "options": list(options), "ref_options": ref_options,
+            "frames_per_s": {"this": statistics.median(ours), "ref": statistics.median(theirs)},
+            "ratio_median": statistics.median(ratios), "ratio_range": [min(ratios), max(ratios)],
+            "per_round": {"this": ours, "ref": theirs}}
