@@ -127,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "default)")
     pipeline.add_argument("--preset", default="veryfast")
     pipeline.add_argument("--codec", default="libx264")
+    pipeline.add_argument("--encoder-threads", type=int, default=0,
+                          help="the video encoder's threads (0: its own choice, the engine's default)")
+    pipeline.add_argument("--against-encoder-threads", type=int, metavar="N",
+                          help="also render with N encoder threads in every round, as the reference of the ratios")
     pipeline.add_argument("--repeats", type=int, default=3)
     pipeline.add_argument("--warmup", type=int, default=1)
     pipeline.set_defaults(run=run.pipeline)

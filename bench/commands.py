@@ -143,13 +143,15 @@ def pipeline(args: argparse.Namespace) -> dict:
         chosen = {key: getattr(args, key) for key in ("temporal", "precision") if getattr(args, key) is not None}
         result = bench_pipeline(args.input, model, args.provider, args.batch_size, args.repeats, args.warmup,
                                 args.against_scale, args.against_temporal, args.against_precision,
-                                overlap=args.overlap, chroma_scale=args.chroma_scale, threads=args.threads, **chosen,
-                                decode_threads=args.decode_threads, preset=args.preset, codec=args.codec)
+                                args.against_encoder_threads, overlap=args.overlap, chroma_scale=args.chroma_scale,
+                                threads=args.threads, **chosen, decode_threads=args.decode_threads,
+                                preset=args.preset, codec=args.codec, encoder_threads=args.encoder_threads)
     result["model"] = what
     print(f"{result['frames']} frames of {result['size']}, {result['tiles_per_frame']} tiles each at chroma scale "
           f"{result['chroma_scale']:.3g} ({result['chroma_scale_setting']}); model: {what}; "
           f"provider {result['provider']}, batch {result['batch_size']}, {result['decode_threads']} decode "
-          f"threads, {result['codec']} preset {result['preset']}, {result['precision']}\n")
+          f"threads, {result['codec']} preset {result['preset']} ({result['encoder_threads'] or 'its own'} threads), "
+          f"{result['precision']}\n")
     print(markdown_table([*result["stages"], {"stage": "**end to end**", "frames_per_s": result["e2e_frames_per_s"],
                                               "ms_per_frame": 1000 / result["e2e_frames_per_s"]}],
                          ["stage", "frames_per_s", "ms_per_frame"]))
@@ -159,7 +161,8 @@ def pipeline(args: argparse.Namespace) -> dict:
     if "reference" in result:
         reference = result["reference"]
         print(f"against chroma scale {reference['chroma_scale_setting']}, temporal {reference['temporal']:g}, "
-              f"{reference['precision']} in the same rounds: "
+              f"{reference['precision']}, encoder threads {reference['encoder_threads'] or 'its own'} in the same "
+              "rounds: "
               f"{reference['e2e_frames_per_s']:.3g} frames/s end to end, {reference['tiles_per_frame']:.4g} tiles a "
               f"frame: {result['e2e_speedup_vs_reference']:.3g}x the frames/s with "
               f"{result['tiles_ratio_reference_over_this']:.3g}x fewer tiles")

@@ -29,7 +29,8 @@ def decode(source: str | Path, threads: int = 1) -> list[np.ndarray]:
 def video_sink(path: Path, engine: Engine) -> VideoSink:
     """The engine's video sink with the engine's settings (codec, CRF, preset, fps)."""
     config = engine.config
-    return VideoSink(path, config.fps, config.crf, config.codec, config.preset, config.pix_fmt)
+    return VideoSink(path, config.fps, config.crf, config.codec, config.preset, config.pix_fmt,
+                     threads=config.encoder_threads)
 
 
 def encode(frames: list[EncoderFrame], path: Path, engine: Engine) -> None:
@@ -52,12 +53,12 @@ def wall(slowest: str, efficiency: float, overlap: float) -> str:
 def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu", batch_size: int = 256,
                    repeats: int = 3, warmup: int = 1, against_scale: str | float | None = None,
                    against_temporal: float | None = None, against_precision: str | None = None,
-                   **engine_options) -> dict:
+                   against_encoder_threads: int | None = None, **engine_options) -> dict:
     """Median seconds of each stage alone over all frames of `source`, and of the engine's whole render of them
     to an MP4, in `repeats` alternating rounds after `warmup` untimed ones; frames/s of each, the slowest stage,
-    the efficiency and what limits the whole (`wall`). With `against_scale`, `against_temporal` or
-    `against_precision`, each round also renders the same frames with that setting changed (the reference), and
-    the result has its frames/s and tiles and the ratios.
+    the efficiency and what limits the whole (`wall`). With `against_scale`, `against_temporal`,
+    `against_precision` or `against_encoder_threads`, each round also renders the same frames with that setting
+    changed (the reference), and the result has its frames/s and tiles and the ratios.
 
     `engine_options` go to the `Engine` (overlap, chroma_scale, threads, crf, preset, codec, ...)."""
     pixels = decode(source)
@@ -67,7 +68,8 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
         raise OppyError(f"the frames of {str(source)!r} differ in size: give an archive of one frame size")
     count = len(pixels)
     against = {key: value for key, value in (("chroma_scale", against_scale), ("temporal", against_temporal),
-                                             ("precision", against_precision)) if value is not None}
+                                             ("precision", against_precision),
+                                             ("encoder_threads", against_encoder_threads)) if value is not None}
     reference_options = {**engine_options, **against}
     with tempfile.TemporaryDirectory() as tmp, Engine(model, provider=provider, batch_size=batch_size,
                                                       overwrite=True, **engine_options) as engine, \
@@ -125,6 +127,7 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
         compared = {"reference": {"chroma_scale_setting": str(against.get("chroma_scale", config.chroma_scale)),
                                   "temporal": against.get("temporal", config.temporal),
                                   "precision": reference.precision,
+                                  "encoder_threads": against.get("encoder_threads", config.encoder_threads),
                                   "chroma_scales": references[0].chroma_scales,
                                   "tiles_per_frame": references[0].tiles / count, "e2e_frames_per_s": reference_e2e},
                     "e2e_speedup_vs_reference": e2e / reference_e2e,
@@ -136,6 +139,7 @@ def bench_pipeline(source: str | Path, model: str | Path, provider: str = "cpu",
         "precision": engine_precision,
         "tiles_per_frame": tiles_per_frame,
         "decode_threads": threads, "codec": config.codec, "preset": config.preset,
+        "encoder_threads": config.encoder_threads,
         "repeats": repeats, "stages": rows, "slowest_stage": slowest["stage"],
         "slowest_frames_per_s": slowest["frames_per_s"], "e2e_frames_per_s": e2e,
         "efficiency": e2e / slowest["frames_per_s"], "serial_frames_per_s": serial,

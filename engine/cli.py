@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--decode-threads", type=int, default=_DEFAULTS.decode_threads,
                         help="threads decoding a folder's images ahead, 0 = one per core up to 8 "
                              "(default: %(default)s)")
+    parser.add_argument("--encoder-threads", type=int, default=_DEFAULTS.encoder_threads,
+                        help="threads of the video encoder, 0 = its own choice (x264: 1.5 a core) "
+                             "(default: %(default)s)")
     parser.add_argument("--queue-size", type=int, default=_DEFAULTS.queue_size,
                         help="frames in flight between two stages (default: %(default)s)")
     parser.add_argument("--fps", type=float, default=_DEFAULTS.fps,

@@ -227,6 +227,9 @@ class EngineConfig:
     codec: str = "libx264"
     #: the encoder's speed preset: x264's names (ultrafast .. placebo), or NVENC's p1..p7 (x264's names map onto them)
     preset: str = "veryfast"
+    #: threads of the video encoder (x264 and x265 encode that many frames at once); 0: its own choice (x264: 1.5
+    #: a core)
+    encoder_threads: int = 0
     #: "yuv420p" (plays everywhere) or "yuv444p" (chroma at full resolution)
     pix_fmt: str = "yuv420p"
     overwrite: bool = False
@@ -273,6 +276,9 @@ class EngineConfig:
             problems.append(f"threads must be 0 (automatic) to {MAX_THREADS}, not {self.threads}")
         if not 0 <= self.decode_threads <= MAX_THREADS:
             problems.append(f"decode threads must be 0 (automatic) to {MAX_THREADS}, not {self.decode_threads}")
+        if not 0 <= self.encoder_threads <= MAX_THREADS:
+            problems.append(f"encoder threads must be 0 (the encoder's own choice) to {MAX_THREADS}, not "
+                            f"{self.encoder_threads}")
         if not 1 <= self.queue_size <= MAX_QUEUE_SIZE:
             problems.append(f"queue size must be 1 to {MAX_QUEUE_SIZE}, not {self.queue_size}")
         if self.fps is not None and not MIN_FPS <= self.fps <= MAX_FPS:  # NaN fails it too

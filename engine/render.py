@@ -241,7 +241,7 @@ def _new_report(engine: Colouriser, src: str | Path, dst: str | Path, source: So
 def _open_output(dst: str | Path, config: EngineConfig, source: Source, report: RenderReport) -> Sink:
     """The sink for `dst`, its encoder noted in the report."""
     sink = open_sink(dst, config.fps, config.crf, config.codec, config.preset, config.format, config.pix_fmt,
-                     getattr(source, "rate", None), replace=config.overwrite)
+                     getattr(source, "rate", None), replace=config.overwrite, threads=config.encoder_threads)
     if sink.encoder is not None:
         report.encoder, report.encoder_fallback = sink.encoder.codec, sink.encoder.fallback
     return sink

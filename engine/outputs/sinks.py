@@ -118,9 +118,11 @@ class VideoSink(_Sink):
 
     def __init__(self, path: str | Path | BinaryIO, fps: float | None = DEFAULT_FPS, crf: int = 20,
                  codec: str = "libx264", preset: str = "veryfast", pix_fmt: str = "yuv420p",
-                 container: str | None = None, source_rate: Fraction | None = None, replace: bool = True):
+                 container: str | None = None, source_rate: Fraction | None = None, replace: bool = True,
+                 threads: int = 0):
         super().__init__()
         self.encoder = choose_encoder(codec, crf, preset, pix_fmt)
+        self.threads = threads  # the encoder's threads; 0: its own choice
         if isinstance(path, (str, Path)):
             self.path: Path | None = Path(path)
             self.name = str(self.path)
@@ -192,6 +194,8 @@ class VideoSink(_Sink):
             # frame threads (x264's own default) encode several frames at once, where PyAV asks for slice threads:
             # after a few frames' start-up they are the faster (`oppy-bench encode`)
             context.thread_type = "FRAME"
+        if self.threads:
+            context.thread_count = self.threads
         self._stream = stream
         self.size = (width, height)
         log.info("encoding %dx%d %s with %s, %s colour, %s", width, height, self.pix_fmt, self.encoder.codec,
@@ -380,11 +384,12 @@ def writes_folder(path: str | Path, format: str | None = None) -> bool:
 
 
 def open_sink(path: str | Path, fps: float | None, crf: int, codec: str, preset: str, format: str | None = None,
-              pix_fmt: str = "yuv420p", source_rate: Fraction | None = None, replace: bool = True
+              pix_fmt: str = "yuv420p", source_rate: Fraction | None = None, replace: bool = True, threads: int = 0
               ) -> VideoSink | RawVideoSink | ImageFolderSink:
     """The sink for an output: `-` is stdout (an MP4 stream unless `format` says otherwise); a file takes its
     container from `format` or else its suffix; a name without suffix is a folder of PNGs. Without `replace`, a
-    finished output never replaces one that appeared at its path meanwhile (`files.move_into_place`)."""
+    finished output never replaces one that appeared at its path meanwhile (`files.move_into_place`). `threads`:
+    the video encoder's (0: its own choice)."""
     if format is not None and format not in OUTPUT_FORMATS:
         raise OppyError(f"unknown output format {format!r}: use one of {', '.join(OUTPUT_FORMATS)}")
     target = sys.stdout.buffer if str(path) == STDOUT else Path(path)
@@ -396,4 +401,5 @@ def open_sink(path: str | Path, fps: float | None, crf: int, codec: str, preset:
         raise OppyError(f"output {str(target)!r}: give a video ({', '.join(CONTAINER_FORMATS)}), a folder "
                         "name without suffix, or --format rawvideo for raw RGB24 frames")
     return VideoSink(target, fps=fps, crf=crf, codec=codec, preset=preset, pix_fmt=pix_fmt,
-                     container=OUTPUT_FORMATS[format] if format else None, source_rate=source_rate, replace=replace)
+                     container=OUTPUT_FORMATS[format] if format else None, source_rate=source_rate, replace=replace,
+                     threads=threads)

@@ -44,6 +44,17 @@ def test_video_sink_writes_every_frame(tmp_path, width, height):
     assert not list(tmp_path.glob(".*partial"))
 
 
+@pytest.mark.parametrize("threads", [0, 1, 3])
+def test_the_encoder_runs_the_threads_asked_for(tmp_path, threads):
+    colour = np.full((48, 64, 3), (180, 90, 40), np.uint8)
+    with VideoSink(tmp_path / "out.mp4", fps=5, threads=threads) as sink:
+        sink.write(colour)
+        assert sink._stream.codec_context.thread_count == threads  # 0 leaves the choice to x264
+        for _ in range(5):
+            sink.write(colour)
+    assert len(decode(tmp_path / "out.mp4")[0]) == 6
+
+
 def test_failed_video_leaves_no_file(tmp_path):
     path = tmp_path / "out.mp4"
     with pytest.raises(RuntimeError), VideoSink(path) as sink:
