@@ -164,8 +164,9 @@ def pipeline(args: argparse.Namespace) -> dict:
               f"{reference['precision']}, encoder threads {reference['encoder_threads'] or 'its own'} in the same "
               "rounds: "
               f"{reference['e2e_frames_per_s']:.3g} frames/s end to end, {reference['tiles_per_frame']:.4g} tiles a "
-              f"frame: {result['e2e_speedup_vs_reference']:.3g}x the frames/s with "
-              f"{result['tiles_ratio_reference_over_this']:.3g}x fewer tiles")
+              f"frame: {result['e2e_speedup_vs_reference']:.3g}x the frames/s"
+              + (f" with {result['tiles_ratio_reference_over_this']:.3g}x fewer tiles"
+                 if result["tiles_ratio_reference_over_this"] != 1 else ""))
     return {"pipeline": result}
 
 
@@ -344,6 +345,6 @@ def against_commit(args: argparse.Namespace) -> dict:
                           {"engine": f"{args.ref} ({result['commit'][:10]})", "frames_per_s": f"{rates['ref']:.3g}"}],
                          ["engine", "frames_per_s"]))
     print(f"\nthis / {args.ref}: {result['ratio_median']:.3g}x (median of {result['rounds']} rounds; {low:.3g} to "
-          f"{high:.3g})")
+          f"{high:.3g})" + ("; this is HEAD with uncommitted changes" if result["dirty"] else ""))
     return {"against_commit": result}
 

@@ -167,6 +167,8 @@ MIN_FPS, MAX_FPS = 0.001, 1000.0
 MAX_INPUT_PIXELS, MAX_INPUT_SIDE = 1 << 30, 1 << 16
 #: counts past which an option asks for more than any machine holds (memory is checked once the model is known)
 MAX_BATCH_SIZE, MAX_THREADS, MAX_QUEUE_SIZE = 1 << 20, 1024, 1024
+#: x264's own limit on its threads
+MAX_ENCODER_THREADS = 128
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -227,8 +229,8 @@ class EngineConfig:
     codec: str = "libx264"
     #: the encoder's speed preset: x264's names (ultrafast .. placebo), or NVENC's p1..p7 (x264's names map onto them)
     preset: str = "veryfast"
-    #: threads of the video encoder (x264 and x265 encode that many frames at once); 0: its own choice (x264: 1.5
-    #: a core)
+    #: threads of the video encoder (x264's and x265's frame threads; NVENC, PNG folders and raw frames have none);
+    #: 0: its own choice (x264: 1.5 a core)
     encoder_threads: int = 0
     #: "yuv420p" (plays everywhere) or "yuv444p" (chroma at full resolution)
     pix_fmt: str = "yuv420p"
@@ -276,8 +278,8 @@ class EngineConfig:
             problems.append(f"threads must be 0 (automatic) to {MAX_THREADS}, not {self.threads}")
         if not 0 <= self.decode_threads <= MAX_THREADS:
             problems.append(f"decode threads must be 0 (automatic) to {MAX_THREADS}, not {self.decode_threads}")
-        if not 0 <= self.encoder_threads <= MAX_THREADS:
-            problems.append(f"encoder threads must be 0 (the encoder's own choice) to {MAX_THREADS}, not "
+        if not 0 <= self.encoder_threads <= MAX_ENCODER_THREADS:
+            problems.append(f"encoder threads must be 0 (the encoder's own choice) to {MAX_ENCODER_THREADS}, not "
                             f"{self.encoder_threads}")
         if not 1 <= self.queue_size <= MAX_QUEUE_SIZE:
             problems.append(f"queue size must be 1 to {MAX_QUEUE_SIZE}, not {self.queue_size}")

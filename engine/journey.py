@@ -224,7 +224,6 @@ class Work:
     resized_from: tuple[int, int] | None = None  # its own (width, height) then
     lightness: np.ndarray | None = None  # HxW float32 L*, full resolution
     picture: tuple[int, int, int, int] | None = None  # the picture inside black margins (`kernels.margins`), or None
-    guide: np.ndarray | None = None  # L* with the margins filled, which the colour is read from and grown by
     size: tuple[int, int] | None = None  # (width, height) as colourised (after any fitting)
     chroma_scale: float = 1.0  # the chroma scale it is colourised at
     small: np.ndarray | None = None  # L* at that scale (the tiles' plane); `lightness` itself at scale 1
@@ -284,8 +283,8 @@ class Stages:
         work.chroma_scale = choose_scale(height, width, fixed_chroma_scale(self.chroma_scale),
                                          self.contract.scene_size, self.contract.tile_size)
         work.picture = content_box(work.lightness)
-        work.guide = work.lightness if work.picture is None else filled(work.lightness, work.picture)
-        work.small = shrink(work.guide, work.chroma_scale)
+        plane = work.lightness if work.picture is None else filled(work.lightness, work.picture)
+        work.small = shrink(plane, work.chroma_scale)
         work.plan = plan_tiles(*work.small.shape, self.contract.tile_size, self.overlap)
         if self.contract.context_factor is not None:
             work.context = context_copy(work.small, self.contract.context_factor)
@@ -344,11 +343,11 @@ class Stages:
     @staticmethod
     def grow(work: Work) -> None:
         """a*, b* back at full resolution, guided by full-resolution L (nothing to do at scale 1); black margins
-        kept neutral."""
-        work.ab = grow(work.ab, work.small, work.guide)
+        kept neutral (the growth reads each pixel's own L, so a picture's pixels grow as from the filled plane)."""
+        work.ab = grow(work.ab, work.small, work.lightness)
         if work.picture is not None:
             clear_margins(work.ab, work.picture)
-        work.small = work.guide = None
+        work.small = None
 
     @staticmethod
     def to_rgb(work: Work) -> None:

@@ -152,6 +152,10 @@ def fit(dataset_dir: str | Path, run_dir: str | Path, options: FitOptions = FitO
     check_consistency(options.shift_consistency, options.shift_range)
     if consistent and classes:
         raise ValueError("shift consistency trains a model with a regression head, not a classification head")
+    logged = _logged_epochs(run_dir / "log.csv")
+    if logged and ("val_disagreement_loss" in logged[0]) != consistent:
+        raise ValueError(f"{run_dir} was trained {'with' if not consistent else 'without'} --shift-consistency: a "
+                         "run resumes with the objective it began with (or give a new --out)")
     train_photos = len(split_files(dataset_dir, "train"))
     scenes = scene_size(dataset_dir, "train") if train_photos else None
     val_photos = len(split_files(dataset_dir, "val"))

@@ -132,8 +132,8 @@ def _progress_actor():
 # -- on the driver -------------------------------------------------------------------------------------------------
 #: the options that do not change a segment's frames (which model file is `settings`' own entry; how fast; whether
 #: to overwrite): a rerun with other values of these resumes
-_RUNTIME_OPTIONS = frozenset({"model", "batch_size", "threads", "decode_threads", "queue_size", "overwrite",
-                              "input_size"})
+_RUNTIME_OPTIONS = frozenset({"model", "batch_size", "threads", "decode_threads", "encoder_threads", "queue_size",
+                              "overwrite", "input_size"})
 
 
 def _settings(src: Path, model: Path, config: EngineConfig, canvas: tuple[int, int]) -> dict:

@@ -192,10 +192,10 @@ def chroma_at_scale(lightness: np.ndarray, chroma_of: Callable[[np.ndarray], np.
     `chroma_of` (small L* -> 2xhxw a*, b*) on the copy, and the result grown back to 2xHxW by `upsample`. Black
     margins around the picture are filled for the model and stay neutral, as in the engine (`margins`)."""
     picture = content_box(lightness)
-    guide = lightness if picture is None else filled(lightness, picture)
-    small = shrink(guide, choose_scale(*lightness.shape, fixed, scene_size, tile_size))
+    plane = lightness if picture is None else filled(lightness, picture)
+    small = shrink(plane, choose_scale(*lightness.shape, fixed, scene_size, tile_size))
     ab = np.ascontiguousarray(chroma_of(small), np.float32)
-    ab = upsample(ab, small, guide) if small is not guide else ab
+    ab = upsample(ab, small, lightness) if small is not plane else ab
     if picture is not None:
         clear_margins(ab, picture)
     return ab

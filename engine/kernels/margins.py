@@ -1,9 +1,11 @@
-"""Black margins around a frame's picture: a subframe on a larger canvas, a letterboxed video, a mask.
+"""Black rectangular margins around a frame's picture: a subframe on a larger canvas, a letterboxed video.
 
 A tile that straddles the edge of the picture sees part black and answers for the whole tile as if the ground were
 in deep shadow: on a Pancam subframe with a black band beside it, the ground along the band came out grey-brown
 and the rest orange, the edge a tile wide. So the engine finds the margins (`content_box`), fills them with the
 picture mirrored at its edge for the model (`filled`), as the picture would go on, and keeps them black (a*, b* 0).
+Only whole rows and columns at the edges count: the black outside a round field of view (a fisheye Hazcam's, a
+ChemCam's) is part of the picture.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from .parallel import cached_njit
 MARGIN_LIGHTNESS = 3.0
 #: a margin narrower than this, px, is left as it is (a dark line at an edge is part of many pictures)
 MIN_MARGIN = 8
-#: a line of a margin may hold one brighter pixel in this many (hot pixels, compression)
+#: a line of a margin may hold one brighter pixel in this many of its own (hot pixels, compression), at least one
 BRIGHT_ALLOWANCE = 256
 
 
@@ -34,18 +36,19 @@ def _is_dark(line, threshold, allowance):  # pragma: no cover - compiled
 
 
 @cached_njit(nogil=True)
-def _dark_lines(plane, threshold, allowance):  # pragma: no cover - compiled
-    """(top, bottom, left, right): the picture's rows [top, bottom) and columns [left, right), where the lines
-    outside hold at most `allowance` pixels above `threshold` each. Each edge stops at its first bright line."""
+def _dark_lines(plane, threshold, row_allowance, column_allowance):  # pragma: no cover - compiled
+    """(top, bottom, left, right): the picture's rows [top, bottom) and columns [left, right), where the rows
+    outside hold at most `row_allowance` pixels above `threshold` each, and the columns `column_allowance`. Each
+    edge stops at its first bright line."""
     height, width = plane.shape
     top, bottom, left, right = 0, height, 0, width
-    while top < height and _is_dark(plane[top], threshold, allowance):
+    while top < height and _is_dark(plane[top], threshold, row_allowance):
         top += 1
-    while bottom > top and _is_dark(plane[bottom - 1], threshold, allowance):
+    while bottom > top and _is_dark(plane[bottom - 1], threshold, row_allowance):
         bottom -= 1
-    while left < width and _is_dark(plane[top:bottom, left], threshold, allowance):
+    while left < width and _is_dark(plane[top:bottom, left], threshold, column_allowance):
         left += 1
-    while right > left and _is_dark(plane[top:bottom, right - 1], threshold, allowance):
+    while right > left and _is_dark(plane[top:bottom, right - 1], threshold, column_allowance):
         right -= 1
     return top, bottom, left, right
 
@@ -59,7 +62,8 @@ def content_box(lightness: np.ndarray, threshold: float = MARGIN_LIGHTNESS,
     if height < 2 * min_margin + 1 or width < 2 * min_margin + 1:
         return None
     plane = np.ascontiguousarray(lightness, np.float32)
-    top, bottom, left, right = _dark_lines(plane, np.float32(threshold), max(1, max(width, height) // BRIGHT_ALLOWANCE))
+    top, bottom, left, right = _dark_lines(plane, np.float32(threshold), max(1, width // BRIGHT_ALLOWANCE),
+                                           max(1, height // BRIGHT_ALLOWANCE))
     if bottom - top < min_margin or right - left < min_margin:
         return None  # black, or a sliver of picture: nothing a tile could read better
     top, left = (top if top >= min_margin else 0), (left if left >= min_margin else 0)

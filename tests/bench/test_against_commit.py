@@ -37,7 +37,8 @@ def other_commit(tmp_path):
 def test_a_commit_is_checked_out_beside_with_its_engine_first_on_the_path(other_commit, tmp_path):
     where = tmp_path / "where"
     where.mkdir()
-    tree, path = checkout(other_commit, "HEAD", where)
+    tree = where / "tree"
+    path = checkout(other_commit, "HEAD", tree)
     assert (tree / "engine" / "cli.py").read_text() == FAKE_CLI
     assert (path / "oppy" / "engine" / "cli.py").resolve() == (tree / "engine" / "cli.py").resolve()
 
@@ -54,6 +55,17 @@ def test_both_render_the_same_input_in_the_same_rounds(other_commit, tmp_path):
     assert result["options"] == result["ref_options"] == ["--temporal", "0"]
     assert "oppy-against-" not in subprocess.run(["git", "-C", str(other_commit), "worktree", "list"],
                                                  capture_output=True, text=True).stdout  # cleaned up
+
+
+def test_a_failed_render_names_the_commit_and_leaves_no_worktree(other_commit, tmp_path):
+    (other_commit / "engine" / "cli.py").write_text("raise SystemExit(3)")
+    git(other_commit, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "broken")
+    frames = tmp_path / "frames"
+    write_archive(frames, 1, 32, 32)
+    with pytest.raises(ValueError, match=r"the render by HEAD \([0-9a-f]{10}\) failed \(exit 3\)"):
+        bench_against_commit("HEAD", frames, rounds=1, warmup=0, repo=other_commit)
+    listed = subprocess.run(["git", "-C", str(other_commit), "worktree", "list"], capture_output=True, text=True)
+    assert len(listed.stdout.strip().splitlines()) == 1
 
 
 def test_an_unknown_commit_or_no_rounds_is_one_line(other_commit, tmp_path, capsys):

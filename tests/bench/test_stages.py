@@ -51,6 +51,10 @@ def test_the_reference_scale_renders_in_the_same_rounds(tmp_path):
     assert result["e2e_speedup_vs_reference"] == pytest.approx(
         result["e2e_frames_per_s"] / result["reference"]["e2e_frames_per_s"])
     assert "reference" not in bench_pipeline(tmp_path / "frames", model, batch_size=8, repeats=1, warmup=0)
+    threads = bench_pipeline(tmp_path / "frames", model, batch_size=8, repeats=1, warmup=0, encoder_threads=1,
+                             against_encoder_threads=2)
+    assert threads["encoder_threads"] == 1 and threads["reference"]["encoder_threads"] == 2
+    assert threads["tiles_ratio_reference_over_this"] == 1
 
 
 def test_frames_of_several_sizes_are_refused(tiny_seed, tmp_path):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from oppy.training.cli import main
-from oppy.training.consistency import MAX_SHIFT_RANGE, ShiftDisagreement, align, paired
+from oppy.training.consistency import MAX_SHIFT_RANGE, SaveBest, ShiftDisagreement, align, paired
 from oppy.training.data import TILE, random_crops, tile_dataset
 from oppy.training.fit import FitOptions, fit
 
@@ -71,6 +71,28 @@ def test_a_shift_consistent_run_saves_the_network_itself_and_exports(lawful_data
     assert recorded["shift_consistency"] == 2.0 and recorded["shift_range"] == 6
     report = export_model(tmp_path / "run", tmp_path / "model.onnx", ExportOptions(fp16=False, optimize=False))
     assert report["float32"]["parity"]["ok"]
+    with pytest.raises(ValueError, match="resumes with the objective it began with"):
+        fit(lawful_dataset, tmp_path / "run", FitOptions(arch="unet-context", epochs=3, verbose=0))
+
+
+def test_the_network_is_saved_only_when_the_crops_own_loss_improves(tmp_path):
+    network = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    path = tmp_path / "model.keras"
+    saver = SaveBest(network, str(path), "val_ab_loss", best=0.5)  # the best an interrupted run logged
+
+    def saved():
+        return keras.models.load_model(path, compile=False).get_weights()[0]
+
+    saver.on_epoch_end(0, {"val_ab_loss": 0.6, "val_loss": 0.1})
+    assert not path.exists()
+    saver.on_epoch_end(1, {"val_ab_loss": 0.4})
+    best = network.get_weights()[0].copy()
+    network.set_weights([w + 1 for w in network.get_weights()])
+    saver.on_epoch_end(2, {"val_ab_loss": 0.45})
+    np.testing.assert_array_equal(saved(), best)
+    saver.on_epoch_end(3, {"val_ab_loss": 0.3})
+    np.testing.assert_array_equal(saved(), best + 1)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]  # nothing half-written left beside it
 
 
 @pytest.mark.parametrize(("flags", "words"), [
