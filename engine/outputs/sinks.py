@@ -113,8 +113,7 @@ class VideoSink(_Sink):
     the stream so (`yuv.colour_standard`). Timing: with `fps`, frame i is shown at i / fps; with `fps=None`, frames
     keep the timestamps they come with (`FrameTiming`, a video input's, shifted to start at 0; variable frame rates
     kept) and frames without any are shown at `DEFAULT_FPS`. `container` is an FFmpeg muxer name; by default it
-    follows the file's suffix (MP4 for a stream).
-    """
+    follows the file's suffix (MP4 for a stream)."""
 
     def __init__(self, path: str | Path | BinaryIO, fps: float | None = DEFAULT_FPS, crf: int = 20,
                  codec: str = "libx264", preset: str = "veryfast", pix_fmt: str = "yuv420p",
@@ -122,7 +121,7 @@ class VideoSink(_Sink):
                  threads: int = 0):
         super().__init__()
         self.encoder = choose_encoder(codec, crf, preset, pix_fmt)
-        self.threads = threads  # the encoder's threads; 0: its own choice
+        self.threads = threads
         if isinstance(path, (str, Path)):
             self.path: Path | None = Path(path)
             self.name = str(self.path)
@@ -191,11 +190,9 @@ class VideoSink(_Sink):
         context = tag(stream.codec_context, standard)
         stream.options = dict(self.encoder.options)
         if self.encoder.codec in ("libx264", "libx265"):
-            # frame threads (x264's own default) encode several frames at once, where PyAV asks for slice threads:
-            # after a few frames' start-up they are the faster (`oppy-bench encode`)
+            # frame threads (x264's default; PyAV asks for slice threads): faster after a few frames (oppy-bench encode)
             context.thread_type = "FRAME"
-        if self.threads:
-            context.thread_count = self.threads
+        context.thread_count = self.threads  # 0: the encoder's own choice
         self._stream = stream
         self.size = (width, height)
         log.info("encoding %dx%d %s with %s, %s colour, %s", width, height, self.pix_fmt, self.encoder.codec,
@@ -388,8 +385,7 @@ def open_sink(path: str | Path, fps: float | None, crf: int, codec: str, preset:
               ) -> VideoSink | RawVideoSink | ImageFolderSink:
     """The sink for an output: `-` is stdout (an MP4 stream unless `format` says otherwise); a file takes its
     container from `format` or else its suffix; a name without suffix is a folder of PNGs. Without `replace`, a
-    finished output never replaces one that appeared at its path meanwhile (`files.move_into_place`). `threads`:
-    the video encoder's (0: its own choice)."""
+    finished output never replaces one that appeared at its path meanwhile (`files.move_into_place`)."""
     if format is not None and format not in OUTPUT_FORMATS:
         raise OppyError(f"unknown output format {format!r}: use one of {', '.join(OUTPUT_FORMATS)}")
     target = sys.stdout.buffer if str(path) == STDOUT else Path(path)
@@ -400,6 +396,5 @@ def open_sink(path: str | Path, fps: float | None, crf: int, codec: str, preset:
     if format is None and isinstance(target, Path) and target.suffix.lower() not in CONTAINER_FORMATS:
         raise OppyError(f"output {str(target)!r}: give a video ({', '.join(CONTAINER_FORMATS)}), a folder "
                         "name without suffix, or --format rawvideo for raw RGB24 frames")
-    return VideoSink(target, fps=fps, crf=crf, codec=codec, preset=preset, pix_fmt=pix_fmt,
-                     container=OUTPUT_FORMATS[format] if format else None, source_rate=source_rate, replace=replace,
-                     threads=threads)
+    return VideoSink(target, fps=fps, crf=crf, codec=codec, preset=preset, pix_fmt=pix_fmt, threads=threads,
+                     container=OUTPUT_FORMATS[format] if format else None, source_rate=source_rate, replace=replace)
