@@ -48,7 +48,7 @@ def test_the_reference_scale_renders_in_the_same_rounds(tmp_path):
     assert (result["chroma_scale"], result["tiles_per_frame"]) == (0.25, 1)  # 64x64: one tile
     assert result["reference"]["chroma_scales"] == {"256x256": 1.0}
     assert result["reference"]["tiles_per_frame"] == 25 and result["tiles_ratio_reference_over_this"] == 25
-    assert result["e2e_speedup_vs_reference"] == pytest.approx(
+    assert result["e2e_speedup_vs_reference"] == pytest.approx(  # one round: its own ratio is the median's
         result["e2e_frames_per_s"] / result["reference"]["e2e_frames_per_s"])
     assert "reference" not in bench_pipeline(tmp_path / "frames", model, batch_size=8, repeats=1, warmup=0)
     threads = bench_pipeline(tmp_path / "frames", model, batch_size=8, repeats=1, warmup=0, encoder_threads=1,
@@ -56,6 +56,25 @@ def test_the_reference_scale_renders_in_the_same_rounds(tmp_path):
     assert threads["encoder_threads"] == 1 and threads["reference"]["encoder_threads"] == 2
     assert threads["tiles_ratio_reference_over_this"] == 1
 
+
+
+def test_the_two_renders_of_a_round_take_turns_going_first(tmp_path, monkeypatch):
+    from oppy.bench.synth import write_archive
+    from tests.conftest import affine_model
+
+    write_archive(tmp_path / "frames", 2, 64, 64)
+    model = affine_model(tmp_path / "m.onnx", offset=(0.1, 0.2))
+    order, render = [], Engine.render
+
+    def recorded(self, source, out, *args, **kwargs):
+        order.append(self.config.temporal)
+        return render(self, source, out, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "render", recorded)
+    result = bench_pipeline(tmp_path / "frames", model, batch_size=8, repeats=3, warmup=0, temporal=1,
+                            against_temporal=0)
+    assert order == [1, 0, 0, 1, 1, 0]
+    assert result["reference"]["temporal"] == 0 and result["temporal"] == 1
 
 def test_frames_of_several_sizes_are_refused(tiny_seed, tmp_path):
     folder = tmp_path / "mixed"
