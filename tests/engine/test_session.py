@@ -123,3 +123,15 @@ def test_a_model_whose_file_name_is_not_utf8_loads(tmp_path, archive):
     os.remove(name)
     with pytest.raises(ModelError, match=r"model-\\xff\\xfe.onnx' not found"):
         ModelSession(name, "cpu")
+
+
+def test_a_batch_is_refused_where_the_network_s_working_memory_would_not_fit(monkeypatch):
+    from oppy.engine import session
+
+    monkeypatch.setattr(session, "physical_memory", lambda: 8 * 2**30)
+    session.check_batch_fits(4096, 64)  # about 2.8 GiB in all
+    # 40,000 tiles: 3.7 GiB of arrays alone, which fit; with the network's working memory (24 GiB) they do not
+    with pytest.raises(OppyError, match=r"pass a smaller --batch-size \(at most \d+\)"):
+        session.check_batch_fits(40_000, 64)
+    monkeypatch.setattr(session, "physical_memory", lambda: None)  # unknown: nothing refused
+    session.check_batch_fits(40_000, 64)
