@@ -163,10 +163,31 @@ def _worker_options(chunks: int, config: EngineConfig, retries: int) -> tuple[di
             {"gpus": 0, "cpus": cpus, "per_worker": f"{share} CPU"})
 
 
+#: seconds a cluster's address may take to answer before the render gives up on it (Ray itself retries for minutes)
+CONNECT_SECONDS = 10.0
+
+
+def check_reachable(address: str | None, timeout: float = CONNECT_SECONDS) -> None:
+    """Refuse, in one line, a `HOST:PORT` or `ray://HOST:PORT` address where nothing answers within `timeout`
+    seconds; other addresses (None, `auto`, `local`) are Ray's to resolve."""
+    if not address or address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdecimal() or not 0 < int(port) < 65536:
+        raise OppyError(f"--cluster {address!r} is not an address: give HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        why = "nothing answered in time" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise OppyError(f"cannot reach the Ray cluster {address}: {why.lower()}: start one with `ray start --head` "
+                        "or pass its address to --cluster") from exc
+
+
 def _connect(address: str | None) -> bool:
     """Use the Ray this process has, or connect (or start one); True when it must be shut down afterwards."""
     if ray.is_initialized():
         return False
+    check_reachable(address)
     try:
         ray.init(address=address, log_to_driver=False, include_dashboard=False, logging_level=logging.WARNING)
     except (ConnectionError, ValueError, RuntimeError) as exc:

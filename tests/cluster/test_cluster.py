@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -295,3 +297,30 @@ def test_the_segments_settings_follow_every_option_that_changes_the_frames_and_n
                    {"codec": "libx265"}, {"overlap": 8}, {"provider": "cpu"}, {"format": "mkv"}, {"preset": "fast"}):
         assert _settings(tmp_path, model, replace(base, **change), (64, 48)) != settings, change
     assert _settings(tmp_path, model, base, (64, 64)) != settings
+
+
+def test_an_address_where_no_cluster_answers_is_refused_in_one_line_at_once(shard_archive, tmp_path):
+    import socket
+
+    from oppy.engine.cluster.driver import check_reachable
+
+    with socket.socket() as closed:  # a port that was free a moment ago: nothing listens there
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        check_reachable(f"127.0.0.1:{listening.getsockname()[1]}")  # something answers: Ray's turn
+    check_reachable("auto")
+    start = time.monotonic()
+    for address, why in ((f"127.0.0.1:{port}", "cannot reach the Ray cluster .*refused"),
+                         (f"ray://127.0.0.1:{port}", "cannot reach"), ("nonsense.invalid:999", "cannot reach"),
+                         ("127.0.0.1:99999", "not an address"), ("nohost", "not an address")):
+        with pytest.raises(OppyError, match=why):
+            check_reachable(address, timeout=2)
+    # the command line, in a process of its own (Ray is not started in it yet)
+    run = subprocess.run([sys.executable, "-m", "oppy.engine.cli", str(shard_archive), str(tmp_path / "out.mp4"),
+                          "--cluster", f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "cannot reach the Ray cluster" in run.stderr
+    assert "Traceback" not in run.stderr and not (tmp_path / "out.mp4").exists()
+    assert time.monotonic() - start < 60  # Ray on its own kept retrying for minutes
