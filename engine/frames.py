@@ -25,9 +25,12 @@ class Skipped:
     reason: str
 
 
-def natural_key(name: str) -> list:
-    """Sort key that orders digit runs by value: `sol9` before `sol10`."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+def natural_key(name: str) -> tuple:
+    """Sort key that orders runs of the digits 0-9 by value: `sol9` before `sol10`; names equal by that (`a1` and
+    `a01`, `A` and `a`) in the order of their exact text, so that the order never depends on the folder's listing.
+    Other characters that Python counts as digits (`²`, `٣`) sort as text."""
+    parts = re.split(r"([0-9]+)", name)  # text at even places, digit runs at odd ones: like is compared with like
+    return [int(part) if place % 2 else part.lower() for place, part in enumerate(parts)], name
 
 
 def display_name(name: str) -> str:
