@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import stat
+import struct
 from pathlib import Path
 
 import cv2
@@ -43,6 +44,29 @@ def truncation(data: np.ndarray) -> str | None:
     return None
 
 
+#: how the files OpenCV decodes begin (PNG, JPEG, TIFF both ways, BMP, WebP, JPEG 2000 file and codestream, PNM,
+#: PFM, Sun raster, OpenEXR, Radiance HDR, GIF): a file that begins otherwise is refused before it is read whole
+IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8", b"II*\x00", b"MM\x00*", b"BM", b"RIFF",
+                    b"\x00\x00\x00\x0cjP", b"\xff\x4f\xff\x51", b"P1", b"P2", b"P3", b"P4", b"P5", b"P6", b"P7",
+                    b"PF", b"Pf", b"\x59\xa6\x6a\x95", b"\x76\x2f\x31\x01", b"#?", b"GIF8")
+#: memory a render needs a decoded pixel, at most (the decoded image, its L, the RGB out and the encoder's copy;
+#: an 8192x8192 PNG took 1.36 GB)
+BYTES_PER_PIXEL = 24
+
+
+def header_problem(head: bytes, physical_memory: int | None) -> str | None:
+    """Why a file that begins with `head` (its first 32 bytes) is not read further, or None: no image's signature,
+    or a PNG whose declared size this machine could not hold (a small file can declare a huge picture)."""
+    if not head.startswith(IMAGE_SIGNATURES):
+        return "not a decodable image"
+    if head.startswith(b"\x89PNG") and len(head) >= 24 and head[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", head[16:24])
+        if physical_memory is not None and width * height * BYTES_PER_PIXEL > physical_memory:
+            return (f"too large to decode: a {width}x{height} picture needs more than this machine's "
+                    f"{physical_memory / 2**30:.3g} GiB of memory")
+    return None
+
+
 def _decode(data: np.ndarray) -> np.ndarray:
     """Encoded image bytes decoded by OpenCV; raises FrameError: why they do not decode."""
     try:
@@ -59,6 +83,12 @@ def _decode(data: np.ndarray) -> np.ndarray:
     return pixels
 
 
+def _physical_memory() -> int | None:
+    from ..session import physical_memory  # not at the top: the session module loads ONNX Runtime
+
+    return physical_memory()
+
+
 def read_image(path: Path) -> np.ndarray:
     """Decode an image file to RGB(A) or grey pixels (uint8/uint16); raises FrameError: why it cannot be used.
 
@@ -73,7 +103,11 @@ def read_image(path: Path) -> np.ndarray:
             mode = os.fstat(file.fileno()).st_mode
             if not stat.S_ISREG(mode):
                 raise FrameError(file_kind(mode))
-            data = np.fromfile(file, np.uint8)
+            head = file.read(32)
+            problem = header_problem(head, _physical_memory()) if head else None
+            if problem:
+                raise FrameError(problem)
+            data = np.concatenate([np.frombuffer(head, np.uint8), np.fromfile(file, np.uint8)])
     except OSError as exc:
         raise FrameError(f"cannot read: {exc.strerror or exc}") from exc
     except MemoryError as exc:

@@ -28,6 +28,13 @@ def test_natural_order():
     assert sorted(names, key=natural_key) == ["sol1.png", "sol9.png", "sol9b.png", "sol10.png", "Sol100.png"]
 
 
+def test_natural_order_takes_any_name_and_never_depends_on_the_listing():
+    odd = ["1²2.png", "²", "sol٣.png", "sol3.png", "a01.png", "a1.png", "A.png", "a.png", "", "12", "x12y3"]
+    ordered = sorted(odd, key=natural_key)  # no ValueError on digits int() does not take
+    assert sorted(reversed(odd), key=natural_key) == ordered
+    assert ordered.index("a01.png") < ordered.index("a1.png") and ordered.index("A.png") < ordered.index("a.png")
+
+
 def test_image_folder_reads_every_format_and_depth(tmp_path):
     grey = np.random.default_rng(0).integers(0, 256, (20, 30), dtype=np.uint8)
     write_image(tmp_path / "f1.png", grey)
@@ -232,3 +239,22 @@ def test_decode_threads_default_to_the_cores_up_to_eight(monkeypatch):
     assert decode_threads(0) == 8
     monkeypatch.setattr(os, "cpu_count", lambda: None)
     assert decode_threads(0) == 1
+
+
+def test_a_file_is_judged_by_its_first_bytes_before_it_is_read_whole(tmp_path, monkeypatch):
+    from oppy.engine.inputs import images
+
+    with open(tmp_path / "huge.png", "wb") as sparse:  # 64 GiB of nothing, in no space at all
+        sparse.truncate(64 * 2**30)
+    with pytest.raises(FrameError, match=r"^not a decodable image$"):
+        read_image(tmp_path / "huge.png")
+    # a small PNG that declares a picture this machine could not colour is refused from its header
+    (tmp_path / "bomb.png").write_bytes(png_header_only(30000, 30000))
+    monkeypatch.setattr(images, "_physical_memory", lambda: 8 * 2**30)
+    with pytest.raises(FrameError, match=r"^too large to decode: a 30000x30000 picture needs more than .* 8 GiB"):
+        read_image(tmp_path / "bomb.png")
+    # an image format other than its suffix says is still read by what it is
+    grey = np.random.default_rng(1).integers(0, 256, (24, 32), dtype=np.uint8)
+    ok, webp = cv2.imencode(".webp", grey, [cv2.IMWRITE_WEBP_QUALITY, 101])
+    (tmp_path / "webp.png").write_bytes(webp.tobytes())
+    assert ok and read_image(tmp_path / "webp.png").shape[:2] == (24, 32)
