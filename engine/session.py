@@ -127,8 +127,8 @@ def check_batch_fits(batch_size: int, tile: int, context: bool = False) -> None:
     memory = physical_memory()
     if memory is not None and needed > memory:
         raise OppyError(f"a batch of {batch_size} tiles of {tile}x{tile} px needs {needed / 2**30:.3g} GiB of "
-                        f"arrays, more than this machine's {memory / 2**30:.3g} GiB (the tiles in and out and the network's "
-                        f"working memory): pass a smaller --batch-size "
+                        f"arrays, more than this machine's {memory / 2**30:.3g} GiB (the tiles in and out and the "
+                        f"network's working memory): pass a smaller --batch-size "
                         f"(at most {max(1, memory // per_tile)})")
 
 
