@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import numbers
+import os
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,6 +173,14 @@ MAX_BATCH_SIZE, MAX_THREADS, MAX_QUEUE_SIZE = 1 << 20, 1024, 1024
 MAX_ENCODER_THREADS = 128
 
 
+def physical_memory() -> int | None:
+    """Bytes of memory this machine has, where the system says."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """`WIDTHxHEIGHT` (e.g. `640x480`, any case of x) -> (width, height) in digits; a `ValueError` naming the form
     otherwise (the bounds are the option's own to check). The one parser of a size every command line uses."""
@@ -186,6 +196,36 @@ def size_argument(text: str) -> tuple[int, int]:
         return parse_size(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+#: what each option of `EngineConfig` may be, by Python type (None is allowed where the default is None)
+_NUMBERS, _WHOLE, _TEXT = (numbers.Real,), (numbers.Integral,), (str,)
+_OPTION_TYPES = {
+    "model": (str, Path), "provider": _TEXT, "precision": _TEXT, "batch_size": _WHOLE, "overlap": _WHOLE,
+    "chroma_scale": (str, numbers.Real), "palette_guard": (bool,), "temporal": _NUMBERS, "threads": _WHOLE,
+    "queue_size": _WHOLE, "decode_threads": _WHOLE, "fps": _NUMBERS, "crf": _WHOLE, "codec": _TEXT, "preset": _TEXT,
+    "encoder_threads": _WHOLE, "pix_fmt": _TEXT, "overwrite": (bool,), "resize": _TEXT, "format": _TEXT,
+    "order": _TEXT, "camera": _TEXT, "stretch": _TEXT, "caption": _TEXT, "input_size": (tuple, list)}
+
+
+KIND_NAMES = {str: "text", numbers.Real: "a number", Path: "a path", bool: "True or False", tuple: "a tuple",
+              list: "a list"}
+
+
+def _type_problems(config: EngineConfig) -> list[str]:
+    """The options whose value is of the wrong kind (a number given as text, a fraction where a count goes, a
+    flag where a number goes), each in words."""
+    problems = []
+    for name, kinds in _OPTION_TYPES.items():
+        value = getattr(config, name)
+        if value is None and getattr(EngineConfig, name) is None:
+            continue
+        flag_for_number = isinstance(value, bool) and bool not in kinds
+        if flag_for_number or not isinstance(value, kinds):
+            kind = {_WHOLE: "a whole number", _NUMBERS: "a number", _TEXT: "text"}.get(kinds, " or ".join(
+                KIND_NAMES.get(k, k.__name__) for k in kinds))
+            problems.append(f"{name.replace('_', ' ')} must be {kind}, not {value!r}")
+    return problems
 
 
 @dataclass(frozen=True)
@@ -257,7 +297,9 @@ class EngineConfig:
     input_size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
-        problems = []
+        problems = _type_problems(self)
+        if problems:  # the checks below compare and format values of the right types only
+            raise OppyError("; ".join(problems))
         if self.provider not in PROVIDERS:
             problems.append(f"provider must be one of {', '.join(PROVIDERS)}, not {self.provider!r}")
         if self.precision not in PRECISIONS:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from .config import PRECISIONS, PROVIDERS
+from .config import PRECISIONS, PROVIDERS, physical_memory
 from .contract import ModelContract
 from .errors import ModelError, OppyError, one_line
 from .frames import display_name
@@ -102,14 +102,6 @@ def session_options(threads: int) -> ort.SessionOptions:
 
 #: batches whose arrays may be alive at once: the session's own, the one being cut, those queued and being blended
 BATCHES_IN_MEMORY = 4
-
-
-def physical_memory() -> int | None:
-    """Bytes of memory this machine has, where the system says."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
 
 
 #: the network's own working memory a 64x64 tile, in ONNX Runtime on the CPU: the packaged model's peak resident

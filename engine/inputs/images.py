@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..config import physical_memory
 from ..errors import FrameError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
@@ -83,12 +84,6 @@ def _decode(data: np.ndarray) -> np.ndarray:
     return pixels
 
 
-def _physical_memory() -> int | None:
-    from ..session import physical_memory  # not at the top: the session module loads ONNX Runtime
-
-    return physical_memory()
-
-
 def read_image(path: Path) -> np.ndarray:
     """Decode an image file to RGB(A) or grey pixels (uint8/uint16); raises FrameError: why it cannot be used.
 
@@ -104,7 +99,7 @@ def read_image(path: Path) -> np.ndarray:
             if not stat.S_ISREG(mode):
                 raise FrameError(file_kind(mode))
             head = file.read(32)
-            problem = header_problem(head, _physical_memory()) if head else None
+            problem = header_problem(head, physical_memory()) if head else None
             if problem:
                 raise FrameError(problem)
             data = np.concatenate([np.frombuffer(head, np.uint8), np.fromfile(file, np.uint8)])

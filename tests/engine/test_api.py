@@ -1,5 +1,6 @@
 import gc
 import os
+import re
 import threading
 import weakref
 from fractions import Fraction
@@ -367,3 +368,19 @@ def test_the_readme_python_snippet_runs_as_written(tmp_path, monkeypatch):
     names = {"gray": gradient_frame(48, 64), "gray_frames": [gradient_frame(48, 64, seed=i) for i in range(3)]}
     exec(compile(snippet, "README.md", "exec"), names)
     assert names["rgb"].shape == (48, 64, 3) and names["report"].frames_out == 2 and (tmp_path / "out.mp4").is_file()
+
+
+@pytest.mark.parametrize("option, value, words", [
+    ("caption", 5, "caption must be text, not 5"), ("camera", 5, "camera must be text"),
+    ("fps", "5", "fps must be a number, not '5'"), ("batch_size", 2.5, "batch size must be a whole number"),
+    ("temporal", True, "temporal must be a number"), ("threads", "2", "threads must be a whole number"),
+    ("chroma_scale", [1], "chroma scale must be text or a number"), ("input_size", "3x4", "input size must be"),
+])
+def test_an_option_of_the_wrong_kind_is_refused_in_words(option, value, words):
+    with pytest.raises(OppyError, match=re.escape(words)):
+        EngineConfig(**{option: value})
+
+
+def test_numpy_numbers_are_numbers():
+    config = EngineConfig(batch_size=np.int64(8), fps=np.float32(5), chroma_scale=np.float64(0.5))
+    assert (config.batch_size, config.fps, config.chroma_scale) == (8, 5, 0.5)

@@ -250,7 +250,7 @@ def test_a_file_is_judged_by_its_first_bytes_before_it_is_read_whole(tmp_path, m
         read_image(tmp_path / "huge.png")
     # a small PNG that declares a picture this machine could not colour is refused from its header
     (tmp_path / "bomb.png").write_bytes(png_header_only(30000, 30000))
-    monkeypatch.setattr(images, "_physical_memory", lambda: 8 * 2**30)
+    monkeypatch.setattr(images, "physical_memory", lambda: 8 * 2**30)
     with pytest.raises(FrameError, match=r"^too large to decode: a 30000x30000 picture needs more than .* 8 GiB"):
         read_image(tmp_path / "bomb.png")
     # an image format other than its suffix says is still read by what it is
