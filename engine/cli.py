@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -41,7 +42,7 @@ from .config import (
 from .errors import OppyError, one_line
 from .inputs.facts import CAMERAS
 from .inputs.sources import open_source
-from .outputs.files import STDOUT, check_report
+from .outputs.files import STDOUT, check_report, output_error
 from .outputs.timing import DEFAULT_FPS
 from .overlays.sheet import DEFAULT_SHEET_FRAMES
 from .render import FrameDone, RenderReport, check_outputs
@@ -199,10 +200,13 @@ def _stop_on_signals(stop: threading.Event, received: list[signal.Signals]) -> I
             aborted.set()
             raise KeyboardInterrupt
         stop.set()
-        # os.write, not print: the handler may run while the main thread is inside a write to stderr
-        os.write(2, f"\noppy-stream: {received[-1].name}: finishing the output with the frames encoded so far "
-                    "(send it again to abort)\n".encode())
+        # os.write, not print: the handler may run while the main thread is inside a write to stderr; a stderr that
+        # cannot be written (a full disk, a closed pipe) must not turn the clean stop into a failure
+        with contextlib.suppress(OSError):
+            os.write(stderr, f"\noppy-stream: {received[-1].name}: finishing the output with the frames encoded so "
+                             "far (send it again to abort)\n".encode())
 
+    stderr = _descriptor(sys.stderr, 2)
     previous = {sig: signal.signal(sig, handle) for sig in _STOP_SIGNALS}
     try:
         yield
@@ -238,6 +242,8 @@ def _render(args: argparse.Namespace, stop: threading.Event) -> RenderReport:
     check_outputs(args.input, args.output, config, args.sheet, args.sheet_frames, report=args.report,
                   model=config.model)
     with Engine(config=config) as engine:
+        if args.report:  # the model in use is known only now: the packaged one, or a model's int8 / fp16 copy
+            check_report(args.report, args.output, args.input, overwrite=config.overwrite, model=engine.session.path)
         bar = tqdm(desc="colourising", unit="frame", disable=True if args.quiet else None, file=sys.stderr,
                    dynamic_ncols=True)
         progress = _progress(bar, config.temporal, set_total=True)
@@ -245,7 +251,7 @@ def _render(args: argparse.Namespace, stop: threading.Event) -> RenderReport:
             report = engine.render(args.input, args.output, progress=progress, stop=stop, sheet=args.sheet,
                                    sheet_frames=args.sheet_frames)
     if args.report:
-        report.write_json(args.report)
+        _write_report(report, args.report)
     return report
 
 
@@ -254,7 +260,7 @@ def _render_sharded(args: argparse.Namespace, stop: threading.Event) -> RenderRe
         raise OppyError("--sheet is made from one process's frames: render without --shards / --cluster for a "
                         "contact sheet")
     if args.report:
-        check_report(args.report, args.output, args.input)
+        check_report(args.report, args.output, args.input, overwrite=args.overwrite, model=args.model)
     try:
         from .cluster import driver as cluster  # Ray is imported only here, and only for --shards / --cluster
     except ImportError as exc:
@@ -268,8 +274,20 @@ def _render_sharded(args: argparse.Namespace, stop: threading.Event) -> RenderRe
                                         address=args.cluster, keep=args.keep_segments, retries=args.retries,
                                         progress=None if args.quiet else progress, stop=stop)
     if args.report:
-        report.write_json(args.report)
+        _write_report(report, args.report)
     return report
+
+
+def _write_report(report: RenderReport, path: str) -> None:
+    """The JSON report to the file `path`, or to stdout for `-` (`check_report` saw that the video is not there)."""
+    if path != STDOUT:
+        report.write_json(path)
+        return
+    try:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+        sys.stdout.flush()
+    except OSError as exc:
+        raise output_error("the report to stdout", exc, None) from exc
 
 
 def _summary(report: RenderReport, received: list[signal.Signals]) -> str:
@@ -293,6 +311,36 @@ def _summary(report: RenderReport, received: list[signal.Signals]) -> str:
     return f"interrupted by {why}: kept {report.written or 'nothing'}: {done}"
 
 
+def _descriptor(stream, default: int) -> int:
+    """The file descriptor under a text stream (`default` for one without, such as a test's capture)."""
+    try:
+        return stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return default
+
+
+def _plug_closed_stderr() -> None:
+    """A process started with stderr closed (`2>&-`) has `sys.stderr` None, which the progress bar and logging
+    cannot take (logging's redirection through tqdm would even write to stdout, where a video may go), and a free
+    descriptor 2, which the next file opened would take and which native libraries write to: both go to /dev/null,
+    so the render runs with nothing to say."""
+    try:
+        os.fstat(2)
+    except OSError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        if devnull != 2:
+            os.dup2(devnull, 2)
+            os.close(devnull)
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (the process's stderr until it ends)
+
+
+def _say(line: str) -> None:
+    """A line on stderr, where it can be written: a full or closed stderr must not fail a render that succeeded."""
+    with contextlib.suppress(OSError, ValueError):
+        print(line, file=sys.stderr, flush=True)
+
+
 def _quiet_stdout() -> None:
     """After a failed write to stdout (a closed pipe), point it at /dev/null so exiting does not fail again."""
     with contextlib.suppress(OSError, ValueError, AttributeError):
@@ -305,6 +353,7 @@ def _quiet_stdout() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status: 0 done, 2 a problem to fix, 130 / 143 stopped by SIGINT / SIGTERM,
     1 when chunks of a --shards render kept failing (the others are kept for a rerun)."""
+    _plug_closed_stderr()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.sheet is None and args.sheet_frames != DEFAULT_SHEET_FRAMES:
@@ -316,28 +365,28 @@ def main(argv: list[str] | None = None) -> int:
         with _stop_on_signals(stop, received):
             report = _render_sharded(args, stop) if args.shards is not None or args.cluster else _render(args, stop)
     except OppyError as exc:
-        if args.output == STDOUT:
+        if STDOUT in (args.output, args.report):
             _quiet_stdout()
         if args.debug:
             raise
-        print(f"oppy-stream: error: {one_line(str(exc))}", file=sys.stderr)
+        _say(f"oppy-stream: error: {one_line(str(exc))}")
         return 2
     except KeyboardInterrupt:
-        print("oppy-stream: aborted", file=sys.stderr)
+        _say("oppy-stream: aborted")
         return 128 + (received[0] if received else signal.SIGINT)
     failed = getattr(report, "failed", None)
     if failed:
         for chunk in failed:
-            print(f"oppy-stream: error: {chunk['chunk']} (frames {chunk['frames']}, from {chunk['first_file']}) "
-                  f"failed after {args.retries} retries: {one_line(chunk['error'])}", file=sys.stderr)
-        print(f"oppy-stream: {len(failed)} chunks failed; the others are kept in {report.work_folder}: run the "
-              "same command again to render only what is missing", file=sys.stderr)
+            _say(f"oppy-stream: error: {chunk['chunk']} (frames {chunk['frames']}, from {chunk['first_file']}) "
+                 f"failed after {args.retries} retries: {one_line(chunk['error'])}")
+        _say(f"oppy-stream: {len(failed)} chunks failed; the others are kept in {report.work_folder}: run the "
+             "same command again to render only what is missing")
         return 1
     if report.interrupted:
-        print(f"oppy-stream: {_summary(report, received)}", file=sys.stderr)
+        _say(f"oppy-stream: {_summary(report, received)}")
         return 128 + (received[0] if received else signal.SIGINT)
     if not args.quiet:
-        print(_summary(report, received), file=sys.stderr)
+        _say(_summary(report, received))
     return 0
 
 

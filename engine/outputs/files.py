@@ -14,6 +14,7 @@ import hashlib
 import os
 import secrets
 import shutil
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +25,12 @@ from ..errors import OppyError
 
 STDOUT = "-"
 Outcome = Literal["complete", "interrupted", "failed"]
+#: the longest file name most file systems take, in bytes (ext4, XFS, APFS, NTFS in UTF-16 units), and the longest
+#: path Linux takes
+NAME_MAX = 255
+PATH_MAX = 4096
+#: the suffix of every file a folder of frames holds (`sinks.ImageFolderSink` writes PNGs only)
+FRAME_SUFFIX = ".png"
 
 
 def output_error(where: str, exc: OSError, frames: int | None) -> OppyError:
@@ -43,28 +50,64 @@ def output_error(where: str, exc: OSError, frames: int | None) -> OppyError:
 
 
 def _same_or_inside(path: Path, other: Path) -> bool:
-    """Whether `path` is `other`, or lies inside the folder `other` (links resolved)."""
-    path, other = path.resolve(), other.resolve()
+    """Whether `path` is `other`, or lies inside the folder `other` (links resolved where they can be)."""
+    try:
+        path, other = path.resolve(), other.resolve()
+    except (OSError, RuntimeError):  # a loop of links (RuntimeError before Python 3.13): refused by `look_at`
+        path, other = path.absolute(), other.absolute()
     return path == other or other in path.parents
+
+
+def look_at(path: Path, what: str) -> os.stat_result | None:
+    """The status of `path` (links followed), None where nothing is there; an `OppyError` naming `what` and the
+    problem where the path cannot even be looked at (a name or a path too long, a loop of links, a folder on the
+    way that may not be searched)."""
+    try:
+        return path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            problem = f"the name is too long (a file name takes at most {NAME_MAX} bytes, a path {PATH_MAX})"
+        else:
+            problem = "it is a loop of symbolic links" if exc.errno == errno.ELOOP else str(exc.strerror or exc)
+        raise OppyError(f"{what} {str(path)!r}: {problem}: choose another path") from exc
+
+
+def _is_folder(found: os.stat_result | None) -> bool:
+    return found is not None and stat.S_ISDIR(found.st_mode)
+
+
+def _folder_holds(folder: Path) -> tuple[bool, str | None]:
+    """Whether `folder` holds anything, and the name of an entry in it that no render of frames writes (such a
+    folder holds only its frames, each a file of its own named `*.png`; None where it holds nothing else)."""
+    held = False
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                held = True
+                if not (entry.name.endswith(FRAME_SUFFIX) and entry.is_file(follow_symlinks=False)):
+                    return True, entry.name
+    except OSError as exc:
+        raise OppyError(f"output folder {str(folder)!r} cannot be listed ({exc.strerror or exc}): choose an empty "
+                        "or new folder for the frames") from exc
+    return held, None
 
 
 def check_output(path: str | Path, overwrite: bool, source: str | Path | None = None, folder: bool = False,
                  report: str | Path | None = None, model: str | Path | None = None,
                  sheet: str | Path | None = None) -> None:
-    """The output-path policy, before any work: refuse an output that is the input or lies inside an input folder
-    (even with `overwrite`), an existing output unless told to overwrite it, a video named like a file where a
-    folder is (`folder`: the output is a folder of images), a folder that does not exist or may not be written,
-    binary output to a terminal, and a `report` path that is the output or the input, a folder, or in a folder
-    that does not exist; the same of a contact `sheet`, which may not be the report either. A folder of frames
-    replaces the whole folder: one that holds the input or the `model` is refused too."""
-    if report is not None:
-        check_report(report, path, source)
-    if sheet is not None:
-        check_report(sheet, path, source, "--sheet")
-        if Path(sheet).exists() and not overwrite:
-            raise OppyError(f"--sheet {str(sheet)!r} already exists: pass --overwrite (overwrite=True) to replace it")
-        if report is not None and Path(sheet).absolute() == Path(report).absolute():
-            raise OppyError(f"--sheet and --report are both {str(sheet)!r}: give each a file of its own")
+    """The output-path policy, before any work: refuse an output that is the input or the `model` or lies inside
+    an input folder (even with `overwrite`), an existing output unless told to overwrite it, a video named like a
+    file where a folder is (`folder`: the output is a folder of images), a folder that does not exist or may not be
+    written, binary output to a terminal, a path the system cannot look at (too long, a loop of links), and a
+    `report` or contact `sheet` that `check_report` refuses; the sheet may not be the report either. A folder of
+    frames replaces the whole folder: one that holds the input, the model or anything but frames is refused."""
+    for extra, flag in ((report, "--report"), (sheet, "--sheet")):
+        if extra is not None:
+            check_report(extra, path, source, flag, overwrite=overwrite, model=model)
+    if report is not None and sheet is not None and Path(sheet).absolute() == Path(report).absolute():
+        raise OppyError(f"--sheet and --report are both {str(sheet)!r}: give each a file of its own")
     if str(path) == STDOUT:
         if sys.stdout is None or sys.stdout.isatty():
             raise OppyError("OUTPUT - writes video to stdout, which is a terminal here: redirect it to a file or "
@@ -73,50 +116,73 @@ def check_output(path: str | Path, overwrite: bool, source: str | Path | None = 
     path = Path(path).absolute()
     if not path.name:
         raise OppyError(f"output {str(path)!r} is the root of the file system: name a folder or a file in it")
-    if source is not None and str(source) != STDOUT and _same_or_inside(path, Path(source)):
-        raise OppyError(f"output {str(path)!r} is the input or lies inside it: it would destroy what is being "
-                        "read; write the output elsewhere")
+    found = look_at(path, "output")
     for kept, what in ((source, "the input"), (model, "the model")):
+        if kept is not None and str(kept) != STDOUT and _same_or_inside(path, Path(kept)):
+            raise OppyError(f"output {str(path)!r} is {what} or lies inside it: it would destroy what is being "
+                            "read; write the output elsewhere")
         if folder and kept is not None and str(kept) != STDOUT and _same_or_inside(Path(kept), path):
             raise OppyError(f"output folder {str(path)!r} holds {what}, and a render replaces the whole folder: "
                             "write the frames to a folder of their own")
-    if path.is_dir() and not folder:
+    _check_existing_output(path, found, overwrite, folder)
+    _check_folder_of(path, "")
+
+
+def _check_existing_output(path: Path, found: os.stat_result | None, overwrite: bool, folder: bool) -> None:
+    """What `check_output` refuses of what is at `path` already (`found`)."""
+    if found is None:
+        return
+    if _is_folder(found) and not folder:
         raise OppyError(f"output {str(path)!r} is a folder: remove it or name another file for the video")
-    if path.exists() and not path.is_dir() and folder and not overwrite:
+    if not _is_folder(found) and folder and not overwrite:
         raise OppyError(f"output {str(path)!r} is a file where a folder of frames would go: pass --overwrite "
                         "(overwrite=True) to replace it")
-    if path.exists() and not overwrite and not (path.is_dir() and not any(path.iterdir())):
+    held, foreign = _folder_holds(path) if _is_folder(found) else (True, None)
+    if foreign is not None:  # refused also without --overwrite: the render could never replace it
+        raise OppyError(f"output folder {str(path)!r} holds {foreign!r}, which is not a frame a render wrote, and a "
+                        "render replaces the whole folder: choose an empty or new folder for the frames")
+    if held and not overwrite:
         raise OppyError(f"output {str(path)!r} already exists: pass --overwrite (overwrite=True) to replace it")
-    parent = path.parent
-    if not parent.exists():
-        raise OppyError(f"cannot write {str(path)!r}: folder {str(parent)!r} does not exist")
-    if not parent.is_dir():
-        raise OppyError(f"cannot write {str(path)!r}: {str(parent)!r} is a file, not a folder")
+
+
+def _check_folder_of(path: Path, flag: str) -> None:
+    """The folder `path` (the output, or the file of `flag`) is written in exists, is a folder, may be written."""
+    parent, what = path.parent, f"{flag} {str(path)!r}" if flag else repr(str(path))
+    found = look_at(parent, f"the folder of {flag or 'the output'}")
+    if not _is_folder(found):
+        problem = "does not exist" if found is None else "is a file, not a folder"
+        raise OppyError(f"cannot write {what}: folder {str(parent)!r} {problem}")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise OppyError(f"cannot write {str(path)!r}: folder {str(parent)!r} is not writable: choose an output "
-                        "folder you may write to")
+        raise OppyError(f"cannot write {what}: folder {str(parent)!r} is not writable: choose an output folder you "
+                        "may write to")
 
 
 def check_report(report: str | Path, output: str | Path, source: str | Path | None = None,
-                 flag: str = "--report") -> None:
+                 flag: str = "--report", overwrite: bool = False, model: str | Path | None = None) -> None:
     """Refuse a path for a file written beside the output (the report; a contact sheet: `flag`) that would replace
-    the output or the input, that is a folder, or whose folder does not exist (found before the render, not after
-    it)."""
+    the output, the input or the `model` (also with `overwrite`), an existing file unless told to `overwrite` it,
+    a folder, a path whose folder does not exist or that the system cannot look at (found before the render, not
+    after it). A report to `-` goes to stdout (as `-` does for a video tool), which the video must leave free."""
+    if str(report) == STDOUT:
+        if flag != "--report":
+            raise OppyError(f"{flag} - would make a file named '-': give the contact sheet a name, e.g. sheet.png")
+        if str(output) == STDOUT or sys.stdout is None:
+            where = "the video goes to" if str(output) == STDOUT else "is closed here"
+            raise OppyError(f"--report - writes the report to stdout, which {where}: give it a file name instead")
+        return
     report = Path(report)
-    example = "sheet.png" if flag == "--sheet" else "report.json"
-    for other, what in ((output, "the output"), (source, "the input")):
+    found = look_at(report, flag)
+    for other, what in ((output, "the output"), (source, "the input"), (model, "the model")):
         if other is not None and str(other) != STDOUT and _same_or_inside(report, Path(other)):
             raise OppyError(f"{flag} {str(report)!r} is {what} or lies inside it: give it a path of its own")
-    if report.is_dir():
-        raise OppyError(f"{flag} {str(report)!r} is a folder: give a file name, e.g. {str(report / example)!r}")
-    if not report.parent.is_dir():
-        raise OppyError(f"{flag} {str(report)!r}: folder {str(report.parent)!r} does not exist")
-    if not os.access(report.parent, os.W_OK | os.X_OK):
-        raise OppyError(f"{flag} {str(report)!r}: folder {str(report.parent)!r} is not writable")
+    if _is_folder(found):
+        example = report / ("sheet.png" if flag == "--sheet" else "report.json")
+        raise OppyError(f"{flag} {str(report)!r} is a folder: give a file name, e.g. {str(example)!r}")
+    if found is not None and not overwrite:
+        raise OppyError(f"{flag} {str(report)!r} already exists: pass --overwrite (overwrite=True) to replace it")
+    _check_folder_of(report, flag)
 
 
-#: the longest file name most file systems take, in bytes (ext4, XFS, APFS, NTFS in UTF-16 units)
-NAME_MAX = 255
 _RENAME_NOREPLACE = 1
 _AT_FDCWD = -100
 
@@ -160,9 +226,31 @@ def temporary_name(target: Path) -> Path:
                                          f".{os.getpid()}-{secrets.token_hex(4)}.partial"))
 
 
-def interrupted_name(target: Path) -> Path:
-    """Where an interrupted output is kept: `STEM.partial.SUFFIX` beside `target` (shortened as `fitting_name`)."""
-    return target.with_name(fitting_name(target.parent, "", target.stem, f".partial{target.suffix}"))
+def interrupted_name(target: Path, count: int = 1) -> Path:
+    """Where an interrupted output is kept: `STEM.partial.SUFFIX` beside `target`, `STEM.partial-2.SUFFIX` as the
+    second choice and so on (`count`; shortened as `fitting_name`)."""
+    mark = ".partial" if count == 1 else f".partial-{count}"
+    return target.with_name(fitting_name(target.parent, "", target.stem, f"{mark}{target.suffix}"))
+
+
+def keep_interrupted(work: Path, target: Path, tries: int = 1000) -> Path:
+    """Move the interrupted output `work` (a file or a folder) beside `target` as `interrupted_name(target)`, or
+    where something is at that name already (an older interrupted render's, the user's), as the first free
+    `...partial-N`: nothing the render did not make is replaced or removed. Returns where it is kept."""
+    for count in range(1, tries + 1):
+        kept = interrupted_name(target, count)
+        try:
+            if kept.exists() or kept.is_symlink():  # also an empty folder: not ours to take
+                continue
+            move_into_place(work, kept, replace=False)
+        except FileExistsError:  # appeared meanwhile: the next name
+            continue
+        except OSError as exc:
+            raise OppyError(f"cannot keep the interrupted output as {str(kept)!r}: {exc.strerror or exc}; it is at "
+                            f"{str(work)!r}") from exc
+        return kept
+    raise OppyError(f"cannot keep the interrupted output beside {str(target)!r}: {interrupted_name(target).name!r} "
+                    f"and the next {tries - 1} names are taken; it is at {str(work)!r}")
 
 
 def leftover_temporaries(target: Path) -> Iterator[Path]:
@@ -266,13 +354,16 @@ class PartialFile:
         self.path = temporary_name(target)
 
     def finish(self, outcome: Outcome) -> Path | None:
-        """Complete: move onto the target. Interrupted: keep as `STEM.partial.SUFFIX`. Failed: remove."""
+        """Complete: move onto the target. Interrupted: keep as `STEM.partial.SUFFIX` (or a free name beside it:
+        `keep_interrupted`). Failed: remove. Returns where the file is."""
         if outcome == "failed":
             self.path.unlink(missing_ok=True)
             return None
-        final = self.target if outcome == "complete" else interrupted_name(self.target)
+        if outcome == "interrupted":
+            return keep_interrupted(self.path, self.target)
+        final = self.target
         try:
-            move_into_place(self.path, final, self.replace or outcome != "complete")
+            move_into_place(self.path, final, self.replace)
         except FileExistsError as exc:
             raise taken_meanwhile(final, self.path) from exc
         except OSError as exc:
@@ -300,7 +391,7 @@ def write_file(target: str | Path, data: bytes | str, what: str = "") -> None:
     target = Path(target)
     write: Callable[[Path], object] = ((lambda p: p.write_bytes(data)) if isinstance(data, bytes)
                                        else (lambda p: p.write_text(data, encoding="utf-8")))
-    if target.is_dir():
+    if _is_folder(look_at(target, what or "the file")):
         raise OppyError(f"cannot write {what or 'the file'} to {str(target)!r}: it is a folder")
     try:
         with writing(target) as path:

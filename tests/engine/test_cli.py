@@ -55,8 +55,8 @@ def test_the_report_and_the_summary_state_the_chroma_scale_and_the_tiles(tmp_pat
     assert report["config"]["chroma_scale"] == "auto"
     assert "6 tiles (chroma x0.25 for 512x256)" in capsys.readouterr().err
     assert main([str(folder), str(tmp_path / "one.mp4"), "--model", str(model), "--chroma-scale", "1",
-                 "--report", str(report_path)]) == 0
-    assert json.loads(report_path.read_text())["chroma_scales"] == {"512x256": 1.0}
+                 "--report", str(tmp_path / "one.json")]) == 0
+    assert json.loads((tmp_path / "one.json").read_text())["chroma_scales"] == {"512x256": 1.0}
 
 
 def test_refuses_to_overwrite_with_one_clear_line(archive, constant_model, tmp_path, capsys):
