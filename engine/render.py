@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -153,7 +154,7 @@ class ChunkRange:
 def reads_folder(src: str | Path, input_size: tuple[int, int] | None) -> bool:
     """Whether `src` is read as a folder of frames or products (listed in order, kept to a camera, stretched), not
     as a video or raw frames."""
-    return input_size is None and str(src) != STDIN and Path(src).is_dir()
+    return input_size is None and str(src) != STDIN and os.path.isdir(src)  # any OSError: not a folder
 
 
 def check_listing(listing: Listing, src: str | Path, camera: str | None) -> None:
@@ -239,11 +240,14 @@ def _new_report(engine: Colouriser, src: str | Path, dst: str | Path, source: So
 
 
 def _open_output(dst: str | Path, config: EngineConfig, source: Source, report: RenderReport) -> Sink:
-    """The sink for `dst`, its encoder noted in the report."""
+    """The sink for `dst`, its encoder noted in the report and, where the input declares its frames' size, checked
+    to take that size before any frame is read."""
     sink = open_sink(dst, config.fps, config.crf, config.codec, config.preset, config.format, config.pix_fmt,
                      getattr(source, "rate", None), replace=config.overwrite, threads=config.encoder_threads)
     if sink.encoder is not None:
         report.encoder, report.encoder_fallback = sink.encoder.codec, sink.encoder.fallback
+        if source.frame_size is not None:
+            sink.encoder.check_size(*source.frame_size)
     return sink
 
 

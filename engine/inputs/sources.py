@@ -108,6 +108,9 @@ class ImageFolder:
     frame's values the same way (`stretch.Levels`, `--stretch archive`).
     """
 
+    #: (width, height) of every frame where known before reading any: not for images, each of its own size
+    frame_size: tuple[int, int] | None = None
+
     def __init__(self, folder: str | Path, files: Iterable[str | Path] | None = None, threads: int = 1,
                  levels: Levels | None = None, first_index: int = 0):
         self.threads, self.levels, self.first_index = threads, levels, first_index
@@ -160,7 +163,8 @@ class ImageFolder:
 
 class VideoFile:
     """The frames of a video file's first video stream, decoded by PyAV (RGB, or grey as stored), each with its
-    timestamp."""
+    timestamp. A video that ends before its header says it does (a file cut short) ends in a `Skipped`
+    (`ended_early`), as one whose decoding fails does."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -170,6 +174,8 @@ class VideoFile:
                     raise OppyError(f"{str(self.path)!r} has no video stream")
                 stream = container.streams.video[0]
                 self._frames = stream.frames or None
+                #: (width, height) its header declares, or None
+                self.frame_size = (stream.width, stream.height) if stream.width and stream.height else None
                 first = next((packet for packet in container.demux(stream) if packet.size), None)
                 untimed = first is not None and first.pts is None and first.dts is None
                 #: the stream's frame rate (None where nothing says): its average where its packets carry times;
@@ -187,14 +193,60 @@ class VideoFile:
         with av.open(str(self.path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            index = 0
+            index, last = 0, None
             try:
-                for frame in container.decode(stream):
-                    yield SourceFrame(index, f"{self.path.stem}#{index:06d}", frame_pixels(frame),
-                                      FrameTiming(frame.pts, frame.time_base))
+                for last in container.decode(stream):
+                    yield SourceFrame(index, f"{self.path.stem}#{index:06d}", frame_pixels(last),
+                                      FrameTiming(last.pts, last.time_base))
                     index += 1
             except av.FFmpegError as exc:  # a damaged stream: report where it broke, keep what was decoded
                 yield Skipped(f"{self.path.stem}#{index:06d}", f"video decoding stopped: {exc}")
+                return
+            if why := ended_early(stream, index, last, self.rate):
+                yield Skipped(f"{self.path.stem}#{index:06d}", why)
+
+
+def declared_end(stream: av.video.stream.VideoStream) -> Fraction | None:
+    """When (seconds on its own clock) a video stream's header says it ends, where it says so of this stream alone:
+    Matroska's DURATION tag of the track (FFmpeg writes the time of its end), or the track's start and duration in a
+    container that indexes its frames (MP4, MOV: a frame count declared). None otherwise: FFmpeg fills in a
+    stream's duration from the whole file's, audio included."""
+    tag = stream.metadata.get("DURATION")  # HH:MM:SS.nnnnnnnnn
+    if tag:
+        try:
+            hours, minutes, seconds = tag.split(":")
+            return int(hours) * 3600 + int(minutes) * 60 + Fraction(seconds)
+        except ValueError:
+            return None
+    if not (stream.frames and stream.duration):
+        return None
+    return ((stream.start_time or 0) + stream.duration) * stream.time_base
+
+
+def ended_early(stream: av.video.stream.VideoStream, decoded: int, last: av.VideoFrame | None,
+                rate: Fraction | None) -> str | None:
+    """Why a video that gave `decoded` frames (`last` the final one) without a decoding error ended early, or None:
+    FFmpeg stops without an error where a file was cut short. Judged by time, not by the frames declared, since an
+    MP4 trimmed by its edit list declares frames it never shows."""
+    end, shown = declared_end(stream), _time_shown(last, rate)
+    if end is None or not shown or (last is not None and (last.pts is None or last.time_base is None)):
+        return None  # nothing to judge by
+    ended = last.pts * last.time_base + shown if last is not None else (stream.start_time or 0) * stream.time_base
+    if end - ended <= shown / 2:  # half a frame of slack: containers round where a stream ends
+        return None
+    if stream.frames > decoded:
+        count = f"{decoded} of its {stream.frames} declared frames"
+    else:
+        count = f"{decoded} frame{'s' if decoded != 1 else ''}"
+    return f"the video ended after {count}, at {float(ended):.3g} s of the {float(end):.3g} s it declares (truncated?)"
+
+
+def _time_shown(frame: av.VideoFrame | None, rate: Fraction | None) -> Fraction:
+    """How long a video's frame is shown: its own duration, else one frame at the video's average `rate`, else 0
+    (not known)."""
+    if frame is not None and frame.duration and frame.time_base is not None:
+        return frame.duration * frame.time_base
+    return 1 / Fraction(rate) if rate else Fraction(0)
 
 
 class RawFrames:
@@ -212,6 +264,7 @@ class RawFrames:
         self.source = source
         self.width, self.height = width, height
         self.frame_bytes = width * height
+        self.frame_size = (width, height)
         self.name = name or (display_name(Path(source).name) if isinstance(source, (str, Path)) else "stdin")
         self._cancelled = threading.Event()
 
@@ -294,14 +347,27 @@ def open_source(path: str | Path, input_size: tuple[int, int] | None = None,
                             "ffmpeg -i IN -f rawvideo -pix_fmt gray - | oppy-stream - OUT --input-size WxH")
         return RawFrames(sys.stdin.buffer, *input_size)
     path = Path(path)
+    found = _input_status(path)
     if input_size is not None:
-        if not path.is_file():
+        if found is None or not stat.S_ISREG(found.st_mode):
             raise OppyError(f"--input-size reads raw frames from a file or stdin (-), and {str(path)!r} is not a "
                             "file: drop --input-size for a folder of images or a video")
         return RawFrames(path, *input_size)
-    if path.is_dir():
-        return ImageFolder(path, threads=threads)
-    if not path.exists():
+    if found is None:
         raise OppyError(f"input {str(path)!r} does not exist: give a folder of images, a video file, or - with "
                         "--input-size for raw frames on stdin")
+    if stat.S_ISDIR(found.st_mode):
+        return ImageFolder(path, threads=threads)
     return VideoFile(path)
+
+
+def _input_status(path: Path) -> os.stat_result | None:
+    """What is at `path` (links followed), or None where nothing is; `OppyError` where it cannot be looked at (a
+    name or path too long for the system, a link loop, a folder on the way that may not be searched)."""
+    try:
+        return path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
+        raise OppyError(f"cannot open input {display_name(str(path))!r}: {getattr(exc, 'strerror', None) or exc}: "
+                        "give the path of a folder of images or a video file you may read") from exc

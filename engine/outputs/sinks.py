@@ -9,10 +9,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import shutil
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO, TypeVar
@@ -25,9 +25,9 @@ from ..config import OUTPUT_FORMATS
 from ..errors import OppyError
 from ..frames import FrameTiming
 from ..inputs.images import IMAGE_SUFFIXES
-from ..kernels.yuv import colour_standard, rgb_to_yuv_frame, tag
+from ..kernels.yuv import colour_standard, tag
 from . import files
-from .encoders import EncoderChoice, choose_encoder
+from .encoders import EncoderChoice, EncoderFrame, choose_encoder, encoder_frame
 from .files import STDOUT, Outcome, PartialFile, output_error, temporary_name
 from .timing import DEFAULT_FPS, VideoClock
 
@@ -44,12 +44,21 @@ _MATROSKA_TIME_BASE = Fraction(1, 1000)
 _S = TypeVar("_S", bound="_Sink")
 
 
-def _even_sized(rgb: np.ndarray) -> np.ndarray:
-    """yuv420p needs even sides: repeat the last row / column where a side is odd."""
-    height, width = rgb.shape[:2]
-    if height % 2 == 0 and width % 2 == 0:
-        return rgb
-    return np.pad(rgb, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
+class _Descriptor:
+    """A file descriptor as the file object FFmpeg writes a stream to, raising every failed write. FFmpeg's own
+    `pipe:` output drops the error of a fragmented MP4's last write (its trailer returns a size, not the error)."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(self.fd, view):]
+            except BlockingIOError:  # a non-blocking stdout: wait until it takes more
+                select.select([], [self.fd], [])
+        return len(data)
 
 
 class _Sink:
@@ -76,7 +85,6 @@ class _Sink:
         """Finish the output; returns where the frames are (a path, or `-`), or None where none are."""
         raise NotImplementedError
 
-
     def __enter__(self: _S) -> _S:
         return self
 
@@ -93,15 +101,6 @@ class _Sink:
         if size is not None and (width, height) != size:
             raise ValueError(f"frame is {width}x{height}, the output {size[0]}x{size[1]}: fit frames first")
         return width, height
-
-
-@dataclass(frozen=True)
-class EncoderFrame:
-    """An RGB frame of `width` x `height` made into what a video's encoder takes (`VideoSink.prepare`)."""
-
-    frame: av.VideoFrame
-    width: int
-    height: int
 
 
 class VideoSink(_Sink):
@@ -158,16 +157,15 @@ class VideoSink(_Sink):
         return self._clock.describe() if self._clock else None
 
     def _open(self, width: int, height: int, timing: FrameTiming | None) -> None:
+        self.encoder.check_size(width, height)
         encoded = (width + width % 2, height + height % 2)  # 4:2:0 needs even sides: odd ones are padded
-        if problem := self.encoder.size_problem(*encoded):
-            raise OppyError(problem)
         if self._partial is not None:
             target, options = str(self._partial.path), {}
         else:
             target, options = self._out, _STREAMING_OPTIONS.get(self.format, {})
             with contextlib.suppress(AttributeError, OSError, ValueError):
                 self._out.flush()
-                target = f"pipe:{self._out.fileno()}"  # FFmpeg writes to the descriptor itself
+                target = _Descriptor(self._out.fileno())  # past Python's buffer, every error still raised
         self._clock = VideoClock(self.fps, timing, self.source_rate)
         if self.format == "matroska":
             self._clock.at_least(_MATROSKA_TIME_BASE)
@@ -204,10 +202,7 @@ class VideoSink(_Sink):
         """The frame converted for the encoder (YUV by the engine's kernel, tagged), ready for `write`. The engine
         has its last stage do this, since in the writer's thread the conversion holds up the encoder's threads
         (`oppy-bench encode`)."""
-        height, width = rgb.shape[:2]
-        even = _even_sized(rgb)
-        standard = colour_standard(even.shape[1], even.shape[0])
-        return EncoderFrame(rgb_to_yuv_frame(even, standard, self.pix_fmt), width, height)
+        return encoder_frame(rgb, self.pix_fmt)
 
     def write(self, rgb: np.ndarray | EncoderFrame, name: str = "", timing: FrameTiming | None = None) -> None:
         """Encode one HxWx3 uint8 RGB frame (or its `prepare`d form) of the video's size (the first frame sets
@@ -340,16 +335,18 @@ class ImageFolderSink(_Sink):
         self.frames += 1
 
     def close(self, outcome: Outcome = "complete") -> str | None:
-        """Complete: takes the target's place. Interrupted: kept as `NAME.partial`. Failed, or no frame: removed."""
+        """Complete: takes the target's place. Interrupted: kept as `NAME.partial` (or the first free `NAME.partial-2`,
+        ...). Failed, or no frame: removed."""
         if not self._work.exists():
             return None
         if outcome == "failed" or not self.frames:
             shutil.rmtree(self._work, ignore_errors=True)
             return None
-        if outcome == "complete" and not self.replace:
+        if outcome == "interrupted":  # never in place of anything: the first free NAME.partial, NAME.partial-2, ...
+            return str(files.keep_interrupted(self._work, self.folder))
+        if not self.replace:
             return str(files.place_folder(self._work, self.folder))
-        final = self.folder if outcome == "complete" else self.folder.with_name(
-            files.fitting_name(self.folder.parent, "", self.folder.name, ".partial"))
+        final = self.folder
         old = temporary_name(final) if final.exists() or final.is_symlink() else None
         try:
             if old is not None:

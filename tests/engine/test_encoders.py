@@ -1,11 +1,15 @@
+from fractions import Fraction
+
 import av
 import pytest
 
 from oppy.engine import Engine, EngineConfig, OppyError
 from oppy.engine.cli import main
 from oppy.engine.config import ENCODERS, encoder_problems
+from oppy.engine.inputs.sources import RawFrames
 from oppy.engine.outputs import encoders
 from oppy.engine.outputs.encoders import choose_encoder, encoder_options
+from tests.conftest import gradient_frame, write_image
 
 
 @pytest.mark.parametrize(("codec", "crf", "preset", "pix_fmt", "says"), [
@@ -74,8 +78,6 @@ def test_libx265_renders_hevc(archive, constant_model, tmp_path):
 
 @pytest.mark.parametrize(("size", "fits"), [((12, 8), False), ((16, 14), False), ((15, 16), True), ((16, 16), True)])
 def test_libx265_takes_frames_of_16_px_a_side_and_says_so_for_smaller_ones(constant_model, tmp_path, size, fits):
-    from tests.conftest import gradient_frame, write_image
-
     width, height = size
     (tmp_path / "in").mkdir()
     for index in range(2):
@@ -90,6 +92,56 @@ def test_libx265_takes_frames_of_16_px_a_side_and_says_so_for_smaller_ones(const
                                             "libx264"):
             engine.render(tmp_path / "in", tmp_path / "out.mp4")
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith((".out", "out"))]
+
+
+def encoder_opens(codec: str, width: int, height: int, options: dict[str, str]) -> bool:
+    """Whether the encoder itself opens for frames of this size (the reference the size checks are measured on)."""
+    context = av.CodecContext.create(codec, "w")
+    context.width, context.height, context.pix_fmt = width, height, "yuv420p"
+    context.time_base, context.options = Fraction(1, 5), options
+    try:
+        context.open()
+    except av.FFmpegError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(("codec", "preset", "width", "height"), [
+    ("libx264", "veryfast", 16384, 2), ("libx264", "veryfast", 2, 16384), ("libx264", "veryfast", 16386, 2),
+    ("libx264", "veryfast", 2, 16386), ("libx264", "veryfast", 16385, 1),
+    ("libx265", "medium", 16, 16), ("libx265", "medium", 16, 14), ("libx265", "medium", 4216, 16),
+    ("libx265", "medium", 30, 4216), ("libx265", "medium", 4218, 16), ("libx265", "veryfast", 30, 4218),
+    ("libx265", "medium", 32, 4218), ("libx265", "medium", 16386, 64), ("libx265", "ultrafast", 4208, 16),
+    ("libx265", "ultrafast", 16, 4210), ("libx265", "placebo", 16, 16), ("libx265", "placebo", 32, 32)])
+def test_the_sizes_an_encoder_is_said_to_refuse_are_those_it_cannot_open(codec, preset, width, height):
+    choice = choose_encoder(codec, 20, preset)
+    encoded = (width + width % 2, height + height % 2)
+    assert (choice.size_problem(width, height) is None) == encoder_opens(codec, *encoded, choice.options)
+
+
+def test_frames_too_large_for_libx264_are_refused_naming_the_limit_and_a_folder_of_pngs():
+    problem = choose_encoder("libx264", 20, "veryfast").size_problem(70000, 1)
+    assert "libx264 encodes frames of at most 16384 pixels a side, and these are 70000x1" in problem
+    assert "write a folder of PNGs" in problem
+
+
+def test_raw_frames_too_wide_are_refused_before_any_is_read(constant_model, tmp_path, monkeypatch):
+    raw = tmp_path / "wide.raw"
+    raw.write_bytes(bytes(20000 * 10))
+    monkeypatch.setattr(RawFrames, "__iter__", lambda self: pytest.fail("the input was read"))
+    with Engine(constant_model, provider="cpu", input_size=(20000, 10)) as engine, \
+            pytest.raises(OppyError, match="at most 16384 pixels a side, and these are 20000x10"):
+        engine.render(raw, tmp_path / "out.mp4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["constant.onnx", "wide.raw"]
+
+
+def test_a_folder_of_frames_too_wide_fails_in_one_line_at_the_first_frame(constant_model, tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    write_image(tmp_path / "in" / "a.png", gradient_frame(1, 16390))
+    code = main([str(tmp_path / "in"), str(tmp_path / "out.mp4"), "--model", str(constant_model), "-q"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "at most 16384 pixels a side, and these are 16390x1" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["constant.onnx", "in"]
 
 
 @pytest.mark.parametrize(("flag", "says"), [(["--preset", "turbo"], "not one of libx264's: ultrafast"),

@@ -1,3 +1,4 @@
+import contextlib
 import io
 import os
 import subprocess
@@ -184,6 +185,25 @@ def test_a_closed_pipe_is_a_clear_error():
     os.close(read_end)
     with os.fdopen(write_end, "wb", buffering=0) as stream, pytest.raises(OppyError, match="the reader closed"):
         RawVideoSink(stream).write(np.zeros((8, 8, 3), np.uint8))
+
+
+@pytest.mark.parametrize("container", [None, "mov", "matroska"])
+def test_a_reader_that_leaves_before_the_last_byte_is_a_clear_error(container):
+    # The reader takes the first bytes and goes. A fragmented MP4 of frames alike is one fragment, written when the
+    # video is finished: FFmpeg's own pipe output dropped the error of that last write, and the render succeeded.
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    received = 0
+    with os.fdopen(write_end, "wb") as stream:
+        sink = VideoSink(stream, container=container, threads=1)
+        for level in range(60):
+            sink.write(np.full((48, 64, 3), 100 + level % 3, np.uint8))
+            with contextlib.suppress(BlockingIOError):
+                received += len(os.read(read_end, 1 << 20))
+        assert received > 0  # the stream has begun
+        os.close(read_end)
+        with pytest.raises(OppyError, match="writing stdout failed after 60 frames: the reader closed the pipe"):
+            sink.close()
 
 
 def test_image_folder_sink(tmp_path):

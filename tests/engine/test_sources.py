@@ -1,5 +1,6 @@
 import io
 import os
+import re
 import threading
 
 import av
@@ -195,6 +196,62 @@ def test_video_file_source(tmp_path):
     assert frames[0].pixels.shape == (48, 64, 3)
     levels = [int(f.pixels.mean()) for f in frames]
     assert levels == sorted(levels) and abs(levels[3] - 90) <= 3
+
+
+def write_video(path, frames: int, options: dict | None = None, shift: int = 0) -> None:
+    """A video of noisy 128x96 frames at 5 frames/s (noise: most of the file is frames, not header)."""
+    rng = np.random.default_rng(1)
+    with av.open(str(path), "w", options=options or {}) as container:
+        stream = container.add_stream("libx264", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
+        for _ in range(frames):
+            rgb = rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        container.mux(stream.encode(None))
+
+
+@pytest.mark.parametrize(("name", "frames", "options", "says"), [
+    ("cut.mp4", 10, {"movflags": "faststart"}, r"of its 10 declared frames, at [\d.]+ s of the 2 s it declares"),
+    ("cut.mov", 10, {"movflags": "faststart"}, r"of its 10 declared frames, at [\d.]+ s of the 2 s it declares"),
+    ("cut.mkv", 3, {}, r"frames?, at [\d.]+ s of the 0.6 s it declares")])
+def test_a_video_cut_short_ends_in_a_skip_that_says_so(tmp_path, name, frames, options, says):
+    # FFmpeg ends a cut file without an error: the frames it lost were dropped without a word
+    path = tmp_path / name
+    write_video(path, frames, options)
+    assert not any(isinstance(item, Skipped) for item in VideoFile(path))  # the whole video: no skip
+    path.write_bytes(path.read_bytes()[: path.stat().st_size * 6 // 10])
+    items = list(VideoFile(path))
+    decoded = [item for item in items if isinstance(item, SourceFrame)]
+    assert 0 < len(decoded) < frames and items[:-1] == decoded
+    assert items[-1].name == f"cut#{len(decoded):06d}"
+    assert re.fullmatch(rf"the video ended after {len(decoded)} {says} \(truncated\?\)", items[-1].reason)
+
+
+def test_an_mp4_its_edit_list_trims_is_not_taken_for_a_cut_one(tmp_path):
+    # the first 3 of 10 frames are before the edit list's start: declared, never shown, nothing lost
+    write_video(tmp_path / "whole.mp4", 10)
+    with av.open(str(tmp_path / "whole.mp4")) as whole, av.open(str(tmp_path / "trimmed.mp4"), "w") as trimmed:
+        source = whole.streams.video[0]
+        stream = trimmed.add_stream_from_template(source)
+        for packet in whole.demux(source):
+            if packet.dts is not None:
+                shift = 3 * round(1 / (5 * source.time_base))
+                packet.pts, packet.dts, packet.stream = packet.pts - shift, packet.dts - shift, stream
+                trimmed.mux(packet)
+    with av.open(str(tmp_path / "trimmed.mp4")) as container:
+        assert container.streams.video[0].frames == 10
+    items = list(VideoFile(tmp_path / "trimmed.mp4"))
+    assert len(items) == 7 and all(isinstance(item, SourceFrame) for item in items)
+
+
+@pytest.mark.parametrize("input_size", [None, (8, 8)])
+def test_an_input_path_the_system_cannot_look_at_is_a_user_error(tmp_path, input_size):
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    for path, says in [(tmp_path / ("a" * 256), "File name too long"),  # a name over 255 bytes
+                       (tmp_path / "/".join(["d"] * 2100), "File name too long"),  # a path over 4096 bytes
+                       (tmp_path / "loop", "Too many levels of symbolic links")]:
+        with pytest.raises(OppyError, match=f"cannot open input .*{says}"):
+            open_source(path, input_size)
 
 
 def test_bad_inputs_are_user_errors(tmp_path):
