@@ -202,7 +202,7 @@ def size_argument(text: str) -> tuple[int, int]:
 _NUMBERS, _WHOLE, _TEXT = (numbers.Real,), (numbers.Integral,), (str,)
 _OPTION_TYPES = {
     "model": (str, Path), "provider": _TEXT, "precision": _TEXT, "batch_size": _WHOLE, "overlap": _WHOLE,
-    "chroma_scale": (str, numbers.Real), "palette_guard": (bool,), "temporal": _NUMBERS, "threads": _WHOLE,
+    "chroma_scale": (str, numbers.Real), "palette_guard": (bool,), "threads": _WHOLE,
     "queue_size": _WHOLE, "decode_threads": _WHOLE, "fps": _NUMBERS, "crf": _WHOLE, "codec": _TEXT, "preset": _TEXT,
     "encoder_threads": _WHOLE, "pix_fmt": _TEXT, "overwrite": (bool,), "resize": _TEXT, "format": _TEXT,
     "order": _TEXT, "camera": _TEXT, "stretch": _TEXT, "caption": _TEXT, "input_size": (tuple, list)}

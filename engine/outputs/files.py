@@ -1,8 +1,7 @@
 """Where outputs are written: the one output-path policy, and the one write-then-rename every file goes through.
 
-A file is written under a hidden temporary name beside its target, unique to the process and the write, so that
-two renders to one output never share it, and moved onto the target only when whole: a crash leaves the old
-file or the new one, never half of one.
+A file is written under a hidden temporary name beside its target, unique to the process and the write (two renders
+never share it), and moved onto the target only when whole: a crash leaves the old file or the new, never half.
 """
 
 from __future__ import annotations
@@ -25,8 +24,7 @@ from ..errors import OppyError
 
 STDOUT = "-"
 Outcome = Literal["complete", "interrupted", "failed"]
-#: the longest file name most file systems take, in bytes (ext4, XFS, APFS, NTFS in UTF-16 units), and the longest
-#: path Linux takes
+#: the longest file name most file systems take, in bytes (ext4, XFS, APFS, NTFS in UTF-16 units); Linux's path
 NAME_MAX = 255
 PATH_MAX = 4096
 #: the suffix of every file a folder of frames holds (`sinks.ImageFolderSink` writes PNGs only)
@@ -34,8 +32,7 @@ FRAME_SUFFIX = ".png"
 
 
 def output_error(where: str, exc: OSError, frames: int | None) -> OppyError:
-    """An `OppyError` for a failed write (after `frames` frames, where frames are written), saying what to do
-    about the usual causes."""
+    """An `OppyError` for a failed write (after `frames` frames, where written), saying what to do about it."""
     code = getattr(exc, "errno", None)
     if code == errno.ENOSPC:
         fix = "no space left on the device: free some space or write the output elsewhere"
@@ -47,6 +44,10 @@ def output_error(where: str, exc: OSError, frames: int | None) -> OppyError:
         fix = str(exc.strerror or exc)
     after = f" after {frames} frames" if frames is not None else ""
     return OppyError(f"writing {where} failed{after}: {fix}")
+
+
+def _model_file(model: str | Path | None) -> str | Path | None:  # a folder is no model (its own check says)
+    return None if model is None or os.path.isdir(model) else model
 
 
 def _same_or_inside(path: Path, other: Path) -> bool:
@@ -117,7 +118,7 @@ def check_output(path: str | Path, overwrite: bool, source: str | Path | None = 
     if not path.name:
         raise OppyError(f"output {str(path)!r} is the root of the file system: name a folder or a file in it")
     found = look_at(path, "output")
-    for kept, what in ((source, "the input"), (model, "the model")):
+    for kept, what in ((source, "the input"), (_model_file(model), "the model")):
         if kept is not None and str(kept) != STDOUT and _same_or_inside(path, Path(kept)):
             raise OppyError(f"output {str(path)!r} is {what} or lies inside it: it would destroy what is being "
                             "read; write the output elsewhere")
@@ -172,7 +173,7 @@ def check_report(report: str | Path, output: str | Path, source: str | Path | No
         return
     report = Path(report)
     found = look_at(report, flag)
-    for other, what in ((output, "the output"), (source, "the input"), (model, "the model")):
+    for other, what in ((output, "the output"), (source, "the input"), (_model_file(model), "the model")):
         if other is not None and str(other) != STDOUT and _same_or_inside(report, Path(other)):
             raise OppyError(f"{flag} {str(report)!r} is {what} or lies inside it: give it a path of its own")
     if _is_folder(found):
@@ -374,8 +375,7 @@ class PartialFile:
 
 @contextmanager
 def writing(target: str | Path) -> Iterator[Path]:
-    """`with writing(target) as path:` write the file at `path`; it becomes `target` when the block ends without
-    an error, and is removed when it raises."""
+    """`with writing(target) as path:` write at `path`; it becomes `target` if the block ends well, else removed."""
     partial = PartialFile(Path(target))
     try:
         yield partial.path

@@ -373,7 +373,8 @@ def test_the_readme_python_snippet_runs_as_written(tmp_path, monkeypatch):
 @pytest.mark.parametrize("option, value, words", [
     ("caption", 5, "caption must be text, not 5"), ("camera", 5, "camera must be text"),
     ("fps", "5", "fps must be a number, not '5'"), ("batch_size", 2.5, "batch size must be a whole number"),
-    ("temporal", True, "temporal must be a number"), ("threads", "2", "threads must be a whole number"),
+    ("temporal", True, "temporal strength must be a number in [0, 1]"),
+    ("threads", "2", "threads must be a whole number"),
     ("chroma_scale", [1], "chroma scale must be text or a number"), ("input_size", "3x4", "input size must be"),
 ])
 def test_an_option_of_the_wrong_kind_is_refused_in_words(option, value, words):
