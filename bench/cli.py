@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     robust.add_argument("--perturb", type=_csv(str), metavar="NAME,NAME",
                         help="the perturbations (default: all of 'as is', 'exposure x0.5', 'exposure x0.2', "
                              "'gamma 1.8', 'flat', 'noise 6', 'jpeg 30')")
-    robust.add_argument("--flicker-photos", type=int, default=8, help="photos panned over for the flicker")
+    robust.add_argument("--flicker-photos", type=int, default=8, help="photos panned over for the flicker (0: none)")
     robust.set_defaults(run=run.robustness)
 
     temporal = commands.add_parser("temporal", help="the engine's temporal smoothing against every frame alone, in "

@@ -216,12 +216,15 @@ def robustness(args: argparse.Namespace) -> dict:
     perturbations = tuple(args.perturb) if args.perturb else tuple(PERTURBATIONS)
     if "as is" not in perturbations:
         perturbations = ("as is", *perturbations)  # the ratios are to the photos as they are
+    if args.flicker_photos < 0:
+        raise ValueError(f"--flicker-photos must be 0 (no pans) or more, not {args.flicker_photos}")
     result = bench_robustness(args.dataset_dir, models, args.split, args.limit, args.grey, perturbations,
                               args.flicker_photos)
     if "perturbed" in result:
-        perturbed = result["perturbed"]
+        perturbed, flicker = result["perturbed"], result.get("flicker")
+        pans = f"; flicker on {flicker['sequence']} ({flicker['unit']})" if flicker else ""
         print(f"{perturbed['photos']} {perturbed['split']} photos; ΔE00 (ratio to the photos as they are, blotch "
-              f"rate); flicker on {result['flicker']['sequence']} ({result['flicker']['unit']})\n")
+              f"rate){pans}\n")
         rows = []
         for row in perturbed["rows"]:
             cells = {"method": row["method"]}
@@ -229,9 +232,10 @@ def robustness(args: argparse.Namespace) -> dict:
                 values = row[name]
                 ratio = "" if name == "as is" else f" ({values['ratio']:.2f}x)"
                 cells[name] = f"{values['delta_e00']:.2f}{ratio}, {values['blotch_rate']:.0%}"
-            cells["flicker"] = f"{result['flicker']['methods'][row['method']]:.3g}"
+            if flicker:
+                cells["flicker"] = f"{flicker['methods'][row['method']]:.3g}"
             rows.append(cells)
-        print(markdown_table(rows, ["method", *perturbed["perturbations"], "flicker"]))
+        print(markdown_table(rows, ["method", *perturbed["perturbations"], *(["flicker"] if flicker else [])]))
     if "grey" in result:
         grey = result["grey"]
         print(f"\n{grey['frames']} grey frames of {grey['folder']}: frames blotched, pixels by hue\n")

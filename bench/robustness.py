@@ -163,7 +163,8 @@ def bench_robustness(dataset_dir: str | Path | None, models: dict[str, str | Pat
         if lightness_baseline:
             methods["chroma from lightness"] = baselines(dataset_dir)["lightness"]
         result["perturbed"] = perturbed_quality(methods, dataset_dir, split, limit, perturbations)
-        result["flicker"] = sequence_flicker(methods, Path(dataset_dir), split, photos=flicker_photos)
+        if flicker_photos > 0:  # 0: no pans
+            result["flicker"] = sequence_flicker(methods, Path(dataset_dir), split, photos=flicker_photos)
     if grey is not None:
         result["grey"] = grey_frames_hues(models, grey)
     return result

@@ -74,3 +74,10 @@ def test_oppy_bench_robustness_prints_a_table_and_refuses_an_unknown_perturbatio
     assert main(["robustness", str(lawful_dataset), "--model", str(model), "--perturb", "sepia"]) == 2
     assert "unknown perturbation" in capsys.readouterr().err
     assert main(["robustness"]) == 2
+    capsys.readouterr()
+    assert main(["robustness", str(lawful_dataset), "--model", str(model), "--limit", "1", "--perturb", "flat",
+                 "--flicker-photos", "0"]) == 0  # no pans: no flicker column
+    out = capsys.readouterr().out
+    assert "| flat |" in out and "flicker" not in out
+    assert main(["robustness", str(lawful_dataset), "--model", str(model), "--flicker-photos", "-1"]) == 2
+    assert "--flicker-photos must be 0" in capsys.readouterr().err
