@@ -20,8 +20,9 @@ def test_packaged_model_carries_the_contract_and_its_provenance():
     metadata = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
     contract = ModelContract.from_metadata(metadata)
     assert (contract.tile_size, contract.input_name, contract.output_name) == (64, "L", "ab")
-    assert metadata[KEY_ARCHITECTURE] == "unet" and contract.context_factor is None
-    assert json.loads(metadata[KEY_TRAINING])["architecture"] == "unet"
+    assert metadata[KEY_ARCHITECTURE] == "unet-context" and contract.context_factor == 4
+    training = json.loads(metadata[KEY_TRAINING])
+    assert training["architecture"] == "unet-context" and training["options"]["aug_chance"] > 0  # augmented
     assert "model" in json.loads(metadata[KEY_METRICS])["methods"]
 
 
