@@ -17,9 +17,11 @@ from .parallel import cached_njit
 
 #: a margin's pixels are at most this L* (grey level 8 of 255): black, with a JPEG's ringing
 MARGIN_LIGHTNESS = 3.0
-#: a margin narrower than this, px, is left as it is: a thin dark edge barely moves a tile's answer, and handling
-#: it would make a border that slides in a pan flicker as it crosses the width (docs/how-it-works.md)
-MIN_MARGIN = 32
+#: a margin narrower than this, px, is left as it is: a camera's border is wide (118 px on a Spirit Pancam
+#: subframe), while a photo's own dark edge that slides in a pan makes its colour jump each time it crosses the
+#: width: at 32 px, oppy-bench temporal's pans (browse photos enlarged 4x) flickered with every model and the
+#: context model's frame means jumped (docs/how-it-works.md)
+MIN_MARGIN = 96
 #: a line of a margin may hold one brighter pixel in this many of its own (hot pixels, compression), at least one
 BRIGHT_ALLOWANCE = 256
 
