@@ -22,7 +22,14 @@ from ..frames import display_name
 from ..inputs.pds import detached_labels
 from ..inputs.sources import read_entry
 from ..kernels.resize import frame_size
-from ..outputs.files import PartialFile, fitting_name, interrupted_name, leftover_temporaries, output_error, write_file
+from ..outputs.files import (
+    PartialFile,
+    fitting_name,
+    interrupted_copies,
+    leftover_temporaries,
+    output_error,
+    write_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +149,11 @@ class WorkFolder:
                          f"{changed[0]})" if changed else "its frame range moved or its segment is missing")
             segment = self.segment(chunk)
             for path in (segment, self.result(chunk), *leftover_temporaries(segment),
-                         interrupted_name(segment)):
-                path.unlink(missing_ok=True)
+                         *list(interrupted_copies(segment))):
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink(missing_ok=True)
         self.write("inputs.json", records)
         return results
 

@@ -177,8 +177,9 @@ def check_reachable(address: str | None, timeout: float = CONNECT_SECONDS) -> No
         raise OppyError(f"--cluster {address!r} is not an address: give HOST:PORT, ray://HOST:PORT or auto")
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
-    except OSError as exc:
-        why = "nothing answered in time" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+    except (OSError, ValueError) as exc:  # ValueError: a host name the system cannot encode (a label over 63)
+        why = "nothing answered in time" if isinstance(exc, TimeoutError) else (getattr(exc, "strerror", None)
+                                                                               or str(exc))
         raise OppyError(f"cannot reach the Ray cluster {address}: {why.lower()}: start one with `ray start --head` "
                         "or pass its address to --cluster") from exc
 

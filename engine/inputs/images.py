@@ -45,11 +45,12 @@ def truncation(data: np.ndarray) -> str | None:
     return None
 
 
-#: how the files OpenCV decodes begin (PNG, JPEG, TIFF both ways, BMP, WebP, JPEG 2000 file and codestream, PNM,
-#: PFM, Sun raster, OpenEXR, Radiance HDR, GIF): a file that begins otherwise is refused before it is read whole
-IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8", b"II*\x00", b"MM\x00*", b"BM", b"RIFF",
-                    b"\x00\x00\x00\x0cjP", b"\xff\x4f\xff\x51", b"P1", b"P2", b"P3", b"P4", b"P5", b"P6", b"P7",
-                    b"PF", b"Pf", b"\x59\xa6\x6a\x95", b"\x76\x2f\x31\x01", b"#?", b"GIF8")
+#: how the files OpenCV decodes begin (PNG, JPEG, TIFF and BigTIFF both ways, BMP, WebP, JPEG 2000 file and
+#: codestream, PNM, PFM, Sun raster, OpenEXR, Radiance HDR, GIF): a file that begins otherwise is refused before it
+#: is read whole
+IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8", b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+", b"BM",
+                    b"RIFF", b"\x00\x00\x00\x0cjP", b"\xff\x4f\xff\x51", b"P1", b"P2", b"P3", b"P4", b"P5", b"P6",
+                    b"P7", b"PF", b"Pf", b"\x59\xa6\x6a\x95", b"\x76\x2f\x31\x01", b"#?", b"GIF8")
 #: memory a render needs a decoded pixel, at most (the decoded image, its L, the RGB out and the encoder's copy;
 #: an 8192x8192 PNG took 1.36 GB)
 BYTES_PER_PIXEL = 24

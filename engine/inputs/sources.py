@@ -244,8 +244,9 @@ def ended_early(stream: av.video.stream.VideoStream, decoded: int, last: av.Vide
 def _time_shown(frame: av.VideoFrame | None, rate: Fraction | None) -> Fraction:
     """How long a video's frame is shown: its own duration, else one frame at the video's average `rate`, else 0
     (not known)."""
-    if frame is not None and frame.duration and frame.time_base is not None:
-        return frame.duration * frame.time_base
+    duration = getattr(frame, "duration", None)  # not every PyAV that pyproject allows has it
+    if duration and frame.time_base is not None:
+        return duration * frame.time_base
     return 1 / Fraction(rate) if rate else Fraction(0)
 
 

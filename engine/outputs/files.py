@@ -10,6 +10,7 @@ import ctypes
 import errno
 import glob
 import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import OppyError
+from ..frames import display_name
 
 STDOUT = "-"
 Outcome = Literal["complete", "interrupted", "failed"]
@@ -67,6 +69,8 @@ def look_at(path: Path, what: str) -> os.stat_result | None:
         return path.stat()
     except (FileNotFoundError, NotADirectoryError):
         return None
+    except ValueError as exc:  # a NUL byte in the path
+        raise OppyError(f"{what} {str(path)!r}: a path cannot hold a NUL byte: choose another path") from exc
     except OSError as exc:
         if exc.errno == errno.ENAMETOOLONG:
             problem = f"the name is too long (a file name takes at most {NAME_MAX} bytes, a path {PATH_MAX})"
@@ -179,9 +183,27 @@ def check_report(report: str | Path, output: str | Path, source: str | Path | No
     if _is_folder(found):
         example = report / ("sheet.png" if flag == "--sheet" else "report.json")
         raise OppyError(f"{flag} {str(report)!r} is a folder: give a file name, e.g. {str(example)!r}")
-    if found is not None and not overwrite:
+    if found is not None and not overwrite and not (flag == "--report" and _unfinished_render_report(report, output)):
         raise OppyError(f"{flag} {str(report)!r} already exists: pass --overwrite (overwrite=True) to replace it")
     _check_folder_of(report, flag)
+
+
+#: a report larger than this is not read to see whether its render finished (one of 100,000 frames is about 40 MB)
+REPORT_READ_LIMIT = 256 * 2**20
+
+
+def _unfinished_render_report(report: Path, output: str | Path) -> bool:
+    """Whether `report` is the report of a render of this same `output` that did not finish (interrupted, or with
+    chunks that failed): the rerun that finishes it replaces it without --overwrite, as it resumes the render."""
+    try:
+        if not report.is_file() or report.stat().st_size > REPORT_READ_LIMIT:
+            return False
+        written = json.loads(report.read_bytes())
+    except (OSError, ValueError):  # unreadable, not JSON, not UTF-8: not a report of ours
+        return False
+    if not isinstance(written, dict) or written.get("output") not in (str(output), display_name(str(output))):
+        return False
+    return written.get("interrupted") is True or bool(written.get("failed"))
 
 
 _RENAME_NOREPLACE = 1
@@ -232,6 +254,16 @@ def interrupted_name(target: Path, count: int = 1) -> Path:
     second choice and so on (`count`; shortened as `fitting_name`)."""
     mark = ".partial" if count == 1 else f".partial-{count}"
     return target.with_name(fitting_name(target.parent, "", target.stem, f"{mark}{target.suffix}"))
+
+
+def interrupted_copies(target: Path) -> Iterator[Path]:
+    """The interrupted outputs kept beside `target` (`interrupted_name(target, 1)`, `..., 2)`, ... up to the first
+    name that is free)."""
+    for count in range(1, 1_000_000):
+        kept = interrupted_name(target, count)
+        if not (kept.exists() or kept.is_symlink()):
+            return
+        yield kept
 
 
 def keep_interrupted(work: Path, target: Path, tries: int = 1000) -> Path:

@@ -99,3 +99,16 @@ def test_the_engine_and_its_cli_never_import_ray():
     code = ("import sys, oppy.engine, oppy.engine.cli, oppy.engine.cluster.chunks; "
             "sys.exit('ray' in sys.modules or any(m.startswith('ray.') for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_a_chunk_rendered_again_leaves_none_of_its_interrupted_copies(tmp_path):
+    work = WorkFolder(tmp_path / "out.mp4", ".mp4")
+    work.path.mkdir()
+    chunk = plan_chunks([["a.png", 1, 2], ["b.png", 1, 2]], 2)[0]
+    segment = work.segment(chunk)
+    left = [segment, segment.with_name(f"{chunk.name}.partial.mp4"), segment.with_name(f"{chunk.name}.partial-2.mp4")]
+    for path in left:
+        path.write_bytes(b"an earlier attempt")
+    (segment.with_name(f"{chunk.name}.partial-3.mp4")).mkdir()
+    work.resume([chunk], None, [["a.png", 1, 2], ["b.png", 1, 2]])
+    assert sorted(p.name for p in work.path.iterdir()) == ["inputs.json"]

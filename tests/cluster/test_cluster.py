@@ -315,6 +315,7 @@ def test_an_address_where_no_cluster_answers_is_refused_in_one_line_at_once(shar
     start = time.monotonic()
     for address, why in ((f"127.0.0.1:{port}", "cannot reach the Ray cluster .*refused"),
                          (f"ray://127.0.0.1:{port}", "cannot reach"), ("nonsense.invalid:999", "cannot reach"),
+                         ("a" * 64 + ".invalid:999", "cannot reach"),  # a label too long to encode
                          ("127.0.0.1:99999", "not an address"), ("nohost", "not an address")):
         with pytest.raises(OppyError, match=why):
             check_reachable(address, timeout=2)

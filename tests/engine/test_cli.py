@@ -179,6 +179,12 @@ def test_a_signal_keeps_a_playable_video_of_every_frame_encoded(constant_model, 
     assert not out.exists() and not list(tmp_path.glob(".out.mp4.*.partial"))
     kept = f"kept {report['written']}: {report['frames_out']} frames"
     assert f"interrupted by {signal.Signals(signum).name}: {kept}" in (tmp_path / "stderr.txt").read_text()
+    # the rerun that finishes the render replaces the unfinished render's report without --overwrite
+    rerun = subprocess.run([*CLI, "-", str(out), "--input-size", "64x48", "--model", str(constant_model),
+                            "--provider", "cpu", "--report", str(report_path), "-q"],
+                           input=bytes(64 * 48 * 3), capture_output=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr.decode()
+    assert json.loads(report_path.read_text())["frames_out"] == 3 and out.exists()
 
 
 @pytest.mark.parametrize(("options", "message"), [

@@ -65,6 +65,33 @@ def test_an_existing_report_or_sheet_is_replaced_only_with_overwrite(tmp_path):
         assert mine.read_text() == "the user's own file"
 
 
+def test_the_report_of_an_unfinished_render_of_this_output_is_replaced_by_its_rerun(tmp_path):
+    import json
+
+    output, report = tmp_path / "o.mp4", tmp_path / "r.json"
+    for unfinished in ({"interrupted": True}, {"interrupted": False, "failed": [{"chunk": "chunk-00001"}]}):
+        report.write_text(json.dumps({"output": str(output), "frames_in": 3, **unfinished}))
+        check_report(report, output)  # the rerun resumes the render: its report takes the old one's place
+    for kept in ({"output": str(output), "interrupted": False, "failed": []},  # a finished render's
+                 {"output": str(tmp_path / "other.mp4"), "interrupted": True},  # another output's
+                 ["not", "a", "report"]):
+        report.write_text(json.dumps(kept))
+        with pytest.raises(OppyError, match="already exists: pass --overwrite"):
+            check_report(report, output)
+    report.write_bytes(b"\xff\xfe not JSON")
+    with pytest.raises(OppyError, match="already exists"):
+        check_report(report, output)
+    with pytest.raises(OppyError, match="already exists"):
+        check_report(report, output, flag="--sheet")
+
+
+def test_a_path_with_a_nul_byte_is_one_error(tmp_path):
+    for extra in ({}, {"report": tmp_path / "r\x00.json"}):
+        output = tmp_path / "o.mp4" if extra else tmp_path / "o\x00.mp4"
+        with pytest.raises(OppyError, match="NUL"):
+            check_output(output, overwrite=False, **extra)
+
+
 def test_a_report_or_sheet_is_never_the_model_even_with_overwrite(constant_model, tmp_path):
     link = tmp_path / "link.onnx"
     link.symlink_to(constant_model)

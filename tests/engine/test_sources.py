@@ -54,6 +54,30 @@ def test_image_folder_reads_every_format_and_depth(tmp_path):
     assert [f.index for f in frames] == [0, 1, 2, 3, 4]
 
 
+def test_a_bigtiff_is_read_as_a_tiff(tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    grey = np.random.default_rng(1).integers(0, 65536, (20, 30), dtype=np.uint16)
+    for order in "<>":  # little-endian "II+" and big-endian "MM" BigTIFF
+        path = tmp_path / f"big{order == '>'}.tif"
+        tifffile.imwrite(path, grey.astype(f"{order}u2"), bigtiff=True)
+        assert path.read_bytes()[:4] in (b"II+\x00", b"MM\x00+")
+    frames = list(ImageFolder(tmp_path))
+    assert len(frames) == 2 and all(isinstance(f, SourceFrame) for f in frames)
+    for frame in frames:
+        np.testing.assert_array_equal(frame.pixels, grey)
+
+
+def test_a_video_frame_without_a_duration_is_shown_for_one_frame_of_the_rate():
+    from fractions import Fraction
+    from types import SimpleNamespace
+
+    from oppy.engine.inputs.sources import _time_shown
+
+    older_pyav_frame = SimpleNamespace(time_base=Fraction(1, 90000), pts=0)  # no `duration` attribute
+    assert _time_shown(older_pyav_frame, Fraction(25)) == Fraction(1, 25)
+    assert _time_shown(SimpleNamespace(time_base=Fraction(1, 90000), duration=1800), Fraction(25)) == Fraction(1, 50)
+
+
 def test_unreadable_files_become_skips(tmp_path):
     write_image(tmp_path / "a.png", np.zeros((8, 8), np.uint8))
     (tmp_path / "b.png").write_bytes(b"")
