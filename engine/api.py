@@ -103,8 +103,8 @@ class Engine:
 
     # -- public API ----------------------------------------------------------------------------------------
     def colorize(self, gray: Frame) -> Frame:
-        """One frame, in the calling thread: HxW uint8/uint16 grey (or RGB/RGBA, reduced to lightness) ->
-        HxWx3 uint8 RGB; a PyAV `VideoFrame` -> an rgb24 `VideoFrame` with the same pts."""
+        """One frame, in the calling thread: HxW grey, uint8, uint16 or float in [0, 1] (or RGB/RGBA, reduced to
+        lightness) -> HxWx3 uint8 RGB; a PyAV `VideoFrame` -> an rgb24 `VideoFrame` with the same pts."""
         self._check_open()
         frame = _source_frame(0, gray)
         work = Work(0, "", frame.pixels, frame.timing)

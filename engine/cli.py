@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -42,7 +41,7 @@ from .config import (
 from .errors import OppyError, one_line
 from .inputs.facts import CAMERAS
 from .inputs.sources import open_source
-from .outputs.files import STDOUT, check_report, output_error
+from .outputs.files import STDOUT, check_report
 from .outputs.timing import DEFAULT_FPS
 from .overlays.sheet import DEFAULT_SHEET_FRAMES
 from .render import FrameDone, RenderReport, check_outputs
@@ -251,7 +250,7 @@ def _render(args: argparse.Namespace, stop: threading.Event) -> RenderReport:
             report = engine.render(args.input, args.output, progress=progress, stop=stop, sheet=args.sheet,
                                    sheet_frames=args.sheet_frames)
     if args.report:
-        _write_report(report, args.report)
+        report.write_json(args.report)
     return report
 
 
@@ -274,20 +273,8 @@ def _render_sharded(args: argparse.Namespace, stop: threading.Event) -> RenderRe
                                         address=args.cluster, keep=args.keep_segments, retries=args.retries,
                                         progress=None if args.quiet else progress, stop=stop)
     if args.report:
-        _write_report(report, args.report)
+        report.write_json(args.report)
     return report
-
-
-def _write_report(report: RenderReport, path: str) -> None:
-    """The JSON report to the file `path`, or to stdout for `-` (`check_report` saw that the video is not there)."""
-    if path != STDOUT:
-        report.write_json(path)
-        return
-    try:
-        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
-        sys.stdout.flush()
-    except OSError as exc:
-        raise output_error("the report to stdout", exc, None) from exc
 
 
 def _summary(report: RenderReport, received: list[signal.Signals]) -> str:

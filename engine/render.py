@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from .inputs.archive import Listing, open_archive
 from .inputs.facts import camera_wanted, eyes_named
 from .inputs.sources import STDIN, decode_threads, open_source
 from .inputs.stretch import Levels
-from .outputs.files import Outcome, check_output, write_file
+from .outputs.files import STDOUT, Outcome, check_output, output_error, write_file
 from .outputs.sinks import open_sink, writes_folder
 from .overlays.sheet import DEFAULT_SHEET_FRAMES, ContactSheet
 
@@ -131,7 +132,16 @@ class RenderReport:
         return asdict(self)
 
     def write_json(self, path: str | Path) -> None:
-        write_file(path, json.dumps(self.to_dict(), indent=2) + "\n", "the report")
+        """The report as JSON to the file `path` (replaced whole, atomically), or to stdout for `-`."""
+        text = json.dumps(self.to_dict(), indent=2) + "\n"
+        if str(path) != STDOUT:
+            write_file(path, text, "the report")
+            return
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except (OSError, AttributeError) as exc:  # AttributeError: no stdout at all (None)
+            raise output_error("the report to stdout", exc, None) from exc
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ Every problem is raised as a `FrameError` whose message is the reason in words (
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import struct
@@ -15,6 +16,9 @@ import numpy as np
 
 from ..config import physical_memory
 from ..errors import FrameError
+from ..frames import display_name
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
 
@@ -85,6 +89,37 @@ def _decode(data: np.ndarray) -> np.ndarray:
     return pixels
 
 
+#: TIFF pages counted at most (a chain of directories that loops or runs on is not followed further)
+MAX_TIFF_PAGES = 10_000
+
+
+def tiff_pages(data: np.ndarray) -> int:
+    """How many images (directories) a TIFF or BigTIFF holds, by following its chain of directory offsets; 0 for
+    other files. A chain that leaves the file or loops ends the count there."""
+    head = data[:4].tobytes()
+    if len(data) < 16 or head not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return 0
+    raw = memoryview(np.ascontiguousarray(data)).cast("B")  # read in place, not copied
+    order = "<" if head[:2] == b"II" else ">"
+    big = head[2:4] in (b"+\x00", b"\x00+")
+    # (offset format, where the first offset is, entry count format, bytes an entry)
+    offset_format, first, count_format, entry = ("Q", 8, "Q", 20) if big else ("I", 4, "H", 12)
+    offset_size, count_size = struct.calcsize(offset_format), struct.calcsize(count_format)
+    (offset,) = struct.unpack_from(order + offset_format, raw, first)
+    pages, seen = 0, set()
+    while offset and offset not in seen and pages < MAX_TIFF_PAGES:
+        if offset + count_size > len(raw):
+            break
+        seen.add(offset)
+        (entries,) = struct.unpack_from(order + count_format, raw, offset)
+        pages += 1
+        following = offset + count_size + entries * entry
+        if following + offset_size > len(raw):
+            break
+        (offset,) = struct.unpack_from(order + offset_format, raw, following)
+    return pages
+
+
 def read_image(path: Path) -> np.ndarray:
     """Decode an image file to RGB(A) or grey pixels (uint8/uint16); raises FrameError: why it cannot be used.
 
@@ -114,6 +149,10 @@ def read_image(path: Path) -> np.ndarray:
     if cut is not None:
         raise FrameError(cut)
     pixels = _decode(data)
+    pages = tiff_pages(data)
+    if pages > 1:  # OpenCV decodes the first; a folder of frames is one picture a file
+        log.warning("%s holds %d images: only the first is coloured (give each its own file to colour them all)",
+                    display_name(path.name), pages)
     if pixels.dtype not in (np.uint8, np.uint16):
         raise FrameError(f"unsupported pixel type {pixels.dtype}")
     if pixels.ndim == 3 and pixels.shape[2] == 1:

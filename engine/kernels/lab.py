@@ -178,16 +178,23 @@ def _lab_to_rgb8_kernel(lightness, ab, ab_scale, m, encode, out):
 def gray_to_l(gray: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Grey sRGB pixels -> CIE lightness.
 
-    gray: HxW uint8 (0..255) or uint16 (0..65535), sRGB-encoded. Returns HxW float32 L* in [0, 100].
+    gray: HxW uint8 (0..255), uint16 (0..65535) or float in [0, 1] (as float RGB is; outside it clipped),
+    sRGB-encoded. Returns HxW float32 L* in [0, 100].
     """
     if gray.ndim != 2:
         raise ValueError(f"gray_to_l wants an HxW array, got shape {gray.shape}")
+    if gray.dtype in (np.float32, np.float64):
+        lightness = _lightness_of_luminance(_srgb_decode(np.clip(gray, 0.0, 1.0))).astype(np.float32)
+        if out is None:
+            return lightness
+        out[...] = lightness
+        return out
     if gray.dtype == np.uint8:
         table = _TABLES["lightness8"]
     elif gray.dtype == np.uint16:
         table = _TABLES["lightness16"]
     else:
-        raise TypeError(f"gray_to_l wants uint8 or uint16 pixels, got {gray.dtype}")
+        raise TypeError(f"gray_to_l wants uint8, uint16 or float pixels, got {gray.dtype}")
     if out is None:
         out = np.empty(gray.shape, np.float32)
     _lookup_kernel(gray, table, out)
@@ -240,7 +247,8 @@ def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
 
 
 def to_lightness(pixels: np.ndarray) -> np.ndarray:
-    """Any decoded frame -> L*: grey HxW, or HxWx3 RGB / HxWx4 RGBA (alpha ignored), 8- or 16-bit.
+    """Any decoded frame -> L*: grey HxW, or HxWx3 RGB / HxWx4 RGBA (alpha ignored), 8- or 16-bit, or float in
+    [0, 1].
 
     Returns HxW float32 L* in [0, 100].
     """

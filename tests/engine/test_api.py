@@ -93,7 +93,30 @@ def test_stream_accepts_16bit_and_rgb_frames(constant_model):
 
 def test_stream_surfaces_a_bad_frame_as_a_user_error(constant_model):
     with Engine(constant_model, provider="cpu") as engine, pytest.raises(OppyError, match="frame 1"):
-        list(engine.stream([np.zeros((8, 8), np.uint8), np.zeros((8, 8), np.float32)]))
+        list(engine.stream([np.zeros((8, 8), np.uint8), np.zeros((8, 8), np.int32)]))
+
+
+def test_float_grey_is_taken_as_float_rgb_is(constant_model):
+    grey = np.random.default_rng(3).random((40, 50))
+    with Engine(constant_model, provider="cpu") as engine:
+        for dtype in (np.float32, np.float64):
+            np.testing.assert_array_equal(engine.colorize(grey.astype(dtype)),
+                                          engine.colorize(np.dstack([grey] * 3).astype(dtype)))
+        eight = np.round(grey * 255).astype(np.uint8)
+        assert np.abs(engine.colorize(eight / 255.0).astype(int) - engine.colorize(eight)).max() <= 1
+        clipped = engine.colorize(np.where(grey > 0.5, 1.7, -0.3))  # outside [0, 1]: clipped, as RGB is
+        np.testing.assert_array_equal(clipped, engine.colorize(np.where(grey > 0.5, 1.0, 0.0)))
+
+
+def test_a_report_written_to_dash_goes_to_stdout(archive, constant_model, tmp_path, capsys, monkeypatch):
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    with Engine(constant_model, provider="cpu") as engine:
+        report = engine.render(archive, tmp_path / "out.mp4")
+    report.write_json("-")
+    assert json.loads(capsys.readouterr().out)["frames_out"] == report.frames_out
+    assert not (tmp_path / "-").exists()
 
 
 def test_render_video_keeps_size_count_and_natural_order(archive, lightness_model, tmp_path):

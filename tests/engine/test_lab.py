@@ -84,7 +84,10 @@ def test_to_lightness_reduces_every_input_layout():
     with pytest.raises(ValueError):
         to_lightness(np.zeros((2, 2, 5), np.uint8))
     with pytest.raises(TypeError):
-        gray_to_l(np.zeros((2, 2), np.float32))
+        gray_to_l(np.zeros((2, 2), np.int32))
+    as_float = grey / 255.0  # float grey in [0, 1], as float RGB is
+    np.testing.assert_allclose(to_lightness(as_float), gray_to_l(grey), atol=1e-4)
+    np.testing.assert_allclose(to_lightness(as_float), to_lightness(np.dstack([as_float] * 3)), atol=1e-4)
 
 
 SPECIAL = np.array([np.nan, np.inf, -np.inf, 1e30, -1e30, 3.4e38, -3.4e38, 1e-45, -0.0], np.float32)

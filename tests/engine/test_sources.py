@@ -67,6 +67,35 @@ def test_a_bigtiff_is_read_as_a_tiff(tmp_path):
         np.testing.assert_array_equal(frame.pixels, grey)
 
 
+def test_a_tiff_of_several_images_gives_its_first_and_says_so(tmp_path, caplog):
+    pages = [np.full((20, 30), 40 * (i + 1), np.uint8) for i in range(4)]
+    assert cv2.imwritemulti(str(tmp_path / "stack.tif"), pages)
+    cv2.imwrite(str(tmp_path / "single.tif"), pages[2])
+    tifffile = pytest.importorskip("tifffile")
+    with tifffile.TiffWriter(tmp_path / "big.tif", bigtiff=True, byteorder=">") as big:
+        for page in pages:
+            big.write(page, photometric="minisblack")
+    with caplog.at_level("WARNING"):
+        frames = {f.name: f for f in ImageFolder(tmp_path)}
+    assert frames["stack.tif"].pixels.mean() == 40 and frames["single.tif"].pixels.mean() == 120
+    assert frames["big.tif"].pixels.mean() == 40
+    said = [r.getMessage() for r in caplog.records]
+    assert said == ["big.tif holds 4 images: only the first is coloured (give each its own file to colour them "
+                    "all)", "stack.tif holds 4 images: only the first is coloured (give each its own file to colour "
+                    "them all)"]
+
+
+def test_a_tiff_whose_directories_loop_or_leave_the_file_is_counted_without_hanging():
+    from oppy.engine.inputs.images import tiff_pages
+
+    header = b"II*\x00" + (8).to_bytes(4, "little")
+    looping = header + (0).to_bytes(2, "little") + (8).to_bytes(4, "little") + bytes(8)  # next: itself
+    assert tiff_pages(np.frombuffer(looping, np.uint8)) == 1
+    leaving = header + (5000).to_bytes(2, "little") + bytes(8)  # 5000 entries: past the end
+    assert tiff_pages(np.frombuffer(leaving, np.uint8)) == 1
+    assert tiff_pages(np.frombuffer(b"\x89PNG\r\n\x1a\n" + bytes(20), np.uint8)) == 0
+
+
 def test_a_video_frame_without_a_duration_is_shown_for_one_frame_of_the_rate():
     from fractions import Fraction
     from types import SimpleNamespace
