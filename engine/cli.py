@@ -41,7 +41,8 @@ from .config import (
 from .errors import OppyError, one_line
 from .inputs.facts import CAMERAS
 from .inputs.sources import open_source
-from .outputs.files import STDOUT, check_report
+from .outputs.files import STDOUT
+from .outputs.policy import check_report
 from .outputs.timing import DEFAULT_FPS
 from .overlays.sheet import DEFAULT_SHEET_FRAMES
 from .render import FrameDone, RenderReport, check_outputs

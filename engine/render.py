@@ -25,7 +25,8 @@ from .inputs.archive import Listing, open_archive
 from .inputs.facts import camera_wanted, eyes_named
 from .inputs.sources import STDIN, decode_threads, open_source
 from .inputs.stretch import Levels
-from .outputs.files import STDOUT, Outcome, check_output, output_error, write_file
+from .outputs.files import STDOUT, Outcome, output_error, write_file
+from .outputs.policy import check_output
 from .outputs.sinks import open_sink, writes_folder
 from .overlays.sheet import DEFAULT_SHEET_FRAMES, ContactSheet
 

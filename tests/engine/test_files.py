@@ -122,7 +122,7 @@ def test_a_file_is_written_whole_or_not_at_all(tmp_path):
 
 
 def test_the_output_policy_refuses_before_any_work(archive, constant_model, tmp_path):
-    from oppy.engine.outputs.files import check_output
+    from oppy.engine.outputs.policy import check_output
 
     video = tmp_path / "out.mp4"
     video.mkdir()  # a folder named like a video
@@ -189,7 +189,7 @@ def test_a_full_disk_while_writing_frames_is_one_error_and_leaves_no_file(consta
 
 def test_a_folder_of_frames_never_replaces_a_folder_holding_the_input_or_the_model(constant_model, tmp_path,
                                                                                     monkeypatch):
-    from oppy.engine.outputs.files import check_output
+    from oppy.engine.outputs.policy import check_output
 
     shots = tmp_path / "shots"
     shots.mkdir()

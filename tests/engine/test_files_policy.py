@@ -1,5 +1,6 @@
-"""The output-path policy (`outputs.files`) on paths the system will not look at, on reports and sheets that would
-replace a file, on folders that hold more than frames, and on interrupted outputs whose name is taken."""
+"""The output-path policy (`outputs.policy`, `outputs.files`) on paths the system will not look at, on reports
+and sheets that would replace a file, on folders that hold more than frames, and on interrupted outputs whose name
+is taken."""
 
 import os
 
@@ -7,7 +8,8 @@ import numpy as np
 import pytest
 
 from oppy.engine import OppyError
-from oppy.engine.outputs.files import PartialFile, check_output, check_report, keep_interrupted, write_file
+from oppy.engine.outputs.files import PartialFile, keep_interrupted, write_file
+from oppy.engine.outputs.policy import check_output, check_report
 from oppy.engine.outputs.sinks import ImageFolderSink
 
 

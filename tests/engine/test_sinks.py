@@ -12,7 +12,7 @@ import pytest
 from av.video.reformatter import Colorspace
 
 from oppy.engine.errors import OppyError
-from oppy.engine.outputs.files import check_output
+from oppy.engine.outputs.policy import check_output
 from oppy.engine.outputs.sinks import (
     ImageFolderSink,
     RawVideoSink,
