@@ -109,9 +109,10 @@ def _check_folder_of(path: Path, flag: str) -> None:
 def check_report(report: str | Path, output: str | Path, source: str | Path | None = None,
                  flag: str = "--report", overwrite: bool = False, model: str | Path | None = None) -> None:
     """Refuse a path for a file written beside the output (the report; a contact sheet: `flag`) that would replace
-    the output, the input or the `model` (also with `overwrite`), an existing file unless told to `overwrite` it,
-    a folder, a path whose folder does not exist or that the system cannot look at (found before the render, not
-    after it). A report to `-` goes to stdout (as `-` does for a video tool), which the video must leave free."""
+    the output, the input or the `model` (also with `overwrite`), an existing file unless told to `overwrite` it
+    (a report that an unfinished render of this output left is replaced by the rerun without), a folder, a path
+    whose folder does not exist or that the system cannot look at (found before the render, not after it). A
+    report to `-` goes to stdout (as `-` does for a video tool), which the video must leave free."""
     if str(report) == STDOUT:
         if flag != "--report":
             raise OppyError(f"{flag} - would make a file named '-': give the contact sheet a name, e.g. sheet.png")
