@@ -28,6 +28,7 @@ from ..outputs.files import (
     interrupted_copies,
     leftover_temporaries,
     output_error,
+    remove_path,
     write_file,
 )
 
@@ -149,11 +150,8 @@ class WorkFolder:
                          f"{changed[0]})" if changed else "its frame range moved or its segment is missing")
             segment = self.segment(chunk)
             for path in (segment, self.result(chunk), *leftover_temporaries(segment),
-                         *list(interrupted_copies(segment))):
-                if path.is_dir() and not path.is_symlink():
-                    shutil.rmtree(path)
-                else:
-                    path.unlink(missing_ok=True)
+                         *interrupted_copies(segment)):
+                remove_path(path)
         self.write("inputs.json", records)
         return results
 

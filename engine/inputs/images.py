@@ -52,9 +52,10 @@ def truncation(data: np.ndarray) -> str | None:
 #: how the files OpenCV decodes begin (PNG, JPEG, TIFF and BigTIFF both ways, BMP, WebP, JPEG 2000 file and
 #: codestream, PNM, PFM, Sun raster, OpenEXR, Radiance HDR, GIF): a file that begins otherwise is refused before it
 #: is read whole
-IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8", b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+", b"BM",
-                    b"RIFF", b"\x00\x00\x00\x0cjP", b"\xff\x4f\xff\x51", b"P1", b"P2", b"P3", b"P4", b"P5", b"P6",
-                    b"P7", b"PF", b"Pf", b"\x59\xa6\x6a\x95", b"\x76\x2f\x31\x01", b"#?", b"GIF8")
+TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # TIFF, BigTIFF; little-, big-endian
+IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8", *TIFF_SIGNATURES, b"BM", b"RIFF", b"\x00\x00\x00\x0cjP",
+                    b"\xff\x4f\xff\x51", b"P1", b"P2", b"P3", b"P4", b"P5", b"P6", b"P7", b"PF", b"Pf",
+                    b"\x59\xa6\x6a\x95", b"\x76\x2f\x31\x01", b"#?", b"GIF8")
 #: memory a render needs a decoded pixel, at most (the decoded image, its L, the RGB out and the encoder's copy;
 #: an 8192x8192 PNG took 1.36 GB)
 BYTES_PER_PIXEL = 24
@@ -97,7 +98,7 @@ def tiff_pages(data: np.ndarray) -> int:
     """How many images (directories) a TIFF or BigTIFF holds, by following its chain of directory offsets; 0 for
     other files. A chain that leaves the file or loops ends the count there."""
     head = data[:4].tobytes()
-    if len(data) < 16 or head not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+    if len(data) < 16 or head not in TIFF_SIGNATURES:
         return 0
     raw = memoryview(np.ascontiguousarray(data)).cast("B")  # read in place, not copied
     order = "<" if head[:2] == b"II" else ">"

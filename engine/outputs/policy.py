@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -128,7 +129,8 @@ def check_report(report: str | Path, output: str | Path, source: str | Path | No
     if is_folder(found):
         example = report / ("sheet.png" if flag == "--sheet" else "report.json")
         raise OppyError(f"{flag} {str(report)!r} is a folder: give a file name, e.g. {str(example)!r}")
-    if found is not None and not overwrite and not (flag == "--report" and _unfinished_render_report(report, output)):
+    if found is not None and not overwrite and not (
+            flag == "--report" and _unfinished_render_report(report, found, output)):
         raise OppyError(f"{flag} {str(report)!r} already exists: pass --overwrite (overwrite=True) to replace it")
     _check_folder_of(report, flag)
 
@@ -137,12 +139,13 @@ def check_report(report: str | Path, output: str | Path, source: str | Path | No
 REPORT_READ_LIMIT = 256 * 2**20
 
 
-def _unfinished_render_report(report: Path, output: str | Path) -> bool:
-    """Whether `report` is the report of a render of this same `output` that did not finish (interrupted, or with
-    chunks that failed): the rerun that finishes it replaces it without --overwrite, as it resumes the render."""
+def _unfinished_render_report(report: Path, found: os.stat_result, output: str | Path) -> bool:
+    """Whether `report` (whose status is `found`) is the report of a render of this same `output` that did not
+    finish (interrupted, or with chunks that failed): the rerun that finishes it replaces it without --overwrite, as
+    it resumes the render."""
+    if not stat.S_ISREG(found.st_mode) or found.st_size > REPORT_READ_LIMIT:
+        return False
     try:
-        if not report.is_file() or report.stat().st_size > REPORT_READ_LIMIT:
-            return False
         written = json.loads(report.read_bytes())
     except (OSError, ValueError):  # unreadable, not JSON, not UTF-8: not a report of ours
         return False
