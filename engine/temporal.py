@@ -9,8 +9,9 @@ before its range (`cluster.chunks`).
 For frame t and each earlier frame t-j of the window (after the last cut), the earlier frame's own a*, b* is warped
 onto t through the chain of backward flows and weighted by strength * DECAY^(j-1) * confidence, the confidence being
 the product along the chain of per-step confidences (forward and backward flows agree, warped L matches L); the
-frame's own answer always weighs 1. Then the frame's mean a*, b* is shifted towards the same window's mean by
-`strength` (a shift: a*, b* are signed).
+frame's own answer always weighs 1. The window and this blend are kept at half the copy's size (HALF_WINDOW_SIDE):
+the blend's change from the frame's own answer is brought back to the copy's size and added to it. Then the frame's
+mean a*, b* is shifted towards the same window's mean by `strength` (a shift: a*, b* are signed).
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ CHECK_FLOW_PRESET = cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST
 #: a copy shorter than this on a side gets no flow (identity, weighted by L matching): DIS's 8-pixel patches at its
 #: coarsest pyramid level (scale 2) need 32 pixels, and on smaller images OpenCV's DIS writes out of bounds
 MIN_FLOW_SIDE = 32
+#: the window (the earlier answers, their confidence, warp and blend) is kept at half the copy's size on each side,
+#: a quarter of the pixels: on the validation pans the warp error is 0.45x every frame alone either way, and the
+#: blend's change, smooth as it is, is brought back to the copy's size. Copies shorter than this on a side keep it
+#: whole
+HALF_WINDOW_SIDE = 64
 #: L* difference at which a warped pixel's confidence falls to 1/e
 L_TOLERANCE = 8.0
 #: cuts: the L histogram's L1 distance (0 to 2) above which the scene changed, and the share of the frame whose warp
@@ -86,11 +92,10 @@ def _forget_second_thread() -> None:
 os.register_at_fork(after_in_child=_forget_second_thread)
 
 
-def _in_two_halves(kernel, *arguments) -> tuple:
-    """`kernel(*arguments, first_row, end_row)` on the top half of the rows here and on the bottom half in the
-    second thread, at once (the row count is that of `arguments[-1]`, whose rows the kernel writes); the results.
-    A copy of fewer than SPLIT_ROWS rows is not worth the handover: it is done here whole."""
-    height = arguments[-1].shape[0]
+def _in_two_halves(height: int, kernel, *arguments) -> tuple:
+    """`kernel(*arguments, first_row, end_row)` on the top half of the `height` rows it writes here and on the
+    bottom half in the second thread, at once; the results. A copy of fewer than SPLIT_ROWS rows is not worth the
+    handover: it is done here whole."""
     if height < SPLIT_ROWS:
         return (kernel(*arguments, 0, height),)
     bottom = _second_thread().submit(kernel, *arguments, height // 2, height)
@@ -129,6 +134,22 @@ def _flow_plane(lightness: np.ndarray) -> np.ndarray:
     return np.clip(plane * 2.55 + 0.5, 0, 255).astype(np.uint8)
 
 
+def _window_shape(shape: tuple[int, int]) -> tuple[int, int]:
+    """The window's size for a copy of this size (half on each side, or the copy's own when it is small)."""
+    height, width = shape
+    if min(height, width) < HALF_WINDOW_SIDE:
+        return shape
+    return height // 2, width // 2
+
+
+def _resized(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A (h x w [x c]) image on a copy of `shape` (an area average when it shrinks, bilinear when it grows)."""
+    if image.shape[:2] == shape:
+        return image
+    shrinks = shape[0] <= image.shape[0] and shape[1] <= image.shape[1]
+    return cv2.resize(image, shape[::-1], interpolation=cv2.INTER_AREA if shrinks else cv2.INTER_LINEAR)
+
+
 def _histogram(plane: np.ndarray) -> np.ndarray:
     """The share of the plane's pixels in each of HISTOGRAM_BINS bins of L*."""
     counts = cv2.calcHist([plane], [0], None, [HISTOGRAM_BINS], [0, 256]).ravel()
@@ -140,7 +161,7 @@ def _resized_flow(flow: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     if flow.shape[:2] == shape:
         return flow
     height, width = shape
-    resized = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR)
+    resized = _resized(flow, shape)
     resized *= np.array([width / flow.shape[1], height / flow.shape[0]], np.float32)
     return resized
 
@@ -195,17 +216,17 @@ def _confidence_kernel(lightness, warped_lightness, agree, tolerance, confidence
 
 
 @cached_njit(nogil=True)
-def _carry_kernel(ab, warped, frames, confidence, decay, window, row_sums, first_row, end_row):
-    """Per pixel of rows [first_row, end_row): the frame's own a*, b* (weight 1) and each of the `frames` warped
-    earlier answers (weight decay[j] times its confidence, which this warp's `confidence` multiplies) averaged into
-    `ab` (2 x h x w); `window` gets the answers for the next frame, this one's first; `row_sums` each row's sum of
-    the result (a*, b*)."""
-    width = ab.shape[2]
+def _carry_kernel(own, warped, frames, confidence, decay, window, change, row_sums, first_row, end_row):
+    """Per pixel of rows [first_row, end_row) of the window: the frame's own a*, b* (`own`, 2 x h x w, weight 1) and
+    each of the `frames` warped earlier answers (weight decay[j] times its confidence, which this warp's
+    `confidence` multiplies) averaged; `change` (2 x h x w) gets how far that average is from the frame's own answer
+    and `row_sums` each row's sum of it (a*, b*); `window` gets the answers for the next frame, this one's first."""
+    width = own.shape[2]
     kept = window.shape[2] // 3
     for y in range(first_row, end_row):
         sum_a, sum_b = 0.0, 0.0
         for x in range(width):
-            own_a, own_b = ab[0, y, x], ab[1, y, x]
+            own_a, own_b = own[0, y, x], own[1, y, x]
             total_a, total_b, weight = own_a, own_b, _ONE
             for j in range(frames):
                 trust = warped[y, x, 3 * j + 2] * confidence[y, x]
@@ -218,11 +239,36 @@ def _carry_kernel(ab, warped, frames, confidence, decay, window, row_sums, first
                     window[y, x, 3 * j + 4] = warped[y, x, 3 * j + 1]
                     window[y, x, 3 * j + 5] = trust
             window[y, x, 0], window[y, x, 1], window[y, x, 2] = own_a, own_b, _ONE
-            mean_a, mean_b = total_a / weight, total_b / weight
-            ab[0, y, x], ab[1, y, x] = mean_a, mean_b
-            sum_a += mean_a
-            sum_b += mean_b
+            change_a, change_b = total_a / weight - own_a, total_b / weight - own_b
+            change[0, y, x], change[1, y, x] = change_a, change_b
+            sum_a += change_a
+            sum_b += change_b
         row_sums[y, 0], row_sums[y, 1] = sum_a, sum_b
+
+
+@cached_njit(nogil=True, fastmath=True)
+def _add_change_kernel(change, shift, ab, first_row, end_row):
+    """Rows [first_row, end_row) of `ab` (2 x H x W) plus the window's `change` (2 x h x w) brought to its size
+    (bilinear, pixel centres aligned as in cv2.resize, edges held) plus `shift` (a*, b*)."""
+    height, width = change.shape[1], change.shape[2]
+    full_height, full_width = ab.shape[1], ab.shape[2]
+    scale_y, scale_x = np.float32(height / full_height), np.float32(width / full_width)
+    last_x, last_y = np.float32(width - 1), np.float32(height - 1)
+    for y in range(first_row, end_row):
+        source_y = min(max((np.float32(y) + _HALF) * scale_y - _HALF, np.float32(0)), last_y)
+        top = min(np.int32(source_y), height - 1)
+        below = min(top + 1, height - 1)
+        down = source_y - np.float32(top)
+        for x in range(full_width):
+            source_x = min(max((np.float32(x) + _HALF) * scale_x - _HALF, np.float32(0)), last_x)
+            left = min(np.int32(source_x), width - 1)
+            right = min(left + 1, width - 1)
+            across = source_x - np.float32(left)
+            for channel in range(2):
+                upper = change[channel, top, left] + across * (change[channel, top, right] - change[channel, top, left])
+                lower = (change[channel, below, left]
+                         + across * (change[channel, below, right] - change[channel, below, left]))
+                ab[channel, y, x] += upper + down * (lower - upper) + shift[channel]
 
 
 class TemporalSmoother:
@@ -230,8 +276,8 @@ class TemporalSmoother:
 
     `smooth(lightness, ab, key)` changes `ab` (2xhxw float32 a*, b* on the copy whose L* is `lightness`) in place
     and returns why this frame starts afresh ("first", "size", "camera", "time", "scene", "motion", or what `cut`
-    said) or None; `cut(why)` starts afresh at the next frame (a skipped frame is one). Memory: about 3 * HISTORY
-    copies."""
+    said) or None; `cut(why)` starts afresh at the next frame (a skipped frame is one). Memory: about
+    3 * HISTORY quarter-size copies (the window at half the copy's size on each side)."""
 
     def __init__(self, strength: float):
         self.strength = check_strength(strength)
@@ -279,25 +325,25 @@ class TemporalSmoother:
         return self._grids
 
     def _warp(self, lightness: np.ndarray, plane: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-        """Where each pixel of this copy was in the previous one ((map x, map y) for `cv2.remap`), each pixel's
-        confidence in that, and the share of the frame whose warp holds (confidence above one half)."""
+        """Where each pixel of the window (whose L* is `lightness`) was in the previous one ((map x, map y) for
+        `cv2.remap`), each pixel's confidence in that, and the share of the frame whose warp holds (confidence above
+        one half)."""
         height, width = lightness.shape
         grid_x, grid_y = self._grid(height, width)
         if min(plane.shape) >= MIN_FLOW_SIDE:
             checking = _second_thread().submit(self._check_flow.calc, self._plane, plane, None)
             backward = self._flow.calc(plane, self._plane, None)  # this frame -> the previous one
             forward = checking.result()
-            agree = np.empty(plane.shape, np.float32)
-            _in_two_halves(_agreement_kernel, backward, forward, agree)
-            backward = _resized_flow(backward, (height, width))
-            if agree.shape != (height, width):
-                agree = cv2.resize(agree, (width, height), interpolation=cv2.INTER_LINEAR)
+            backward, forward = _resized_flow(backward, (height, width)), _resized_flow(forward, (height, width))
+            agree = np.empty((height, width), np.float32)
+            _in_two_halves(height, _agreement_kernel, backward, forward, agree)
             map_x, map_y = grid_x + backward[..., 0], grid_y + backward[..., 1]
         else:
             map_x, map_y, agree = grid_x, grid_y, np.ones((height, width), np.float32)
         warped_l = cv2.remap(self._lightness, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         confidence = np.empty((height, width), np.float32)
-        held = sum(_in_two_halves(_confidence_kernel, lightness, warped_l, agree, np.float32(L_TOLERANCE), confidence))
+        held = sum(_in_two_halves(height, _confidence_kernel, lightness, warped_l, agree, np.float32(L_TOLERANCE),
+                                  confidence))
         return map_x, map_y, confidence, held / confidence.size
 
     def smooth(self, lightness: np.ndarray, ab: np.ndarray, key: FrameKey) -> str | None:
@@ -306,37 +352,42 @@ class TemporalSmoother:
         histogram = _histogram(plane)
         why = self._cut_reason(key, histogram)
         own_mean = ab.reshape(2, -1).mean(axis=1, dtype=np.float64)
-        height, width = lightness.shape
+        shape = _window_shape(lightness.shape)
+        window_lightness = _resized(lightness, shape)
+        own = np.stack([_resized(ab[0], shape), _resized(ab[1], shape)])
         warped = None
         if why is None:
-            map_x, map_y, confidence, held = self._warp(lightness, plane)
+            map_x, map_y, confidence, held = self._warp(window_lightness, plane)
             if held < FLOW_HELD_CUT:
                 why = "motion"
             else:
                 warped = self._spare
-                _in_two_halves(_warp_rows, self._window, map_x, map_y, warped)
+                _in_two_halves(shape[0], _warp_rows, self._window, map_x, map_y, warped)
         if warped is None:
             # one channel more than the frames need: OpenCV warps 16 channels faster than 15
-            self._window = np.zeros((height, width, 3 * HISTORY + 1), np.float32)
+            self._window = np.zeros((*shape, 3 * HISTORY + 1), np.float32)
             self._spare = np.empty_like(self._window)
-            self._window[..., 0], self._window[..., 1], self._window[..., 2] = ab[0], ab[1], 1.0
+            self._window[..., 0], self._window[..., 1], self._window[..., 2] = own[0], own[1], 1.0
             self._frames = 1
             self._means.clear()
             self._gap = None
         else:
-            row_sums = np.empty((height, 2), np.float64)
+            change = np.empty_like(own)
+            row_sums = np.empty((shape[0], 2), np.float64)
             self._spare, window = self._window, warped
-            _in_two_halves(_carry_kernel, ab, window, self._frames, confidence, self._decay, self._spare, row_sums)
+            _in_two_halves(shape[0], _carry_kernel, own, window, self._frames, confidence, self._decay, self._spare,
+                           change, row_sums)
             self._window, self._spare = self._spare, window
             self._frames = min(self._frames + 1, HISTORY)
             means = np.array(list(self._means))
             weights = self._decay[: len(means)].astype(np.float64)
             cast = (own_mean + (weights[:, None] * means).sum(axis=0)) / (1.0 + weights.sum())
-            shift = self.strength * (cast - row_sums.sum(axis=0) / (height * width))
-            ab += shift.astype(np.float32)[:, None, None]
+            carried_mean = own_mean + row_sums.sum(axis=0) / (shape[0] * shape[1])
+            shift = (self.strength * (cast - carried_mean)).astype(np.float32)
+            _in_two_halves(ab.shape[1], _add_change_kernel, change, shift, ab)
             if key.time is not None and self._key.time is not None:
                 self._gap = key.time - self._key.time
         self._means.appendleft(own_mean)
-        self._key, self._lightness, self._plane, self._histogram = key, lightness, plane, histogram
+        self._key, self._lightness, self._plane, self._histogram = key, window_lightness, plane, histogram
         self._pending = None
         return why

@@ -9,7 +9,7 @@ import pytest
 from oppy.engine import Engine, EngineConfig, OppyError
 from oppy.engine.cli import main
 from oppy.engine.config import check_strength
-from oppy.engine.temporal import HISTORY, LEAD_IN, FrameKey, TemporalSmoother
+from oppy.engine.temporal import HISTORY, LEAD_IN, FrameKey, TemporalSmoother, _add_change_kernel, _in_two_halves
 from tests.conftest import affine_model, gradient_frame, write_image
 
 
@@ -38,12 +38,17 @@ def run(smoother: TemporalSmoother, lightness, answers, keys=None) -> tuple[list
     return outputs, cuts
 
 
-def noisy(truth: list, sigma: float = 4.0, seed: int = 1, cast: float = 2.0) -> list:
-    """Each frame's answer off the truth by noise of its own and by a cast of its own (an offset of the whole
-    frame), as a model's answer changes from frame to frame."""
+def noisy(truth: list, sigma: float = 4.0, seed: int = 1, cast: float = 2.0, grain: float = 2.0) -> list:
+    """Each frame's answer off the truth by noise of its own, in patches of about `grain` pixels (a model's chroma
+    is smooth at the copy's scale: it changes from frame to frame in patches, not pixel by pixel), and by a cast of
+    its own (an offset of the whole frame)."""
     rng = np.random.default_rng(seed)
-    return [(ab + rng.normal(0, sigma, ab.shape) + rng.normal(0, cast, (2, 1, 1))).astype(np.float32)
-            for ab in truth]
+    answers = []
+    for ab in truth:
+        noise = np.stack([cv2.GaussianBlur(plane, (0, 0), grain) for plane in rng.normal(0, 1, ab.shape)])
+        noise *= sigma / noise.std()
+        answers.append((ab + noise + rng.normal(0, cast, (2, 1, 1))).astype(np.float32))
+    return answers
 
 
 def jitter(frames: list) -> float:
@@ -66,6 +71,23 @@ def test_a_pan_comes_closer_to_the_truth_and_changes_less_from_frame_to_frame(si
     assert error_smoothed < error_half < error_alone
     # the overall cast holds still: the frames' mean a*, b* wobble less than the answers'
     assert jitter(outputs[settled]) < 0.4 * jitter(answers[settled])
+
+
+@pytest.mark.parametrize(("side", "window"), [(256, 128), (67, 33), (63, 63), (20, 20)])
+def test_the_window_is_kept_at_half_the_copys_size_and_its_change_brought_back_as_opencv_would(side, window):
+    lightness, truth = pan(side=side, frames=3, step=2)
+    smoother = TemporalSmoother(1.0)
+    run(smoother, lightness, noisy(truth))
+    assert smoother._window.shape[:2] == (window, window)
+
+    rng = np.random.default_rng(4)
+    change = rng.normal(0, 5, (2, window, window + 3)).astype(np.float32)
+    ab = rng.normal(0, 5, (2, side, side + 7)).astype(np.float32)
+    shift = np.array([1.5, -2.0], np.float32)
+    expected = ab + np.stack([cv2.resize(plane, (side + 7, side), interpolation=cv2.INTER_LINEAR)
+                              for plane in change]) + shift[:, None, None]
+    _in_two_halves(side, _add_change_kernel, change, shift, ab)
+    np.testing.assert_allclose(ab, expected, atol=1e-3)
 
 
 def test_the_window_is_finite_so_a_new_answer_is_taken_in_full_and_a_chunk_equals_the_whole():
