@@ -156,16 +156,6 @@ def _histogram(plane: np.ndarray) -> np.ndarray:
     return counts / max(1, plane.size)
 
 
-def _resized_flow(flow: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """A flow field (h x w x 2, pixels) on a copy of another size, its vectors scaled with it."""
-    if flow.shape[:2] == shape:
-        return flow
-    height, width = shape
-    resized = _resized(flow, shape)
-    resized *= np.array([width / flow.shape[1], height / flow.shape[0]], np.float32)
-    return resized
-
-
 # The kernels work in float32 throughout (a Python float constant would turn the arithmetic into float64); the
 # agreement and the confidence also with fastmath, which lets LLVM vectorise them (no NaN reaches them: L* and
 # DIS's flows are finite). The carry runs slower with fastmath, so it goes without.
@@ -174,16 +164,19 @@ _SLACK = np.float32(0.01)
 
 
 @cached_njit(nogil=True, fastmath=True)
-def _agreement_kernel(backward, forward, agree, first_row, end_row):
-    """Per pixel of rows [first_row, end_row) of the flow's copy, 1 where the backward flow and the forward flow at
-    its end (bilinear) cancel (Lai et al.'s test, with room for twice the error before 0) and the end lies inside
-    the frame, falling to 0."""
+def _agreement_kernel(backward, forward, scale_x, scale_y, agree, map_x, map_y, first_row, end_row):
+    """Per pixel of rows [first_row, end_row) of the window: where the backward flow takes it (`map_x`, `map_y`,
+    for cv2.remap) and its agreement, 1 where the backward flow and the forward flow at its end (bilinear) cancel
+    (Lai et al.'s test, with room for twice the error before 0) and the end lies inside the frame, falling to 0. The
+    flows were measured on a copy of another size and resized to the window's: their vectors are multiplied by
+    `scale_x`, `scale_y` here."""
     height, width = agree.shape
     last_x, last_y = np.float32(width - 1), np.float32(height - 1)
     for y in range(first_row, end_row):
         for x in range(width):
-            bx, by = backward[y, x, 0], backward[y, x, 1]
+            bx, by = backward[y, x, 0] * scale_x, backward[y, x, 1] * scale_y
             end_x, end_y = np.float32(x) + bx, np.float32(y) + by
+            map_x[y, x], map_y[y, x] = end_x, end_y
             if not (end_x >= 0 and end_x <= last_x and end_y >= 0 and end_y <= last_y):
                 agree[y, x] = 0
                 continue
@@ -191,10 +184,10 @@ def _agreement_kernel(backward, forward, agree, first_row, end_row):
             across, down = end_x - np.float32(left), end_y - np.float32(top)
             top_left, top_right = (_ONE - across) * (_ONE - down), across * (_ONE - down)
             bottom_left, bottom_right = (_ONE - across) * down, across * down
-            rx = (top_left * forward[top, left, 0] + top_right * forward[top, left + 1, 0]
-                  + bottom_left * forward[top + 1, left, 0] + bottom_right * forward[top + 1, left + 1, 0])
-            ry = (top_left * forward[top, left, 1] + top_right * forward[top, left + 1, 1]
-                  + bottom_left * forward[top + 1, left, 1] + bottom_right * forward[top + 1, left + 1, 1])
+            rx = scale_x * (top_left * forward[top, left, 0] + top_right * forward[top, left + 1, 0]
+                            + bottom_left * forward[top + 1, left, 0] + bottom_right * forward[top + 1, left + 1, 0])
+            ry = scale_y * (top_left * forward[top, left, 1] + top_right * forward[top, left + 1, 1]
+                            + bottom_left * forward[top + 1, left, 1] + bottom_right * forward[top + 1, left + 1, 1])
             error = (bx + rx) ** 2 + (by + ry) ** 2
             allowed = _SLACK * (bx * bx + by * by + rx * rx + ry * ry) + _HALF
             agree[y, x] = min(max(_TWO - error / allowed, np.float32(0)), _ONE)
@@ -244,31 +237,6 @@ def _carry_kernel(own, warped, frames, confidence, decay, window, change, row_su
             sum_a += change_a
             sum_b += change_b
         row_sums[y, 0], row_sums[y, 1] = sum_a, sum_b
-
-
-@cached_njit(nogil=True, fastmath=True)
-def _add_change_kernel(change, shift, ab, first_row, end_row):
-    """Rows [first_row, end_row) of `ab` (2 x H x W) plus the window's `change` (2 x h x w) brought to its size
-    (bilinear, pixel centres aligned as in cv2.resize, edges held) plus `shift` (a*, b*)."""
-    height, width = change.shape[1], change.shape[2]
-    full_height, full_width = ab.shape[1], ab.shape[2]
-    scale_y, scale_x = np.float32(height / full_height), np.float32(width / full_width)
-    last_x, last_y = np.float32(width - 1), np.float32(height - 1)
-    for y in range(first_row, end_row):
-        source_y = min(max((np.float32(y) + _HALF) * scale_y - _HALF, np.float32(0)), last_y)
-        top = min(np.int32(source_y), height - 1)
-        below = min(top + 1, height - 1)
-        down = source_y - np.float32(top)
-        for x in range(full_width):
-            source_x = min(max((np.float32(x) + _HALF) * scale_x - _HALF, np.float32(0)), last_x)
-            left = min(np.int32(source_x), width - 1)
-            right = min(left + 1, width - 1)
-            across = source_x - np.float32(left)
-            for channel in range(2):
-                upper = change[channel, top, left] + across * (change[channel, top, right] - change[channel, top, left])
-                lower = (change[channel, below, left]
-                         + across * (change[channel, below, right] - change[channel, below, left]))
-                ab[channel, y, x] += upper + down * (lower - upper) + shift[channel]
 
 
 class TemporalSmoother:
@@ -329,17 +297,17 @@ class TemporalSmoother:
         `cv2.remap`), each pixel's confidence in that, and the share of the frame whose warp holds (confidence above
         one half)."""
         height, width = lightness.shape
-        grid_x, grid_y = self._grid(height, width)
         if min(plane.shape) >= MIN_FLOW_SIDE:
             checking = _second_thread().submit(self._check_flow.calc, self._plane, plane, None)
             backward = self._flow.calc(plane, self._plane, None)  # this frame -> the previous one
             forward = checking.result()
-            backward, forward = _resized_flow(backward, (height, width)), _resized_flow(forward, (height, width))
-            agree = np.empty((height, width), np.float32)
-            _in_two_halves(height, _agreement_kernel, backward, forward, agree)
-            map_x, map_y = grid_x + backward[..., 0], grid_y + backward[..., 1]
+            scale_x, scale_y = np.float32(width / plane.shape[1]), np.float32(height / plane.shape[0])
+            agree, map_x, map_y = (np.empty((height, width), np.float32) for _ in range(3))
+            _in_two_halves(height, _agreement_kernel, _resized(backward, (height, width)),
+                           _resized(forward, (height, width)), scale_x, scale_y, agree, map_x, map_y)
         else:
-            map_x, map_y, agree = grid_x, grid_y, np.ones((height, width), np.float32)
+            map_x, map_y = self._grid(height, width)
+            agree = np.ones((height, width), np.float32)
         warped_l = cv2.remap(self._lightness, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         confidence = np.empty((height, width), np.float32)
         held = sum(_in_two_halves(height, _confidence_kernel, lightness, warped_l, agree, np.float32(L_TOLERANCE),
@@ -351,7 +319,7 @@ class TemporalSmoother:
         plane = _flow_plane(lightness)
         histogram = _histogram(plane)
         why = self._cut_reason(key, histogram)
-        own_mean = ab.reshape(2, -1).mean(axis=1, dtype=np.float64)
+        own_mean = np.array([cv2.mean(ab[0])[0], cv2.mean(ab[1])[0]])
         shape = _window_shape(lightness.shape)
         window_lightness = _resized(lightness, shape)
         own = np.stack([_resized(ab[0], shape), _resized(ab[1], shape)])
@@ -384,7 +352,9 @@ class TemporalSmoother:
             cast = (own_mean + (weights[:, None] * means).sum(axis=0)) / (1.0 + weights.sum())
             carried_mean = own_mean + row_sums.sum(axis=0) / (shape[0] * shape[1])
             shift = (self.strength * (cast - carried_mean)).astype(np.float32)
-            _in_two_halves(ab.shape[1], _add_change_kernel, change, shift, ab)
+            change += shift[:, None, None]
+            for channel in range(2):
+                ab[channel] += _resized(change[channel], ab.shape[1:])
             if key.time is not None and self._key.time is not None:
                 self._gap = key.time - self._key.time
         self._means.appendleft(own_mean)
