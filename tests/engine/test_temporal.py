@@ -208,3 +208,30 @@ def test_a_render_reports_its_cuts_a_skip_among_them_and_survives_odd_frames(col
     assert "temporal smoothing 0.5 (2 cuts)" in capsys.readouterr().err
     with Engine(colour_model, provider="cpu", batch_size=8) as engine:
         assert [frame.shape for frame in engine.stream([gradient_frame(1, 1)])] == [(1, 1, 3)]
+
+
+@pytest.mark.parametrize(("height", "width", "step_x", "step_y"), [(200, 64, 1, 3), (64, 200, 3, 1), (130, 300, 4, 2)])
+def test_a_pan_across_and_down_a_copy_that_is_not_square_carries_colour(height, width, step_x, step_y):
+    scene = texture(11, height + 12 * step_y + 16, width + 12 * step_x + 16)
+    chroma = np.stack([(scene - 50) * 0.4, (scene - 30) * 0.3])
+    windows = [(slice(i * step_y, i * step_y + height), slice(i * step_x, i * step_x + width)) for i in range(12)]
+    lightness = [np.ascontiguousarray(scene[w]) for w in windows]
+    truth = [np.ascontiguousarray(chroma[(slice(None), *w)]) for w in windows]
+    answers = noisy(truth)
+    outputs, cuts = run(TemporalSmoother(1.0), lightness, answers)
+    assert cuts == ["first"] + [None] * 11
+    settled = slice(HISTORY, None)
+    error_alone = np.mean([np.abs(a - t).mean() for a, t in zip(answers[settled], truth[settled], strict=True)])
+    error_smoothed = np.mean([np.abs(o - t).mean() for o, t in zip(outputs[settled], truth[settled], strict=True)])
+    assert error_smoothed < 0.7 * error_alone
+
+
+@pytest.mark.parametrize("side", [65, 127, 256])
+def test_the_frames_mean_is_the_windows_cast_once_the_change_is_brought_back(side):
+    lightness, truth = pan(side=side, frames=4, step=2)
+    answers = noisy(truth)
+    outputs, _ = run(TemporalSmoother(1.0), lightness, answers)
+    means = [answer.reshape(2, -1).mean(axis=1, dtype=np.float64) for answer in answers]
+    weights = 0.9 ** np.arange(3)
+    cast = (means[3] + sum(w * m for w, m in zip(weights, means[2::-1], strict=True))) / (1 + weights.sum())
+    np.testing.assert_allclose(outputs[3].reshape(2, -1).mean(axis=1), cast, atol=2e-3)
