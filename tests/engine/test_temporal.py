@@ -9,7 +9,7 @@ import pytest
 from oppy.engine import Engine, EngineConfig, OppyError
 from oppy.engine.cli import main
 from oppy.engine.config import check_strength
-from oppy.engine.temporal import HISTORY, LEAD_IN, FrameKey, TemporalSmoother
+from oppy.engine.temporal import DECAY, HISTORY, LEAD_IN, FrameKey, TemporalSmoother
 from tests.conftest import affine_model, gradient_frame, write_image
 
 
@@ -20,11 +20,15 @@ def texture(seed: int, height: int = 96, width: int = 160) -> np.ndarray:
     return (20 + 60 * (field - field.min()) / (field.max() - field.min())).astype(np.float32)
 
 
-def pan(seed: int = 0, frames: int = 12, side: int = 64, step: int = 2) -> tuple[list, list]:
-    """A pan over a texture: each frame's L* and its true a*, b* (a known function of the scene)."""
-    scene = texture(seed, side + 32, side + frames * step + 32)
+def pan(seed: int = 0, frames: int = 12, side: int = 64, step: int = 2, height: int | None = None,
+        step_down: int = 0) -> tuple[list, list]:
+    """A pan over a texture, `step` pixels across and `step_down` down a frame, of frames `side` wide and `height`
+    (default `side`) high: each frame's L* and its true a*, b* (a known function of the scene)."""
+    height = height or side
+    scene = texture(seed, height + frames * step_down + 32, side + frames * step + 32)
     chroma = np.stack([(scene - 50) * 0.4, (scene - 30) * 0.3])
-    window = [(slice(16, 16 + side), slice(i * step, i * step + side)) for i in range(frames)]
+    window = [(slice(16 + i * step_down, 16 + i * step_down + height), slice(i * step, i * step + side))
+              for i in range(frames)]
     return ([np.ascontiguousarray(scene[w]) for w in window],
             [np.ascontiguousarray(chroma[(slice(None), *w)]) for w in window])
 
@@ -51,6 +55,11 @@ def noisy(truth: list, sigma: float = 4.0, seed: int = 1, cast: float = 2.0, gra
     return answers
 
 
+def settled_error(frames: list, truth: list) -> float:
+    """Mean |a*b* - truth| over the frames after the window has filled."""
+    return float(np.mean([np.abs(f - t).mean() for f, t in zip(frames[HISTORY:], truth[HISTORY:], strict=True)]))
+
+
 def jitter(frames: list) -> float:
     means = np.array([frame.reshape(2, -1).mean(axis=1) for frame in frames])
     return float(np.sqrt(np.mean(np.square(means[2:] - 2 * means[1:-1] + means[:-2]))))
@@ -63,11 +72,10 @@ def test_a_pan_comes_closer_to_the_truth_and_changes_less_from_frame_to_frame(si
     outputs, cuts = run(TemporalSmoother(1.0), lightness, answers)
     assert cuts[0] == "first" and cuts[1:] == [None] * (len(cuts) - 1)
     settled = slice(HISTORY, None)
-    error_alone = np.mean([np.abs(a - t).mean() for a, t in zip(answers[settled], truth[settled], strict=True)])
-    error_smoothed = np.mean([np.abs(o - t).mean() for o, t in zip(outputs[settled], truth[settled], strict=True)])
+    error_alone, error_smoothed = settled_error(answers, truth), settled_error(outputs, truth)
     assert error_smoothed < 0.7 * error_alone
     half, _ = run(TemporalSmoother(0.5), lightness, answers)
-    error_half = np.mean([np.abs(o - t).mean() for o, t in zip(half[settled], truth[settled], strict=True)])
+    error_half = settled_error(half, truth)
     assert error_smoothed < error_half < error_alone
     # the overall cast holds still: the frames' mean a*, b* wobble less than the answers'
     assert jitter(outputs[settled]) < 0.4 * jitter(answers[settled])
@@ -210,19 +218,13 @@ def test_a_render_reports_its_cuts_a_skip_among_them_and_survives_odd_frames(col
         assert [frame.shape for frame in engine.stream([gradient_frame(1, 1)])] == [(1, 1, 3)]
 
 
-@pytest.mark.parametrize(("height", "width", "step_x", "step_y"), [(200, 64, 1, 3), (64, 200, 3, 1), (130, 300, 4, 2)])
-def test_a_pan_across_and_down_a_copy_that_is_not_square_carries_colour(height, width, step_x, step_y):
-    scene = texture(11, height + 12 * step_y + 16, width + 12 * step_x + 16)
-    chroma = np.stack([(scene - 50) * 0.4, (scene - 30) * 0.3])
-    windows = [(slice(i * step_y, i * step_y + height), slice(i * step_x, i * step_x + width)) for i in range(12)]
-    lightness = [np.ascontiguousarray(scene[w]) for w in windows]
-    truth = [np.ascontiguousarray(chroma[(slice(None), *w)]) for w in windows]
+@pytest.mark.parametrize(("height", "width", "step", "step_down"), [(200, 64, 1, 3), (64, 200, 3, 1), (130, 300, 4, 2)])
+def test_a_pan_across_and_down_a_copy_that_is_not_square_carries_colour(height, width, step, step_down):
+    lightness, truth = pan(seed=11, side=width, step=step, height=height, step_down=step_down)
     answers = noisy(truth)
     outputs, cuts = run(TemporalSmoother(1.0), lightness, answers)
     assert cuts == ["first"] + [None] * 11
-    settled = slice(HISTORY, None)
-    error_alone = np.mean([np.abs(a - t).mean() for a, t in zip(answers[settled], truth[settled], strict=True)])
-    error_smoothed = np.mean([np.abs(o - t).mean() for o, t in zip(outputs[settled], truth[settled], strict=True)])
+    error_alone, error_smoothed = settled_error(answers, truth), settled_error(outputs, truth)
     assert error_smoothed < 0.7 * error_alone
 
 
@@ -232,6 +234,6 @@ def test_the_frames_mean_is_the_windows_cast_once_the_change_is_brought_back(sid
     answers = noisy(truth)
     outputs, _ = run(TemporalSmoother(1.0), lightness, answers)
     means = [answer.reshape(2, -1).mean(axis=1, dtype=np.float64) for answer in answers]
-    weights = 0.9 ** np.arange(3)
+    weights = DECAY ** np.arange(3)
     cast = (means[3] + sum(w * m for w, m in zip(weights, means[2::-1], strict=True))) / (1 + weights.sum())
     np.testing.assert_allclose(outputs[3].reshape(2, -1).mean(axis=1), cast, atol=2e-3)
